@@ -1,0 +1,141 @@
+import keras
+from keras import ops
+
+from sharedformer_tf.layers import layer_utils
+from sharedformer_tf.validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class CachedMultiHeadAttention(keras.layers.Layer):
+    """Multi-head attention with an explicit key/value cache.
+
+    The attention core (scores, mask, softmax in float32, weighted sum) is
+    `keras.ops.dot_product_attention` with an explicit boolean mask, so the
+    layer converts to TFLite builtin ops and compiles with XLA. Caches are
+    plain tensors passed in and returned, so a stack can key them by depth
+    while one instance serves several depths.
+
+    Args:
+        num_heads: int. Number of attention heads.
+        key_dim: int. Size of each head.
+        use_bias: bool. Whether the projections have biases.
+        kernel_initializer: initializer for the projection kernels.
+        **kwargs: base layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        query: tensor `[batch, query_length, hidden_dim]`.
+        value: tensor `[batch, key_length, value_dim]`, or `None` for
+            self-attention.
+        attention_mask: boolean tensor `[batch, query_length, key_length]`
+            (`True` = may attend), or `None`.
+        cache: `None`, or tensor `[batch, 2, cache_length, num_heads,
+            key_dim]` holding keys (index 0) and values (index 1).
+        cache_update_index: `None` or int scalar. With a cache and an
+            index, the keys and values of `value` are written into the cache
+            at this position first (incremental decoding). With a cache and no
+            index, the cache is used as is (e.g. precomputed cross-attention).
+
+    Returns:
+        Tensor `[batch, query_length, hidden_dim]`; with a cache, the tuple
+        `(output, cache)`.
+
+    Example:
+
+    >>> layer = CachedMultiHeadAttention(num_heads=2, key_dim=4)
+    >>> x = keras.random.normal((1, 3, 8))
+    >>> layer(x).shape
+    (1, 3, 8)
+    """
+
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int(num_heads=num_heads, key_dim=key_dim)
+        self.num_heads = num_heads
+        self.key_dim = key_dim
+        self.use_bias = use_bias
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def _dense(self, units, name):
+        return keras.layers.Dense(
+            units,
+            use_bias=self.use_bias,
+            kernel_initializer=layer_utils.clone_initializer(self.kernel_initializer, name),
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, query_shape, value_shape=None):
+        value_shape = query_shape if value_shape is None else value_shape
+        inner = self.num_heads * self.key_dim
+        self.query_dense = self._dense(inner, "query")
+        self.query_dense.build(query_shape)
+        self.key_dense = self._dense(inner, "key")
+        self.key_dense.build(value_shape)
+        self.value_dense = self._dense(inner, "value")
+        self.value_dense.build(value_shape)
+        self.output_dense = self._dense(query_shape[-1], "attention_output")
+        self.output_dense.build(tuple(query_shape[:-1]) + (inner,))
+        self.built = True
+
+    def _split_heads(self, x):
+        shape = ops.shape(x)
+        return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.key_dim))
+
+    def compute_key_value_cache(self, value):
+        """Projects `value` `[batch, length, dim]` to a cache
+        `[batch, 2, length, num_heads, key_dim]` (e.g. for cross-attention)."""
+        key = self._split_heads(self.key_dense(value))
+        value = self._split_heads(self.value_dense(value))
+        return ops.stack([key, value], axis=1)
+
+    def call(
+        self,
+        query,
+        value=None,
+        attention_mask=None,
+        cache=None,
+        cache_update_index=None,
+    ):
+        value = query if value is None else value
+        q = self._split_heads(self.query_dense(query))
+        if cache is not None and cache_update_index is None:
+            key, val = cache[:, 0], cache[:, 1]
+        else:
+            new = self.compute_key_value_cache(value)
+            if cache is not None:
+                start = [0, 0, cache_update_index, 0, 0]
+                cache = ops.slice_update(cache, start, ops.cast(new, cache.dtype))
+                new = cache
+            key, val = new[:, 0], new[:, 1]
+        mask = None
+        if attention_mask is not None:
+            mask = ops.expand_dims(ops.cast(attention_mask, "bool"), axis=1)
+        out = layer_utils.dot_product_attention(q, key, val, mask)
+        shape = ops.shape(out)
+        out = ops.reshape(out, (shape[0], shape[1], self.num_heads * self.key_dim))
+        out = self.output_dense(out)
+        if cache is None:
+            return out
+        return out, cache
+
+    def compute_output_shape(self, query_shape, value_shape=None):
+        return query_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_heads": self.num_heads,
+                "key_dim": self.key_dim,
+                "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config

@@ -1,0 +1,64 @@
+"""Small helpers shared by the layers: masks, the attention core, initializers."""
+
+import zlib
+
+import keras
+from keras import ops
+
+
+def clone_initializer(initializer, salt):
+    """Returns a copy of `initializer` for the sublayer named `salt`.
+
+    A seeded Keras initializer returns the same values at every call, so
+    copying it verbatim would give sibling sublayers (and all parameter
+    groups of a stack) identical weights. A seeded copy gets a new seed
+    derived from the old one and `salt`: still deterministic, but distinct
+    along every path of sublayer names. Unseeded initializers are copied
+    as they are.
+    """
+    initializer = keras.initializers.get(initializer)
+    config = initializer.get_config()
+    if isinstance(config.get("seed"), int):
+        digest = zlib.crc32(f"{config['seed']}/{salt}".encode())
+        config["seed"] = digest & 0x7FFFFFFF
+    return initializer.__class__.from_config(config)
+
+
+def causal_mask(query_length, key_length, start_index=0):
+    """Boolean mask `[1, query_length, key_length]`: query `i` (at absolute
+    position `start_index + i`) may attend to keys at positions `<=` its own.
+
+    Built from `arange` comparisons (no `band_part`), so it converts to TFLite
+    builtin ops.
+    """
+    rows = ops.arange(query_length, dtype="int32")[:, None] + ops.cast(start_index, "int32")
+    cols = ops.arange(key_length, dtype="int32")[None, :]
+    return ops.expand_dims(ops.greater_equal(rows, cols), axis=0)
+
+
+def padding_mask_to_attention_mask(key_padding_mask, query_length):
+    """`[batch, key_length]` (`True` = real token) -> `[batch, query_length,
+    key_length]`."""
+    mask = ops.expand_dims(ops.cast(key_padding_mask, "bool"), axis=1)
+    shape = ops.shape(mask)
+    return ops.broadcast_to(mask, (shape[0], query_length, shape[2]))
+
+
+def merge_masks(*masks):
+    """Logical AND of the given boolean masks, skipping `None`s."""
+    result = None
+    for mask in masks:
+        if mask is None:
+            continue
+        mask = ops.cast(mask, "bool")
+        result = mask if result is None else ops.logical_and(result, mask)
+    return result
+
+
+def dot_product_attention(query, key, value, mask=None):
+    """Attention core on `[batch, length, heads, head_dim]` tensors.
+
+    `mask` is boolean and broadcastable to `[batch, heads, query_length,
+    key_length]`. Softmax runs in float32 whatever the compute dtype.
+    """
+    return ops.dot_product_attention(query, key, value, mask=mask)

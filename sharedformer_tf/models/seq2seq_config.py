@@ -1,0 +1,183 @@
+"""`Seq2SeqConfig` and its presets `tiny()`, `small()`, `base()`."""
+
+import dataclasses
+
+from sharedformer_tf.sharing.sharing_plan import SharingPlan
+from sharedformer_tf.validation import check_positive_int, check_rate
+
+POSITION_ENCODINGS = ("sine", "learned")
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig:
+    """Shape and sharing of a `Seq2SeqTransformer`.
+
+    Attributes:
+        vocabulary_size: number of token ids (shared by source and target).
+        hidden_dim: model width `H`.
+        num_heads: attention heads; must divide `hidden_dim`.
+        intermediate_dim: feed-forward width.
+        encoder_plan: `SharingPlan` of the encoder depths.
+        decoder_plan: `SharingPlan` of the decoder depths.
+        embedding_dim: `E < H` factorizes the embeddings (ALBERT); `None`
+            means `E = H`.
+        dropout: residual, embedding and feed-forward dropout.
+        norm_first: pre-LN (`True`) or post-LN blocks.
+        activation: feed-forward activation.
+        per_depth_norms: unshared layer norms at every depth.
+        use_depth_embedding: learned per-depth vectors (Universal Transformer).
+        share_encoder_decoder: decoder depths reuse the encoder's
+            self-attention and feed-forward instances of their group.
+        tie_embeddings: source and target share one embedding table.
+        tie_output: the output projection is the transposed target
+            embedding.
+        position_encoding: `"sine"` (no parameters, any length) or
+            `"learned"` (a table of `max_length` rows).
+        max_length: longest sequence the model is built for (learned
+            positions; default decoding budget).
+        layer_norm_epsilon: epsilon of every layer norm.
+        pad_id, bos_id, eos_id: special token ids.
+    """
+
+    vocabulary_size: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    encoder_plan: SharingPlan
+    decoder_plan: SharingPlan
+    embedding_dim: int | None = None
+    dropout: float = 0.1
+    norm_first: bool = True
+    activation: str = "relu"
+    per_depth_norms: bool = True
+    use_depth_embedding: bool = False
+    share_encoder_decoder: bool = False
+    tie_embeddings: bool = True
+    tie_output: bool = True
+    position_encoding: str = "sine"
+    max_length: int = 128
+    layer_norm_epsilon: float = 1e-5
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def __post_init__(self):
+        for field in ("encoder_plan", "decoder_plan"):
+            object.__setattr__(self, field, SharingPlan.coerce(getattr(self, field)))
+        check_positive_int(
+            vocabulary_size=self.vocabulary_size,
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            max_length=self.max_length,
+        )
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={self.hidden_dim}, num_heads={self.num_heads}"
+            )
+        if self.embedding_dim is not None and not 1 <= self.embedding_dim <= self.hidden_dim:
+            raise ValueError(
+                "`embedding_dim` must be None or in [1, hidden_dim]. Received: "
+                f"embedding_dim={self.embedding_dim}, hidden_dim={self.hidden_dim}"
+            )
+        check_rate(dropout=self.dropout)
+        if self.position_encoding not in POSITION_ENCODINGS:
+            raise ValueError(
+                f"`position_encoding` must be one of {POSITION_ENCODINGS}. "
+                f"Received: position_encoding={self.position_encoding!r}"
+            )
+        ids = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id}
+        for field, value in ids.items():
+            if not isinstance(value, int) or not 0 <= value < self.vocabulary_size:
+                raise ValueError(
+                    f"`{field}` must be an id in [0, vocabulary_size). Received: "
+                    f"{field}={value!r}, vocabulary_size={self.vocabulary_size}"
+                )
+        if len(set(ids.values())) != 3:
+            raise ValueError(f"Special token ids must differ. Received: {ids}")
+
+    def replace(self, **changes):
+        """Returns a copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """Plain JSON-compatible dict (plans as their configs)."""
+        result = dataclasses.asdict(self)
+        result["encoder_plan"] = self.encoder_plan.get_config()
+        result["decoder_plan"] = self.decoder_plan.get_config()
+        return result
+
+    @classmethod
+    def from_dict(cls, config):
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(f"Unknown Seq2SeqConfig fields: {unknown}")
+        return cls(**config)
+
+    @classmethod
+    def coerce(cls, value):
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            return cls.from_dict(value)
+        raise TypeError(
+            "Expected a `Seq2SeqConfig` or its dict. "
+            f"Received: config of type {type(value).__name__}"
+        )
+
+
+def tiny(**changes):
+    """Unit-test and smoke-test size: H=64, 4 heads, 4+4 depths over 2 groups
+    (`cycle_rev`, ABBA), vocabulary 1000."""
+    config = Seq2SeqConfig(
+        vocabulary_size=1000,
+        hidden_dim=64,
+        num_heads=4,
+        intermediate_dim=256,
+        encoder_plan=SharingPlan(4, 2, strategy="cycle_rev"),
+        decoder_plan=SharingPlan(4, 2, strategy="cycle_rev"),
+    )
+    return config.replace(**changes)
+
+
+def small(**changes):
+    """CPU-trainable translator: H=256, 4 heads, FFN 1024, 6+6 depths over 3
+    groups (`cycle_rev`, ABCCBA), tied embeddings, vocabulary 8000."""
+    config = Seq2SeqConfig(
+        vocabulary_size=8000,
+        hidden_dim=256,
+        num_heads=4,
+        intermediate_dim=1024,
+        encoder_plan=SharingPlan(6, 3, strategy="cycle_rev"),
+        decoder_plan=SharingPlan(6, 3, strategy="cycle_rev"),
+        max_length=256,
+    )
+    return config.replace(**changes)
+
+
+def base(**changes):
+    """Transformer-base width (H=512, 8 heads, FFN 2048) with 6+6 depths over
+    3 groups (`cycle_rev`), vocabulary 32000."""
+    config = Seq2SeqConfig(
+        vocabulary_size=32000,
+        hidden_dim=512,
+        num_heads=8,
+        intermediate_dim=2048,
+        encoder_plan=SharingPlan(6, 3, strategy="cycle_rev"),
+        decoder_plan=SharingPlan(6, 3, strategy="cycle_rev"),
+        max_length=256,
+    )
+    return config.replace(**changes)
+
+
+PRESETS = {"tiny": tiny, "small": small, "base": base}
+
+
+def preset(name, **changes):
+    """Returns the preset `name` (`"tiny"`, `"small"`, `"base"`) with
+    `changes` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: {name!r}")
+    return PRESETS[name](**changes)

@@ -1,0 +1,275 @@
+import math
+
+import keras
+import keras_hub
+from keras import ops
+
+from sharedformer_tf.export import graph_generation
+from sharedformer_tf.layers.token_embedding import TokenEmbedding
+from sharedformer_tf.models.seq2seq_config import Seq2SeqConfig
+from sharedformer_tf.stacks.shared_decoder import SharedDecoder
+from sharedformer_tf.stacks.shared_encoder import SharedEncoder
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class Seq2SeqTransformer(keras.Model):
+    """Encoder-decoder Transformer with cross-layer parameter sharing.
+
+    A functional Keras model from token ids to next-token logits, trainable
+    with `model.fit`. Its encoder and decoder are `SharedEncoder` and
+    `SharedDecoder` stacks following `config.encoder_plan` and
+    `config.decoder_plan`; `config.share_encoder_decoder` ties the decoder's
+    self-attention and feed-forward instances to the encoder's. Decoding
+    (`generate`) runs the decoder one token at a time with per-depth key/value
+    caches and a keras-hub sampler.
+
+    Args:
+        config: `Seq2SeqConfig` (or its dict), e.g. `models.seq2seq_config.small()`.
+        dtype: optional dtype policy for all layers (e.g. `"mixed_bfloat16"`).
+        **kwargs: `keras.Model` arguments such as `name`.
+
+    Call arguments:
+        inputs: dict with `"encoder_token_ids"` `[batch, source_length]` and
+            `"decoder_token_ids"` `[batch, target_length]` int tensors, padded
+            with `config.pad_id`. The decoder ids start with `config.bos_id`
+            (teacher forcing: targets shifted right).
+
+    Returns:
+        float32 logits `[batch, target_length, vocabulary_size]`.
+
+    Example:
+
+    >>> from sharedformer_tf.models import seq2seq_config
+    >>> model = Seq2SeqTransformer(seq2seq_config.tiny(vocabulary_size=10,
+    ...     hidden_dim=8, num_heads=2, intermediate_dim=16))
+    >>> ids = keras.ops.array([[5, 6, 7, 2]])
+    >>> model({"encoder_token_ids": ids, "decoder_token_ids": ids}).shape
+    (1, 4, 10)
+    >>> model.generate(ids, max_length=5).shape
+    (1, 5)
+    """
+
+    def __init__(self, config, dtype=None, **kwargs):
+        config = Seq2SeqConfig.coerce(config)
+        c = config
+
+        # === Layers ===
+        source_embedding = TokenEmbedding(
+            c.vocabulary_size,
+            c.hidden_dim,
+            embedding_dim=c.embedding_dim,
+            tie_weights=c.tie_output,
+            dtype=dtype,
+            name="token_embedding" if c.tie_embeddings else "source_embedding",
+        )
+        target_embedding = source_embedding
+        if not c.tie_embeddings:
+            target_embedding = TokenEmbedding(
+                c.vocabulary_size,
+                c.hidden_dim,
+                embedding_dim=c.embedding_dim,
+                tie_weights=c.tie_output,
+                dtype=dtype,
+                name="target_embedding",
+            )
+        if c.position_encoding == "sine":
+            position = keras_hub.layers.SinePositionEncoding(dtype=dtype, name="position_encoding")
+        else:
+            position = keras_hub.layers.PositionEmbedding(
+                c.max_length, dtype=dtype, name="position_encoding"
+            )
+        embedding_dropout = keras.layers.Dropout(c.dropout, dtype=dtype, name="embedding_dropout")
+        stack_args = dict(
+            num_heads=c.num_heads,
+            intermediate_dim=c.intermediate_dim,
+            dropout=c.dropout,
+            norm_first=c.norm_first,
+            activation=c.activation,
+            layer_norm_epsilon=c.layer_norm_epsilon,
+            per_depth_norms=c.per_depth_norms,
+            use_depth_embedding=c.use_depth_embedding,
+            dtype=dtype,
+        )
+        encoder = SharedEncoder(c.encoder_plan, name="encoder", **stack_args)
+        decoder = SharedDecoder(
+            c.decoder_plan,
+            tied_encoder=encoder if c.share_encoder_decoder else None,
+            name="decoder",
+            **stack_args,
+        )
+        self.config = config
+        self.source_embedding = source_embedding
+        self.target_embedding = target_embedding
+        self.position_encoding = position
+        self.embedding_dropout = embedding_dropout
+        self.encoder = encoder
+        self.decoder = decoder
+
+        # === Functional model ===
+        encoder_ids = keras.Input((None,), dtype="int32", name="encoder_token_ids")
+        decoder_ids = keras.Input((None,), dtype="int32", name="decoder_token_ids")
+        encoder_outputs, encoder_mask = self.encode(encoder_ids)
+        decoder_mask = ops.not_equal(decoder_ids, c.pad_id)
+        x = self._embed(target_embedding, decoder_ids)
+        x = decoder(
+            x,
+            encoder_outputs,
+            decoder_padding_mask=decoder_mask,
+            encoder_padding_mask=encoder_mask,
+        )
+        logits = target_embedding(x, reverse=True)
+        super().__init__(
+            inputs={"encoder_token_ids": encoder_ids, "decoder_token_ids": decoder_ids},
+            outputs=logits,
+            dtype=dtype,
+            **kwargs,
+        )
+        self.config = config
+
+    def _embed(self, embedding, token_ids, start_index=0, training=None):
+        x = embedding(token_ids)
+        x = x * ops.cast(math.sqrt(self.config.hidden_dim), x.dtype)
+        x = x + self.position_encoding(x, start_index=start_index)
+        return self.embedding_dropout(x, training=training)
+
+    def encode(self, encoder_token_ids, training=None):
+        """Runs the encoder.
+
+        Args:
+            encoder_token_ids: int tensor `[batch, source_length]`.
+
+        Returns:
+            `(encoder_outputs [batch, source_length, hidden_dim],
+            encoder_padding_mask [batch, source_length])`.
+        """
+        mask = ops.not_equal(encoder_token_ids, self.config.pad_id)
+        x = self._embed(self.source_embedding, encoder_token_ids, training=training)
+        return self.encoder(x, padding_mask=mask, training=training), mask
+
+    def init_cache(self, encoder_token_ids, max_length):
+        """Encodes the source and sets up decoding state for `max_length`
+        decoder positions.
+
+        Returns:
+            The tuple `(self_attention_cache, cross_attention_cache,
+            encoder_padding_mask)`, every entry batch-first (so samplers can
+            repeat or gather it per beam).
+        """
+        encoder_outputs, mask = self.encode(encoder_token_ids)
+        cross_cache = self.decoder.compute_cross_attention_cache(encoder_outputs)
+        batch_size = ops.shape(encoder_token_ids)[0]
+        self_cache = self.decoder.init_cache(batch_size, max_length, dtype=cross_cache.dtype)
+        return self_cache, cross_cache, mask
+
+    def call_decoder_with_cache(self, decoder_token_ids, cache, cache_update_index):
+        """One incremental decoder step.
+
+        Args:
+            decoder_token_ids: int tensor `[batch, length]` at positions
+                `cache_update_index ...` (usually `length == 1`).
+            cache: the tuple from `init_cache` (or a previous step).
+            cache_update_index: int scalar position of `decoder_token_ids[:, 0]`.
+
+        Returns:
+            `(logits [batch, length, vocabulary_size], hidden_states [batch,
+            length, hidden_dim], cache)`.
+        """
+        self_cache, cross_cache, encoder_mask = cache
+        x = self._embed(self.target_embedding, decoder_token_ids, start_index=cache_update_index)
+        x, self_cache = self.decoder(
+            x,
+            encoder_padding_mask=encoder_mask,
+            self_attention_cache=self_cache,
+            cache_update_index=cache_update_index,
+            cross_attention_cache=cross_cache,
+        )
+        logits = self.target_embedding(x, reverse=True)
+        return logits, x, (self_cache, cross_cache, encoder_mask)
+
+    def generate_step(self, encoder_token_ids, max_length, sampler="greedy"):
+        """Decodes up to `max_length` tokens for a batch of token ids.
+
+        Uses only `keras.ops`, so it can be wrapped in a `tf.function` (with
+        or without XLA) or exported. Positions after the first `eos_id` are
+        set to `pad_id`.
+
+        Args:
+            encoder_token_ids: int tensor `[batch, source_length]`.
+            max_length: int. Number of tokens to generate (including EOS).
+            sampler: a `keras_hub.samplers.Sampler` or its name
+                (`"greedy"`, `"beam"`, ...).
+
+        Returns:
+            int32 tensor `[batch, max_length]`.
+        """
+        c = self.config
+        sampler = keras_hub.samplers.get(sampler)
+        encoder_token_ids = ops.convert_to_tensor(encoder_token_ids, "int32")
+        batch_size = ops.shape(encoder_token_ids)[0]
+        cache = self.init_cache(encoder_token_ids, max_length + 1)
+        prompt = ops.concatenate(
+            [
+                ops.full((batch_size, 1), c.bos_id, dtype="int32"),
+                ops.full((batch_size, max_length), c.pad_id, dtype="int32"),
+            ],
+            axis=1,
+        )
+        fixed = ops.concatenate(
+            [
+                ops.ones((batch_size, 1), dtype="bool"),
+                ops.zeros((batch_size, max_length), dtype="bool"),
+            ],
+            axis=1,
+        )
+
+        def next_token(prompt, cache, index):
+            # Beam search runs this on batch_size * num_beams rows.
+            token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
+            logits, hidden, cache = self.call_decoder_with_cache(token, cache, index - 1)
+            return logits[:, 0, :], hidden[:, 0, :], cache
+
+        tokens = sampler(
+            next_token,
+            prompt,
+            cache=cache,
+            index=1,
+            mask=fixed,
+            stop_token_ids=(c.eos_id,),
+            model=self,
+        )
+        tokens = tokens[:, 1:]
+        is_eos = ops.cast(ops.equal(tokens, c.eos_id), "int32")
+        after_eos = (ops.cumsum(is_eos, axis=1) - is_eos) > 0
+        return ops.where(after_eos, ops.cast(c.pad_id, tokens.dtype), tokens)
+
+    def generate(self, encoder_token_ids, max_length=None, sampler="greedy"):
+        """Greedy (or other sampler) decoding with the KV cache, compiled as
+        a graph function once per input shape.
+
+        Args:
+            encoder_token_ids: int array `[batch, source_length]`.
+            max_length: int. Tokens to generate; defaults to
+                `config.max_length - 1`.
+            sampler: `"greedy"`, `"beam"`, or a `keras_hub.samplers.Sampler`.
+
+        Returns:
+            int32 tensor `[batch, max_length]`, padded with `pad_id` after EOS.
+        """
+        if max_length is None:
+            max_length = self.config.max_length - 1
+        return graph_generation.generate(self, encoder_token_ids, max_length, sampler)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "config": self.config.to_dict(),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        return cls(**config)

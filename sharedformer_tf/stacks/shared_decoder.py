@@ -1,0 +1,207 @@
+import keras
+from keras import ops
+
+from sharedformer_tf.layers import layer_utils
+from sharedformer_tf.stacks.shared_encoder import SharedEncoder
+from sharedformer_tf.stacks.shared_stack import SharedStack
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class SharedDecoder(SharedStack):
+    """Causal Transformer decoder with cross-attention whose depths share
+    parameters by a `SharingPlan`, with cached step-by-step decoding.
+
+    The caches are tensors with one slot per depth, `[batch, num_layers, 2,
+    length, num_heads, head_dim]`: a sublayer shared by several depths still
+    keeps a separate key/value history for each depth it serves.
+
+    With `tied_encoder`, decoder depth `d` reuses the encoder's self-attention
+    and feed-forward instances of group `d`'s group (W_i^E = W_i^D); the
+    cross-attention and the layer norms stay the decoder's own.
+
+    Args:
+        plan: `SharingPlan` (or its config dict).
+        num_heads: int. Attention heads; must divide the hidden size.
+        intermediate_dim: int. Hidden width of the feed-forward networks.
+        dropout: float. Residual and feed-forward dropout rate.
+        norm_first: bool. Pre-LN (with a final layer norm) or post-LN.
+        activation: activation of the feed-forward networks.
+        layer_norm_epsilon: float. Epsilon of the layer norms.
+        per_depth_norms: bool. Unshared layer norms at every depth.
+        use_depth_embedding: bool. Learned per-depth vector added before each
+            depth (Universal Transformer).
+        kernel_initializer: initializer of all kernels.
+        tied_encoder: a `SharedEncoder` whose sublayers this decoder reuses, or
+            `None`. Not part of `get_config()`: the model owning both stacks
+            ties them again when it is rebuilt.
+        **kwargs: base layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float tensor `[batch, length, hidden_dim]`.
+        encoder_outputs: `[batch, source_length, hidden_dim]`; may be `None`
+            when `cross_attention_cache` is given.
+        decoder_padding_mask: boolean `[batch, length]` or `None`.
+        encoder_padding_mask: boolean `[batch, source_length]` or `None`.
+        self_attention_cache: `None` or `[batch, num_layers, 2, max_length,
+            num_heads, head_dim]`; see `init_cache`.
+        cache_update_index: int scalar, position of `inputs[:, 0]` in the
+            cache.
+        cross_attention_cache: `None` or the result of
+            `compute_cross_attention_cache(encoder_outputs)`.
+        training: bool, whether dropout is active.
+
+    Returns:
+        Tensor `[batch, length, hidden_dim]`; with a `self_attention_cache`,
+        the tuple `(outputs, self_attention_cache)`.
+
+    Example:
+
+    >>> from sharedformer_tf import SharingPlan
+    >>> decoder = SharedDecoder(SharingPlan(4, 2, strategy="cycle"),
+    ...                         num_heads=2, intermediate_dim=16)
+    >>> y, memory = keras.ops.ones((2, 3, 8)), keras.ops.ones((2, 5, 8))
+    >>> decoder(y, memory).shape
+    (2, 3, 8)
+    """
+
+    use_cross_attention = True
+
+    def __init__(self, *args, tied_encoder=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if tied_encoder is not None:
+            self._check_tied_encoder(tied_encoder)
+        self.tied_encoder = tied_encoder
+
+    def _check_tied_encoder(self, encoder):
+        if not isinstance(encoder, SharedEncoder):
+            raise TypeError(
+                "`tied_encoder` must be a `SharedEncoder`. "
+                f"Received: tied_encoder of type {type(encoder).__name__}"
+            )
+        for arg in ("num_heads", "intermediate_dim", "activation"):
+            if getattr(encoder, arg) != getattr(self, arg):
+                raise ValueError(
+                    f"A tied encoder must match the decoder's `{arg}`. Received: "
+                    f"encoder {arg}={getattr(encoder, arg)!r}, "
+                    f"decoder {arg}={getattr(self, arg)!r}"
+                )
+        for kind in ("attention", "feed_forward"):
+            mine = len(set(getattr(self.plan, f"{kind}_assignments")))
+            theirs = len(set(getattr(encoder.plan, f"{kind}_assignments")))
+            if mine > theirs:
+                raise ValueError(
+                    f"Encoder-decoder sharing needs the encoder to have at least "
+                    f"as many {kind} groups as the decoder. Received: decoder "
+                    f"plan {self.plan!r} with {mine} groups, encoder plan "
+                    f"{encoder.plan!r} with {theirs} groups"
+                )
+
+    def _shared_sublayers(self, depth):
+        shared = super()._shared_sublayers(depth)
+        encoder = self.tied_encoder
+        if encoder is None:
+            return shared
+        for name, kind in (("self_attention", "attention"), ("feed_forward", "feed_forward")):
+            group = getattr(self.plan, f"{kind}_assignments")[depth]
+            owner = encoder.plan.depths_of(group, kind)[0]
+            shared[name] = getattr(encoder.blocks[owner], name)
+        return shared
+
+    def build(self, inputs_shape, encoder_outputs_shape=None):
+        if self.tied_encoder is not None and not self.tied_encoder.built:
+            self.tied_encoder.build(encoder_outputs_shape or inputs_shape)
+        self._build_blocks(inputs_shape, encoder_outputs_shape)
+
+    @property
+    def cross_attention_layers(self):
+        """The cross-attention instance of each attention group."""
+        return self._sublayer_groups("cross_attention", "attention")
+
+    @property
+    def head_dim(self):
+        return self.blocks[0].key_dim
+
+    def init_cache(self, batch_size, max_length, dtype=None):
+        """Zero self-attention cache `[batch, num_layers, 2, max_length,
+        num_heads, head_dim]`."""
+        return ops.zeros(
+            (batch_size, self.num_layers, 2, max_length, self.num_heads, self.head_dim),
+            dtype=dtype or self.compute_dtype,
+        )
+
+    def compute_cross_attention_cache(self, encoder_outputs):
+        """Keys and values of `encoder_outputs` for every depth: `[batch,
+        num_layers, 2, source_length, num_heads, head_dim]`. Depths that share
+        a cross-attention instance share one computation."""
+        per_group = {}
+        slots = []
+        for depth, group in enumerate(self.plan.attention_assignments):
+            if group not in per_group:
+                layer = self.blocks[depth].cross_attention
+                per_group[group] = layer.compute_key_value_cache(encoder_outputs)
+            slots.append(per_group[group])
+        return ops.stack(slots, axis=1)
+
+    def call(
+        self,
+        inputs,
+        encoder_outputs=None,
+        decoder_padding_mask=None,
+        encoder_padding_mask=None,
+        self_attention_cache=None,
+        cache_update_index=None,
+        cross_attention_cache=None,
+        training=None,
+    ):
+        length = ops.shape(inputs)[1]
+        if self_attention_cache is None:
+            start, key_length = 0, length
+        else:
+            if cache_update_index is None:
+                raise ValueError(
+                    "`cache_update_index` is required with `self_attention_cache`. "
+                    "Received: cache_update_index=None"
+                )
+            start, key_length = cache_update_index, ops.shape(self_attention_cache)[3]
+        self_mask = layer_utils.causal_mask(length, key_length, start)
+        if decoder_padding_mask is not None and self_attention_cache is None:
+            self_mask = layer_utils.merge_masks(
+                self_mask,
+                layer_utils.padding_mask_to_attention_mask(decoder_padding_mask, length),
+            )
+        cross_mask = None
+        if encoder_padding_mask is not None:
+            cross_mask = layer_utils.padding_mask_to_attention_mask(encoder_padding_mask, length)
+
+        x = inputs
+        new_caches = []
+        for depth, block in enumerate(self.blocks):
+            x = self._enter_depth(x, depth)
+            cross_cache = None
+            if cross_attention_cache is not None:
+                cross_cache = cross_attention_cache[:, depth]
+            if self_attention_cache is None:
+                x = block(
+                    x,
+                    self_attention_mask=self_mask,
+                    encoder_outputs=encoder_outputs,
+                    cross_attention_mask=cross_mask,
+                    cross_attention_cache=cross_cache,
+                    training=training,
+                )
+            else:
+                x, cache = block(
+                    x,
+                    self_attention_mask=self_mask,
+                    encoder_outputs=encoder_outputs,
+                    cross_attention_mask=cross_mask,
+                    self_attention_cache=self_attention_cache[:, depth],
+                    cache_update_index=cache_update_index,
+                    cross_attention_cache=cross_cache,
+                    training=training,
+                )
+                new_caches.append(cache)
+        x = self._finish(x)
+        if self_attention_cache is None:
+            return x
+        return x, ops.stack(new_caches, axis=1)

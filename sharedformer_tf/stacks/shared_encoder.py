@@ -1,0 +1,61 @@
+import keras
+from keras import ops
+
+from sharedformer_tf.layers import layer_utils
+from sharedformer_tf.stacks.shared_stack import SharedStack
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class SharedEncoder(SharedStack):
+    """Transformer encoder whose depths share parameters by a `SharingPlan`.
+
+    Depth `d` calls the self-attention and feed-forward instances of group
+    `plan.attention_assignments[d]` and `plan.feed_forward_assignments[d]`;
+    one instance called at several depths stores its weights once.
+
+    Args:
+        plan: `SharingPlan` (or its config dict): depths, groups and scope.
+        num_heads: int. Attention heads; must divide the hidden size.
+        intermediate_dim: int. Hidden width of the feed-forward networks.
+        dropout: float. Residual and feed-forward dropout rate.
+        norm_first: bool. Pre-LN blocks (with a final layer norm) if `True`,
+            post-LN blocks if `False`.
+        activation: activation of the feed-forward networks.
+        layer_norm_epsilon: float. Epsilon of the layer norms.
+        per_depth_norms: bool. Give every depth its own layer norms even where
+            the rest of its block is shared (as Subformer and MiniViT do). With
+            `False`, norms are shared along with their sublayer (ALBERT).
+        use_depth_embedding: bool. Add a learned per-depth ("timestep")
+            vector before each depth, as in the Universal Transformer.
+        kernel_initializer: initializer of all kernels.
+        **kwargs: base layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: float tensor `[batch, length, hidden_dim]`.
+        padding_mask: boolean `[batch, length]`, `True` for real tokens, or
+            `None`.
+        training: bool, whether dropout is active.
+
+    Returns:
+        Tensor `[batch, length, hidden_dim]`.
+
+    Example:
+
+    >>> from sharedformer_tf import SharingPlan
+    >>> encoder = SharedEncoder(SharingPlan(6, strategy="all"), num_heads=2,
+    ...                         intermediate_dim=16)
+    >>> encoder(keras.ops.ones((2, 5, 8))).shape
+    (2, 5, 8)
+    >>> len(encoder.self_attention_layers)
+    1
+    """
+
+    def call(self, inputs, padding_mask=None, training=None):
+        mask = None
+        if padding_mask is not None:
+            mask = layer_utils.padding_mask_to_attention_mask(padding_mask, ops.shape(inputs)[1])
+        x = inputs
+        for depth, block in enumerate(self.blocks):
+            x = self._enter_depth(x, depth)
+            x = block(x, self_attention_mask=mask, training=training)
+        return self._finish(x)

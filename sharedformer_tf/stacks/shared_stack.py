@@ -1,0 +1,170 @@
+import keras
+from keras import ops
+
+from sharedformer_tf.layers import layer_utils
+from sharedformer_tf.layers.transformer_block import TransformerBlock
+from sharedformer_tf.sharing.sharing_plan import SharingPlan
+from sharedformer_tf.validation import check_positive_int, check_rate
+
+
+class SharedStack(keras.layers.Layer):
+    """Base class of `SharedEncoder` and `SharedDecoder`.
+
+    Holds one `TransformerBlock` per depth. The first depth of each
+    parameter group owns the group's sublayers; every later depth of the
+    group is given those same instances through `shared_sublayers`, so one
+    Keras layer is called at several depths and its variables exist once.
+    Per-depth state (layer norms when `per_depth_norms=True`, the depth
+    embedding row, the decoder's cache slot) is indexed by depth.
+    """
+
+    use_cross_attention = False
+
+    def __init__(
+        self,
+        plan,
+        num_heads,
+        intermediate_dim,
+        dropout=0.0,
+        norm_first=True,
+        activation="relu",
+        layer_norm_epsilon=1e-5,
+        per_depth_norms=True,
+        use_depth_embedding=False,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
+        check_rate(dropout=dropout)
+        self.plan = SharingPlan.coerce(plan)
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.norm_first = norm_first
+        self.activation = keras.activations.get(activation)
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.per_depth_norms = per_depth_norms
+        self.use_depth_embedding = use_depth_embedding
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    @property
+    def num_layers(self):
+        return self.plan.num_layers
+
+    def _owner(self, depth, kind):
+        """First depth of the group that `depth` uses for `kind`."""
+        assignments = (
+            self.plan.attention_assignments
+            if kind == "attention"
+            else self.plan.feed_forward_assignments
+        )
+        return self.plan.depths_of(assignments[depth], kind)[0]
+
+    def _shared_sublayers(self, depth):
+        """Sublayer instances that `depth` reuses from earlier depths."""
+        shared = {}
+        attention_names = ["self_attention"]
+        if self.use_cross_attention:
+            attention_names.append("cross_attention")
+        for kind, names in (
+            ("attention", attention_names),
+            ("feed_forward", ["feed_forward"]),
+        ):
+            owner = self._owner(depth, kind)
+            if owner == depth:
+                continue
+            for name in names:
+                shared[name] = getattr(self.blocks[owner], name)
+                if not self.per_depth_norms:
+                    shared[f"{name}_norm"] = getattr(self.blocks[owner], f"{name}_norm")
+        return shared
+
+    def build(self, inputs_shape):
+        self._build_blocks(inputs_shape)
+
+    def _build_blocks(self, inputs_shape, encoder_outputs_shape=None):
+        inputs_shape = tuple(inputs_shape)
+        self.blocks = []
+        for depth in range(self.num_layers):
+            block = TransformerBlock(
+                num_heads=self.num_heads,
+                intermediate_dim=self.intermediate_dim,
+                use_cross_attention=self.use_cross_attention,
+                norm_first=self.norm_first,
+                dropout=self.dropout,
+                activation=self.activation,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                kernel_initializer=layer_utils.clone_initializer(
+                    self.kernel_initializer, f"block_{depth}"
+                ),
+                shared_sublayers=self._shared_sublayers(depth),
+                dtype=self.dtype_policy,
+                name=f"block_{depth}",
+            )
+            block.build(inputs_shape, encoder_outputs_shape)
+            self.blocks.append(block)
+        if self.use_depth_embedding:
+            self.depth_embeddings = self.add_weight(
+                shape=(self.num_layers, inputs_shape[-1]),
+                initializer=keras.initializers.RandomNormal(stddev=0.02),
+                name="depth_embeddings",
+            )
+        if self.norm_first:
+            self.output_norm = keras.layers.LayerNormalization(
+                epsilon=self.layer_norm_epsilon,
+                dtype=self.dtype_policy,
+                name="output_norm",
+            )
+            self.output_norm.build(inputs_shape)
+        self.built = True
+
+    def _sublayer_groups(self, name, kind):
+        assignments = (
+            self.plan.attention_assignments
+            if kind == "attention"
+            else self.plan.feed_forward_assignments
+        )
+        return [
+            getattr(self.blocks[self.plan.depths_of(group, kind)[0]], name)
+            for group in range(len(set(assignments)))
+        ]
+
+    @property
+    def self_attention_layers(self):
+        """The self-attention instance of each attention group."""
+        return self._sublayer_groups("self_attention", "attention")
+
+    @property
+    def feed_forward_layers(self):
+        """The feed-forward instance of each feed-forward group."""
+        return self._sublayer_groups("feed_forward", "feed_forward")
+
+    def _enter_depth(self, x, depth):
+        if self.use_depth_embedding:
+            x = x + ops.cast(self.depth_embeddings[depth], x.dtype)
+        return x
+
+    def _finish(self, x):
+        return self.output_norm(x) if self.norm_first else x
+
+    def compute_output_shape(self, inputs_shape, *args, **kwargs):
+        return inputs_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "plan": self.plan.get_config(),
+                "num_heads": self.num_heads,
+                "intermediate_dim": self.intermediate_dim,
+                "dropout": self.dropout,
+                "norm_first": self.norm_first,
+                "activation": keras.activations.serialize(self.activation),
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "per_depth_norms": self.per_depth_norms,
+                "use_depth_embedding": self.use_depth_embedding,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config

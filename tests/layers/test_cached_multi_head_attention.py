@@ -1,0 +1,99 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from sharedformer_tf.layers import CachedMultiHeadAttention, layer_utils
+
+
+def _layer(**kwargs):
+    layer = CachedMultiHeadAttention(num_heads=2, key_dim=4, **kwargs)
+    layer.build((None, None, 8))
+    return layer
+
+
+def test_output_shape_and_weights():
+    layer = _layer()
+    out = layer(np.random.rand(3, 5, 8).astype("float32"))
+    assert out.shape == (3, 5, 8)
+    # q, k, v, o kernels and biases: 4 * (8 * 8 + 8)
+    assert layer.count_params() == 4 * (8 * 8 + 8)
+
+
+def test_cross_attention_with_other_value_width():
+    layer = CachedMultiHeadAttention(num_heads=2, key_dim=3)
+    out = layer(np.ones((2, 4, 8), "float32"), np.ones((2, 7, 5), "float32"))
+    assert out.shape == (2, 4, 8)
+    assert layer.key_dense.kernel.shape == (5, 6)
+
+
+def test_incremental_cache_equals_full_causal_attention():
+    layer = _layer()
+    x = np.random.rand(2, 6, 8).astype("float32")
+    full = layer(x, attention_mask=layer_utils.causal_mask(6, 6))
+    cache = ops.zeros((2, 2, 6, 2, 4))
+    steps = []
+    for i in range(6):
+        mask = layer_utils.causal_mask(1, 6, start_index=i)
+        out, cache = layer(x[:, i : i + 1], attention_mask=mask, cache=cache, cache_update_index=i)
+        steps.append(out)
+    np.testing.assert_allclose(ops.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_precomputed_cache_equals_direct_call():
+    layer = _layer()
+    q = np.random.rand(2, 3, 8).astype("float32")
+    memory = np.random.rand(2, 5, 8).astype("float32")
+    cache = layer.compute_key_value_cache(memory)
+    assert cache.shape == (2, 2, 5, 2, 4)
+    out, returned = layer(q, attention_mask=None, cache=cache)
+    np.testing.assert_allclose(out, layer(q, memory), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(returned, cache)
+
+
+def test_masked_keys_do_not_change_the_output():
+    layer = _layer()
+    q = np.random.rand(1, 2, 8).astype("float32")
+    memory = np.random.rand(1, 4, 8).astype("float32")
+    mask = np.array([[[True, True, False, False]] * 2])
+    changed = memory.copy()
+    changed[:, 2:] = 100.0
+    np.testing.assert_allclose(
+        layer(q, memory, attention_mask=mask),
+        layer(q, changed, attention_mask=mask),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert not np.allclose(layer(q, memory), layer(q, changed))
+
+
+def test_mixed_precision_keeps_float32_variables():
+    layer = CachedMultiHeadAttention(num_heads=2, key_dim=4, dtype="mixed_bfloat16")
+    out = layer(np.random.rand(1, 3, 8).astype("float32"))
+    assert out.dtype == "bfloat16"
+    assert layer.query_dense.kernel.dtype == "float32"
+
+
+def test_config_round_trip():
+    layer = _layer(use_bias=False)
+    restored = CachedMultiHeadAttention.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    restored.build((None, None, 8))
+    restored.set_weights(layer.get_weights())
+    x = np.random.rand(1, 3, 8).astype("float32")
+    np.testing.assert_allclose(restored(x), layer(x))
+
+
+@pytest.mark.parametrize("arg", ["num_heads", "key_dim"])
+def test_invalid_sizes(arg):
+    kwargs = {"num_heads": 2, "key_dim": 4, arg: 0}
+    with pytest.raises(ValueError, match=f"{arg}=0"):
+        CachedMultiHeadAttention(**kwargs)
+
+
+def test_projections_get_independent_initial_weights():
+    layer = CachedMultiHeadAttention(
+        num_heads=2, key_dim=4, kernel_initializer=keras.initializers.GlorotUniform(seed=1)
+    )
+    layer.build((None, None, 8))
+    assert not np.allclose(layer.query_dense.kernel, layer.key_dense.kernel)

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from sharedformer_tf.layers import FeedForward
+
+
+def test_shape_params_and_config():
+    ffn = FeedForward(intermediate_dim=16, activation="gelu", dropout=0.1)
+    x = np.random.rand(2, 3, 8).astype("float32")
+    assert ffn(x).shape == (2, 3, 8)
+    assert ffn.count_params() == 8 * 16 + 16 + 16 * 8 + 8
+    restored = FeedForward.from_config(ffn.get_config())
+    assert restored.get_config() == ffn.get_config()
+    restored.build((None, None, 8))
+    restored.set_weights(ffn.get_weights())
+    np.testing.assert_allclose(restored(x), ffn(x), rtol=1e-6)
+
+
+def test_dropout_only_in_training():
+    ffn = FeedForward(intermediate_dim=64, dropout=0.5)
+    x = np.random.rand(2, 3, 8).astype("float32")
+    np.testing.assert_allclose(ffn(x), ffn(x))
+    assert not np.allclose(ffn(x, training=True), ffn(x))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(intermediate_dim=0), "intermediate_dim=0"),
+        (dict(intermediate_dim=4, dropout=1.0), "dropout=1.0"),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FeedForward(**kwargs)

@@ -1,0 +1,111 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from sharedformer_tf.layers import TransformerBlock, layer_utils
+
+
+def _x(*shape):
+    return np.random.rand(*shape).astype("float32")
+
+
+def _block(**kwargs):
+    kwargs.setdefault("num_heads", 2)
+    kwargs.setdefault("intermediate_dim", 16)
+    return TransformerBlock(**kwargs)
+
+
+def _count(h=8, f=16, cross=False):
+    attention = 4 * (h * h + h)
+    ffn = h * f + f + f * h + h
+    norms = (3 if cross else 2) * 2 * h
+    return attention * (2 if cross else 1) + ffn + norms
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_parameter_count(cross):
+    block = _block(use_cross_attention=cross)
+    block.build((None, None, 8), (None, None, 8) if cross else None)
+    assert block.count_params() == _count(cross=cross)
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_pre_and_post_layer_norm(norm_first):
+    block = _block(norm_first=norm_first)
+    x = _x(2, 4, 8)
+    y = block(x)
+    assert y.shape == (2, 4, 8)
+    per_position_std = ops.std(y, axis=-1)
+    # Post-LN ends with a layer norm: unit variance per position.
+    assert np.allclose(per_position_std, 1.0, atol=1e-2) == (not norm_first)
+
+
+def test_shared_sublayers_are_the_same_instances():
+    owner = _block(use_cross_attention=True)
+    owner.build((None, None, 8), (None, None, 8))
+    user = _block(
+        use_cross_attention=True,
+        shared_sublayers={
+            "self_attention": owner.self_attention,
+            "feed_forward": owner.feed_forward,
+        },
+    )
+    user.build((None, None, 8), (None, None, 8))
+    assert user.self_attention is owner.self_attention
+    assert user.feed_forward is owner.feed_forward
+    assert user.cross_attention is not owner.cross_attention
+    assert user.self_attention_norm is not owner.self_attention_norm
+
+    inputs = keras.Input((None, 8))
+    memory = keras.Input((None, 8))
+    model = keras.Model(
+        [inputs, memory], user(owner(inputs, encoder_outputs=memory), encoder_outputs=memory)
+    )
+    own = _count(cross=True)
+    reused = 4 * (8 * 8 + 8) + (8 * 16 + 16 + 16 * 8 + 8)
+    assert model.count_params() == 2 * own - reused
+    assert len(model.weights) == len({id(w) for w in model.weights})
+
+
+def test_self_attention_cache_matches_full_call():
+    block = _block(use_cross_attention=True)
+    x, memory = _x(2, 5, 8), _x(2, 3, 8)
+    full = block(x, self_attention_mask=layer_utils.causal_mask(5, 5), encoder_outputs=memory)
+    cache = ops.zeros((2, 2, 5, 2, 4))
+    cross_cache = block.cross_attention.compute_key_value_cache(memory)
+    outs = []
+    for i in range(5):
+        out, cache = block(
+            x[:, i : i + 1],
+            self_attention_mask=layer_utils.causal_mask(1, 5, i),
+            self_attention_cache=cache,
+            cache_update_index=i,
+            cross_attention_cache=cross_cache,
+        )
+        outs.append(out)
+    np.testing.assert_allclose(ops.concatenate(outs, axis=1), full, rtol=1e-5, atol=1e-5)
+
+
+def test_config_round_trip_drops_sharing():
+    owner = _block()
+    owner.build((None, None, 8))
+    user = _block(shared_sublayers={"self_attention": owner.self_attention}, norm_first=False)
+    config = user.get_config()
+    assert "shared_sublayers" not in config
+    restored = TransformerBlock.from_config(config)
+    restored.build((None, None, 8))
+    assert restored.count_params() == _count()
+    assert restored.get_config() == config
+
+
+def test_errors_name_received_values():
+    with pytest.raises(ValueError, match="Unknown keys.*'ffn'"):
+        _block(shared_sublayers={"ffn": keras.layers.Dense(2)})
+    with pytest.raises(ValueError, match="use_cross_attention=False"):
+        _block(shared_sublayers={"cross_attention": keras.layers.Dense(2)})
+    with pytest.raises(ValueError, match="hidden_dim=9, num_heads=2"):
+        _block().build((None, None, 9))
+    block = _block(use_cross_attention=True)
+    with pytest.raises(ValueError, match="needs `encoder_outputs`"):
+        block(_x(1, 2, 8))

@@ -1,0 +1,80 @@
+import dataclasses
+
+import pytest
+
+from sharedformer_tf import SharingPlan, parameter_report
+from sharedformer_tf.models import Seq2SeqConfig, Seq2SeqTransformer, seq2seq_config
+
+# Stored (unique) and effective parameter counts of every preset as shipped.
+# small, by hand: attention 4*(256*256+256) = 263,168; FFN 2*256*1024+1024+256
+# = 525,568; 3 encoder groups (2,366,208) + 12 norms + final norm; 3 decoder
+# groups with cross-attention (3,155,712) + 18 norms + final norm; one tied
+# 8000x256 table (2,048,000): 7,586,304 stored.
+PINNED = {
+    "tiny": (299_008, 531_200),
+    "small": (7_586_304, 13_108_224),
+    "base": (38_470_656, 60_524_544),
+}
+
+
+def test_every_preset_has_a_pinned_count():
+    assert sorted(PINNED) == sorted(seq2seq_config.PRESETS)
+
+
+@pytest.mark.parametrize("name", sorted(seq2seq_config.PRESETS))
+def test_preset_parameter_counts(name):
+    if name not in PINNED:
+        pytest.fail(f"Preset {name!r} has no pinned parameter count")
+    report = parameter_report(Seq2SeqTransformer(seq2seq_config.preset(name)))
+    assert (report["unique_params"], report["effective_params"]) == PINNED[name]
+
+
+@pytest.mark.parametrize("name", sorted(seq2seq_config.PRESETS))
+def test_presets_are_shared_by_default(name):
+    config = seq2seq_config.preset(name)
+    assert config.encoder_plan.num_groups < config.encoder_plan.num_layers
+    assert config.decoder_plan.num_groups < config.decoder_plan.num_layers
+
+
+def test_preset_changes_are_applied_and_validated():
+    config = seq2seq_config.small(vocabulary_size=500, dropout=0.0)
+    assert (config.vocabulary_size, config.dropout, config.hidden_dim) == (500, 0.0, 256)
+    with pytest.raises(ValueError, match="Unknown preset.*'huge'"):
+        seq2seq_config.preset("huge")
+    with pytest.raises(TypeError):
+        seq2seq_config.tiny(hidden=3)
+
+
+def _valid():
+    return dict(
+        vocabulary_size=10,
+        hidden_dim=8,
+        num_heads=2,
+        intermediate_dim=16,
+        encoder_plan=SharingPlan(2, strategy="all"),
+        decoder_plan={"num_layers": 2, "num_unique": None, "strategy": "all", "scope": "block"},
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(num_heads=3), "hidden_dim=8, num_heads=3"),
+        (dict(hidden_dim=0), "hidden_dim=0"),
+        (dict(embedding_dim=9), "embedding_dim=9"),
+        (dict(dropout=1.5), "dropout=1.5"),
+        (dict(position_encoding="rotary"), "position_encoding='rotary'"),
+        (dict(eos_id=10), "eos_id=10, vocabulary_size=10"),
+        (dict(bos_id=0), "must differ"),
+    ],
+)
+def test_invalid_configs(changes, message):
+    with pytest.raises(ValueError, match=message):
+        Seq2SeqConfig(**{**_valid(), **changes})
+
+
+def test_plans_are_coerced_and_round_trip():
+    config = Seq2SeqConfig(**_valid())
+    assert isinstance(config.decoder_plan, SharingPlan)
+    assert Seq2SeqConfig.from_dict(config.to_dict()) == config
+    assert dataclasses.replace(config, dropout=0.2).dropout == 0.2

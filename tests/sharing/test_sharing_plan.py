@@ -1,0 +1,126 @@
+import json
+
+import pytest
+
+from sharedformer_tf import SharingPlan
+from sharedformer_tf.sharing import SCOPES, STRATEGIES
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ((6, None, "none"), (0, 1, 2, 3, 4, 5)),
+        ((6, None, "all"), (0, 0, 0, 0, 0, 0)),
+        ((6, 3, "sequence"), (0, 0, 1, 1, 2, 2)),
+        ((6, 2, "sequence"), (0, 0, 0, 1, 1, 1)),
+        ((6, 3, "cycle"), (0, 1, 2, 0, 1, 2)),
+        ((5, 2, "cycle"), (0, 1, 0, 1, 0)),
+        ((6, 3, "cycle_rev"), (0, 1, 2, 2, 1, 0)),
+        ((9, 3, "cycle_rev"), (0, 1, 2, 0, 1, 2, 2, 1, 0)),
+        ((4, 2, "cycle_rev"), (0, 1, 1, 0)),
+        ((3, 3, "cycle_rev"), (2, 1, 0)),
+        ((6, None, "sandwich"), (0, 1, 1, 1, 1, 2)),
+        ((3, None, "sandwich"), (0, 1, 2)),
+        ((2, None, "sandwich"), (0, 1)),
+        ((1, None, "sandwich"), (0,)),
+    ],
+)
+def test_assignments(args, expected):
+    plan = SharingPlan(*args)
+    assert plan.assignments == expected
+    assert all(type(g) is int for g in plan.assignments)
+    assert plan.num_groups == len(set(expected))
+
+
+@pytest.mark.parametrize("strategy", ["sequence", "cycle", "cycle_rev"])
+@pytest.mark.parametrize("n, m", [(1, 1), (4, 1), (4, 2), (8, 4), (6, 6)])
+def test_explicit_strategies_use_exactly_m_groups(strategy, n, m):
+    plan = SharingPlan(n, m, strategy)
+    assert len(plan.assignments) == n
+    assert sorted(set(plan.assignments)) == list(range(m))
+
+
+def test_cycle_rev_matches_definition_for_many_sizes():
+    for n in range(1, 13):
+        for m in range(1, n + 1):
+            got = SharingPlan(n, m, "cycle_rev").assignments
+            assert got[: n - m] == tuple(i % m for i in range(n - m))
+            assert got[n - m :] == tuple(range(m - 1, -1, -1))
+
+
+@pytest.mark.parametrize(
+    "scope, attention, ffn",
+    [
+        ("block", (0, 1, 0, 1), (0, 1, 0, 1)),
+        ("attention", (0, 1, 0, 1), (0, 1, 2, 3)),
+        ("ffn", (0, 1, 2, 3), (0, 1, 0, 1)),
+    ],
+)
+def test_scope_chooses_shared_sublayers(scope, attention, ffn):
+    plan = SharingPlan(4, 2, "cycle", scope=scope)
+    assert plan.assignments == (0, 1, 0, 1)
+    assert plan.attention_assignments == attention
+    assert plan.feed_forward_assignments == ffn
+
+
+def test_depths_of():
+    plan = SharingPlan(6, 3, "cycle_rev", scope="attention")
+    assert plan.depths_of(0) == (0, 5)
+    assert plan.depths_of(2, "attention") == (2, 3)
+    assert plan.depths_of(2, "feed_forward") == (2,)
+    with pytest.raises(ValueError, match="kind='bogus'"):
+        plan.depths_of(0, "bogus")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_layers=0), "num_layers=0"),
+        (dict(num_layers=-2, strategy="all"), "num_layers=-2"),
+        (dict(num_layers=2.0, strategy="all"), "num_layers=2.0"),
+        (dict(num_layers=True, strategy="all"), "num_layers=True"),
+        (dict(num_layers=6, num_unique=4, strategy="sequence"), "num_layers=6, num_unique=4"),
+        (dict(num_layers=3, num_unique=4, strategy="cycle"), "num_unique=4, num_layers=3"),
+        (dict(num_layers=3, num_unique=4, strategy="cycle_rev"), "num_unique=4"),
+        (dict(num_layers=6, num_unique=0, strategy="cycle"), "num_unique=0"),
+        (dict(num_layers=6, strategy="cycle"), "needs `num_unique`"),
+        (dict(num_layers=6, num_unique=3, strategy="zigzag"), "strategy='zigzag'"),
+        (dict(num_layers=6, num_unique=3, scope="norm"), "scope='norm'"),
+        (dict(num_layers=6, num_unique=2, strategy="all"), "num_unique=2"),
+        (dict(num_layers=6, num_unique=3, strategy="none"), "implies num_unique=6"),
+        (dict(num_layers=6, num_unique=2, strategy="sandwich"), "implies num_unique=3"),
+    ],
+)
+def test_invalid_plans_name_received_values(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        SharingPlan(**kwargs)
+
+
+def test_implied_num_unique_may_be_given_when_equal():
+    assert SharingPlan(4, 4, "none").assignments == (0, 1, 2, 3)
+    assert SharingPlan(4, 1, "all").assignments == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("scope", SCOPES)
+def test_config_round_trip_is_plain_json(strategy, scope):
+    num_unique = 2 if strategy in ("sequence", "cycle", "cycle_rev") else None
+    plan = SharingPlan(6, num_unique, strategy, scope)
+    config = plan.get_config()
+    assert json.loads(json.dumps(config)) == config
+    assert all(type(v) in (int, str, type(None)) for v in config.values())
+    restored = SharingPlan.from_config(config)
+    assert restored == plan and hash(restored) == hash(plan)
+    assert restored.assignments == plan.assignments
+    assert SharingPlan.coerce(config) == plan
+
+
+def test_str_and_repr():
+    plan = SharingPlan(6, 3, "cycle_rev")
+    assert "ABCCBA" in str(plan)
+    assert eval(repr(plan)) == plan
+
+
+def test_coerce_rejects_other_types():
+    with pytest.raises(TypeError, match="Received: plan=6"):
+        SharingPlan.coerce(6)

@@ -1,0 +1,185 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from sharedformer_tf import SharedDecoder, SharedEncoder, SharingPlan, parameter_report
+
+H, HEADS, F = 8, 2, 16
+ATTENTION = 4 * (H * H + H)
+FFN = H * F + F + F * H + H
+NORM = 2 * H
+
+
+def _x(*shape):
+    return np.random.rand(*shape).astype("float32")
+
+
+def _decoder(plan, **kwargs):
+    decoder = SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, **kwargs)
+    decoder.build((None, None, H), (None, None, H))
+    return decoder
+
+
+def _encoder(plan):
+    encoder = SharedEncoder(plan, num_heads=HEADS, intermediate_dim=F)
+    encoder.build((None, None, H))
+    return encoder
+
+
+def _stepwise(decoder, y, memory, memory_mask):
+    batch, length, _ = y.shape
+    cache = decoder.init_cache(batch, length)
+    cross = decoder.compute_cross_attention_cache(memory)
+    outputs = []
+    for i in range(length):
+        out, cache = decoder(
+            y[:, i : i + 1],
+            encoder_padding_mask=memory_mask,
+            self_attention_cache=cache,
+            cache_update_index=i,
+            cross_attention_cache=cross,
+        )
+        outputs.append(out)
+    return ops.concatenate(outputs, axis=1), cache
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        SharingPlan(4, strategy="none"),
+        SharingPlan(4, strategy="all"),
+        SharingPlan(4, 2, strategy="cycle_rev"),
+        SharingPlan(4, 2, strategy="sequence", scope="attention"),
+        SharingPlan(4, 2, strategy="cycle", scope="ffn"),
+        SharingPlan(4, strategy="sandwich"),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_cached_decoding_equals_full_forward(plan, norm_first):
+    decoder = _decoder(plan, norm_first=norm_first, use_depth_embedding=True)
+    y, memory = _x(2, 6, H), _x(2, 5, H)
+    memory_mask = np.array([[True] * 5, [True, True, True, False, False]])
+    full = decoder(y, memory, encoder_padding_mask=memory_mask)
+    steps, cache = _stepwise(decoder, y, memory, memory_mask)
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+    assert cache.shape == (2, plan.num_layers, 2, 6, HEADS, H // HEADS)
+
+
+def test_cache_is_keyed_by_depth_not_by_instance():
+    decoder = _decoder(SharingPlan(3, strategy="all"))
+    y, memory = _x(1, 3, H), _x(1, 2, H)
+    _, cache = _stepwise(decoder, y, memory, None)
+    # One attention instance serves all depths, but each depth sees
+    # different inputs, so each slot holds different keys.
+    assert decoder.blocks[0].self_attention is decoder.blocks[2].self_attention
+    assert not np.allclose(cache[:, 0], cache[:, 1])
+    assert not np.allclose(cache[:, 1], cache[:, 2])
+
+
+def test_cross_attention_cache_shared_groups_compute_once():
+    plan = SharingPlan(4, 2, strategy="cycle_rev")
+    decoder = _decoder(plan)
+    cross = decoder.compute_cross_attention_cache(_x(2, 5, H))
+    assert cross.shape == (2, 4, 2, 5, HEADS, H // HEADS)
+    np.testing.assert_array_equal(cross[:, 0], cross[:, 3])
+    assert not np.allclose(cross[:, 0], cross[:, 1])
+
+
+def test_future_tokens_do_not_change_past_outputs():
+    decoder = _decoder(SharingPlan(2, strategy="all"))
+    y, memory = _x(1, 4, H), _x(1, 3, H)
+    changed = y.copy()
+    changed[:, 2:] = 9.0
+    np.testing.assert_allclose(
+        decoder(y, memory)[:, :2], decoder(changed, memory)[:, :2], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_unique_params_closed_form():
+    plan = SharingPlan(6, 3, strategy="cycle_rev")
+    decoder = _decoder(plan)
+    expected = 3 * (2 * ATTENTION + FFN) + 6 * 3 * NORM + NORM
+    assert decoder.count_params() == expected
+
+
+def test_tied_encoder_reuses_self_attention_and_ffn_instances():
+    encoder = _encoder(SharingPlan(6, 3, strategy="cycle_rev"))
+    decoder = SharedDecoder(
+        SharingPlan(6, 3, strategy="cycle_rev"),
+        num_heads=HEADS,
+        intermediate_dim=F,
+        tied_encoder=encoder,
+    )
+    inputs, memory = keras.Input((None, H)), keras.Input((None, H))
+    model = keras.Model([inputs, memory], decoder(inputs, encoder(memory)))
+    for depth in range(6):
+        group = decoder.plan.assignments[depth]
+        assert decoder.blocks[depth].self_attention is encoder.self_attention_layers[group]
+        assert decoder.blocks[depth].feed_forward is encoder.feed_forward_layers[group]
+        assert decoder.blocks[depth].cross_attention is decoder.cross_attention_layers[group]
+        assert (
+            decoder.blocks[depth].self_attention_norm
+            is not encoder.blocks[depth].self_attention_norm
+        )
+    encoder_params = 3 * (ATTENTION + FFN) + 6 * 2 * NORM + NORM
+    decoder_own = 3 * ATTENTION + 6 * 3 * NORM + NORM
+    assert model.count_params() == encoder_params + decoder_own
+    report = parameter_report(model)
+    untied_effective = (6 * (ATTENTION + FFN + 2 * NORM) + NORM) + (
+        6 * (2 * ATTENTION + FFN + 3 * NORM) + NORM
+    )
+    assert report["effective_params"] == untied_effective
+    owners = {(r["stack"], r["sublayer"]): r["owner"] for r in report["groups"]}
+    assert owners[(decoder.name, "self_attention")] == encoder.name
+    assert owners[(decoder.name, "cross_attention")] == decoder.name
+
+
+def test_tied_encoder_cached_decoding_equals_full_forward():
+    encoder = _encoder(SharingPlan(4, 2, strategy="cycle"))
+    decoder = SharedDecoder(
+        SharingPlan(4, 2, strategy="cycle"),
+        num_heads=HEADS,
+        intermediate_dim=F,
+        tied_encoder=encoder,
+    )
+    y, memory = _x(2, 5, H), encoder(_x(2, 3, H))
+    full = decoder(y, memory)
+    steps, _ = _stepwise(decoder, y, memory, None)
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+
+
+def test_tied_encoder_errors():
+    encoder = _encoder(SharingPlan(4, 2, strategy="cycle"))
+    with pytest.raises(ValueError, match="at least as many attention groups"):
+        SharedDecoder(
+            SharingPlan(4, strategy="none"),
+            num_heads=HEADS,
+            intermediate_dim=F,
+            tied_encoder=encoder,
+        )
+    with pytest.raises(ValueError, match="intermediate_dim=16.*intermediate_dim=32"):
+        SharedDecoder(SharingPlan(4, 2), num_heads=HEADS, intermediate_dim=32, tied_encoder=encoder)
+    with pytest.raises(TypeError, match="Dense"):
+        SharedDecoder(
+            SharingPlan(4, 2),
+            num_heads=HEADS,
+            intermediate_dim=F,
+            tied_encoder=keras.layers.Dense(2),
+        )
+
+
+def test_cache_without_index_is_an_error():
+    decoder = _decoder(SharingPlan(2, strategy="all"))
+    with pytest.raises(ValueError, match="cache_update_index=None"):
+        decoder(_x(1, 1, H), _x(1, 2, H), self_attention_cache=decoder.init_cache(1, 3))
+
+
+def test_config_round_trip():
+    decoder = _decoder(SharingPlan(4, 2, strategy="sequence"), dropout=0.2, activation="gelu")
+    restored = SharedDecoder.from_config(decoder.get_config())
+    restored.build((None, None, H), (None, None, H))
+    restored.set_weights(decoder.get_weights())
+    y, memory = _x(1, 3, H), _x(1, 2, H)
+    np.testing.assert_array_equal(restored(y, memory), decoder(y, memory))
