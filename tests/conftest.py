@@ -28,3 +28,32 @@ def _seed_and_policy():
     policy = keras.config.dtype_policy()
     yield
     keras.config.set_dtype_policy(policy)
+
+
+@pytest.fixture(scope="session")
+def tiny_translator():
+    """An untrained tiny translator with a real tokenizer (for equivalence
+    tests, where quality does not matter)."""
+    import keras_hub
+
+    from sharedformer_tf import SharingPlan
+    from sharedformer_tf.data import builtin_corpus
+    from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
+    from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+    from sharedformer_tf.translation import Translator
+
+    keras.utils.set_random_seed(7)
+    pairs = builtin_corpus.generate("en-fr", "train", 300, seed=0)
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(
+        proto=train_sentencepiece([t for p in pairs for t in p], 120)
+    )
+    config = seq2seq_config.tiny(
+        vocabulary_size=tokenizer.vocabulary_size(),
+        hidden_dim=16,
+        num_heads=2,
+        intermediate_dim=32,
+        encoder_plan=SharingPlan(3, 2, strategy="cycle_rev"),
+        decoder_plan=SharingPlan(3, strategy="all"),
+        max_length=24,
+    )
+    return Translator(Seq2SeqTransformer(config), tokenizer)

@@ -129,22 +129,27 @@ class Seq2SeqConfig:
 
 
 def tiny(**changes):
-    """Unit-test and smoke-test size: H=64, 4 heads, 4+4 depths over 2 groups
-    (`cycle_rev`, ABBA), vocabulary 1000."""
+    """Fast CPU size, used by the translation demo: H=128, 4 heads, FFN 512,
+    4+4 depths over 2 groups (`cycle_rev`, ABBA), vocabulary 1000, 64
+    positions."""
     config = Seq2SeqConfig(
         vocabulary_size=1000,
-        hidden_dim=64,
+        hidden_dim=128,
         num_heads=4,
-        intermediate_dim=256,
+        intermediate_dim=512,
         encoder_plan=SharingPlan(4, 2, strategy="cycle_rev"),
         decoder_plan=SharingPlan(4, 2, strategy="cycle_rev"),
+        max_length=64,
     )
     return config.replace(**changes)
 
 
 def small(**changes):
-    """CPU-trainable translator: H=256, 4 heads, FFN 1024, 6+6 depths over 3
-    groups (`cycle_rev`, ABCCBA), tied embeddings, vocabulary 8000."""
+    """CPU-trainable translator for corpora of tens of thousands of pairs:
+    H=256, 4 heads, FFN 1024, 6+6 depths over 3 groups (`cycle_rev`,
+    ABCCBA), the decoder reusing the encoder's groups, tied embeddings,
+    vocabulary 8000. Twice the depth of a plain 3+3 Transformer of the same
+    width at less than half of its stored parameters."""
     config = Seq2SeqConfig(
         vocabulary_size=8000,
         hidden_dim=256,
@@ -152,7 +157,8 @@ def small(**changes):
         intermediate_dim=1024,
         encoder_plan=SharingPlan(6, 3, strategy="cycle_rev"),
         decoder_plan=SharingPlan(6, 3, strategy="cycle_rev"),
-        max_length=256,
+        share_encoder_decoder=True,
+        max_length=128,
     )
     return config.replace(**changes)
 

@@ -5,7 +5,9 @@ import keras_hub
 from keras import ops
 
 from sharedformer_tf.export import graph_generation
+from sharedformer_tf.layers.position_encoding import PositionEncoding
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
+from sharedformer_tf.models.greedy_sampler import GreedySampler
 from sharedformer_tf.models.seq2seq_config import Seq2SeqConfig
 from sharedformer_tf.stacks.shared_decoder import SharedDecoder
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
@@ -72,12 +74,9 @@ class Seq2SeqTransformer(keras.Model):
                 dtype=dtype,
                 name="target_embedding",
             )
-        if c.position_encoding == "sine":
-            position = keras_hub.layers.SinePositionEncoding(dtype=dtype, name="position_encoding")
-        else:
-            position = keras_hub.layers.PositionEmbedding(
-                c.max_length, dtype=dtype, name="position_encoding"
-            )
+        position = PositionEncoding(
+            c.max_length, c.position_encoding, dtype=dtype, name="position_encoding"
+        )
         embedding_dropout = keras.layers.Dropout(c.dropout, dtype=dtype, name="embedding_dropout")
         stack_args = dict(
             num_heads=c.num_heads,
@@ -129,8 +128,8 @@ class Seq2SeqTransformer(keras.Model):
     def _embed(self, embedding, token_ids, start_index=0, training=None):
         x = embedding(token_ids)
         x = x * ops.cast(math.sqrt(self.config.hidden_dim), x.dtype)
-        x = x + self.position_encoding(x, start_index=start_index)
-        return self.embedding_dropout(x, training=training)
+        positions = self.position_encoding(x, start_index=start_index)
+        return self.embedding_dropout(x + positions, training=training)
 
     def encode(self, encoder_token_ids, training=None):
         """Runs the encoder.
@@ -197,13 +196,14 @@ class Seq2SeqTransformer(keras.Model):
             encoder_token_ids: int tensor `[batch, source_length]`.
             max_length: int. Number of tokens to generate (including EOS).
             sampler: a `keras_hub.samplers.Sampler` or its name
-                (`"greedy"`, `"beam"`, ...).
+                (`"greedy"`, the default, is `models.GreedySampler`;
+                `"beam"`, ...).
 
         Returns:
             int32 tensor `[batch, max_length]`.
         """
         c = self.config
-        sampler = keras_hub.samplers.get(sampler)
+        sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
         encoder_token_ids = ops.convert_to_tensor(encoder_token_ids, "int32")
         batch_size = ops.shape(encoder_token_ids)[0]
         cache = self.init_cache(encoder_token_ids, max_length + 1)

@@ -161,6 +161,23 @@ class SharingPlan:
             raise ValueError(f"Expected kind in {tuple(table)}. Received: kind={kind!r}")
         return tuple(d for d, g in enumerate(table[kind]) if g == group)
 
+    def replace(self, num_layers=None, num_unique=None, strategy=None, scope=None):
+        """A new plan with the given fields changed (`None` keeps a field).
+
+        A strategy that needs `num_unique` keeps this plan's value unless one
+        is given; strategies that imply it (`none`, `all`, `sandwich`) drop
+        it. The result is validated like any plan.
+
+        Example:
+
+        >>> SharingPlan(6, 3, "cycle_rev").replace(num_layers=9).assignments
+        (0, 1, 2, 0, 1, 2, 2, 1, 0)
+        """
+        strategy = strategy or self.strategy
+        if num_unique is None and strategy not in _IMPLIED:
+            num_unique = self.num_unique
+        return SharingPlan(num_layers or self.num_layers, num_unique, strategy, scope or self.scope)
+
     def get_config(self):
         return {
             "num_layers": self.num_layers,

@@ -7,12 +7,12 @@ from sharedformer_tf.models import Seq2SeqConfig, Seq2SeqTransformer, seq2seq_co
 
 # Stored (unique) and effective parameter counts of every preset as shipped.
 # small, by hand: attention 4*(256*256+256) = 263,168; FFN 2*256*1024+1024+256
-# = 525,568; 3 encoder groups (2,366,208) + 12 norms + final norm; 3 decoder
-# groups with cross-attention (3,155,712) + 18 norms + final norm; one tied
-# 8000x256 table (2,048,000): 7,586,304 stored.
+# = 525,568; 3 encoder groups (2,366,208) + 12 norms + final norm; the decoder
+# reuses them and adds 3 cross-attention groups (789,504) + 18 norms + final
+# norm; one tied 8000x256 table (2,048,000): 5,220,096 stored.
 PINNED = {
-    "tiny": (299_008, 531_200),
-    "small": (7_586_304, 13_108_224),
+    "tiny": (1_056_768, 1_979_904),
+    "small": (5_220_096, 13_108_224),
     "base": (38_470_656, 60_524_544),
 }
 

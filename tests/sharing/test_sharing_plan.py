@@ -124,3 +124,16 @@ def test_str_and_repr():
 def test_coerce_rejects_other_types():
     with pytest.raises(TypeError, match="Received: plan=6"):
         SharingPlan.coerce(6)
+
+
+def test_replace_keeps_or_drops_num_unique():
+    plan = SharingPlan(6, 3, "cycle_rev")
+    assert plan.replace(num_layers=9).assignments == (0, 1, 2, 0, 1, 2, 2, 1, 0)
+    assert plan.replace(strategy="sequence") == SharingPlan(6, 3, "sequence")
+    assert plan.replace(strategy="all") == SharingPlan(6, strategy="all")
+    assert plan.replace(scope="ffn").scope == "ffn"
+    assert plan.replace(num_unique=2).assignments == (0, 1, 0, 1, 1, 0)
+    with pytest.raises(ValueError, match="num_layers=4, num_unique=3"):
+        plan.replace(num_layers=4, strategy="sequence")
+    with pytest.raises(ValueError, match="needs `num_unique`"):
+        SharingPlan(4, strategy="all").replace(strategy="cycle")

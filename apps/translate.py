@@ -1,0 +1,212 @@
+"""Train, evaluate, run and export a parameter-shared translator.
+
+    python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
+    python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
+    python apps/translate.py evaluate --model DIR --data SPEC [--beam K]
+    python apps/translate.py translate --model DIR [TEXT ...]   (or one sentence a line on stdin)
+    python apps/translate.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
+
+SPEC: builtin[:en-fr] | parallel:SRC_FILE,TGT_FILE | tsv:FILE | tfds:NAME[:SPLIT]
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import absl.logging  # noqa: E402
+import keras_hub  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import sharedformer_tf as sf  # noqa: E402
+from sharedformer_tf import cli, training  # noqa: E402
+from sharedformer_tf.data import text_pairs  # noqa: E402
+from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
+from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
+from sharedformer_tf.export import tflite  # noqa: E402
+from sharedformer_tf.export.translator_export import export_translator  # noqa: E402
+from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
+
+EXPORT_DIR = os.path.join("saved_models", "translate")
+MODEL_SHAPE_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope",
+                     "share_encoder_decoder", "tie_embeddings", "vocab_size",
+                     "max_length")  # fmt: skip
+log = logging.getLogger("translate")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command")
+    train = commands.add_parser("train", help="train a translator into --out DIR")
+    train.add_argument("--data", default="builtin:en-fr", help="training SPEC")
+    train.add_argument(
+        "--valid", help="validation SPEC (default: its valid split, or 1%% held out)"
+    )
+    train.add_argument(
+        "--out", required=True, help="directory for model, tokenizer, config, report"
+    )
+    train.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
+    train.add_argument("--epochs", type=cli.positive_int, default=3)
+    cli.add_sharing_flags(train)
+    train.add_argument("--share-encoder-decoder", action="store_true", default=None)
+    train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=None)
+    train.add_argument(
+        "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
+    )
+    train.add_argument("--max-length", type=cli.positive_int, help="longest sequence in tokens")
+    train.add_argument("--batch-size", type=cli.positive_int, default=64)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--warmup-steps", type=cli.positive_int)
+    train.add_argument("--label-smoothing", type=float, default=0.1)
+    train.add_argument("--train-examples", type=cli.positive_int, help="builtin size, or first N")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
+    for command in ("evaluate", "translate", "export"):
+        sub = commands.add_parser(command)
+        sub.add_argument("--model", required=True, help="a directory written by train")
+        if command == "evaluate":
+            sub.add_argument("--data", default="builtin:en-fr", help="SPEC to score on")
+            sub.add_argument("--num-examples", type=cli.positive_int)
+        if command in ("evaluate", "translate"):
+            sub.add_argument(
+                "--beam", type=cli.positive_int, default=1, help="beam size, 1 = greedy"
+            )
+        if command == "translate":
+            sub.add_argument("texts", nargs="*", metavar="TEXT")
+        if command == "export":
+            sub.add_argument("--out", default=EXPORT_DIR)
+            sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
+    for sub in (train, commands.choices["evaluate"]):
+        sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
+    return parser, parser.parse_args(argv)
+
+
+def model_config(args, vocabulary_size):
+    config = seq2seq_config.preset(args.preset, vocabulary_size=vocabulary_size)
+    changes = {
+        "encoder_plan": cli.plan_from_flags(args, config.encoder_plan),
+        "decoder_plan": cli.plan_from_flags(args, config.decoder_plan),
+        "max_length": args.max_length or config.max_length,
+    }
+    if args.share_encoder_decoder is not None:
+        changes["share_encoder_decoder"] = args.share_encoder_decoder
+    if args.tie_embeddings is not None:
+        changes.update(tie_embeddings=args.tie_embeddings, tie_output=args.tie_embeddings)
+    return config.replace(**changes)
+
+
+def load_training_data(args):
+    read = dict(seed=args.seed, data_dir=args.tfds_data_dir)
+    pairs = text_pairs.read_pairs(args.data, "train", args.train_examples, **read)
+    if args.valid:
+        valid = text_pairs.read_pairs(args.valid, "valid", **read)
+    elif text_pairs.parse_spec(args.data).kind in ("builtin", "tfds"):
+        valid = text_pairs.read_pairs(args.data, "valid", **read)
+    else:
+        held_out = min(1000, max(1, len(pairs) // 100))
+        pairs, valid = pairs[held_out:], pairs[:held_out]
+    kept = [(s, t) for s, t in pairs if s and t]
+    if len(kept) < len(pairs):
+        log.warning("Skipped %d training pairs with an empty side.", len(pairs) - len(kept))
+    if not kept:
+        raise ValueError(f"No usable training pairs in {args.data!r}")
+    return kept, [(s, t) for s, t in valid if s and t]
+
+
+def train(args):
+    pairs, valid = load_training_data(args)
+    run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
+    run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
+    training.prepare_run_directory(args.out, run, args.overwrite)
+    tokenizer_path = os.path.join(args.out, "tokenizer.model")
+    if not os.path.isfile(tokenizer_path):  # a resumed run keeps its tokenizer
+        vocab_size = args.vocab_size or seq2seq_config.preset(args.preset).vocabulary_size
+        with open(tokenizer_path, "wb") as f:
+            f.write(train_sentencepiece([text for pair in pairs for text in pair], vocab_size))
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=tokenizer_path)
+    config = model_config(args, tokenizer.vocabulary_size())
+    training.write_run_config(args.out, run, model=config.to_dict())
+
+    train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size, config.max_length,
+                                        shuffle=True, seed=args.seed,
+                                        drop_remainder=True)  # fmt: skip
+    valid_ds = make_translation_dataset(valid, tokenizer, args.batch_size, config.max_length)
+    steps = int(train_ds.cardinality()) * args.epochs
+    with tf.distribute.get_strategy().scope():
+        model = Seq2SeqTransformer(config)
+        model.compile(
+            optimizer=training.warmup_cosine_adamw(steps, args.learning_rate, args.warmup_steps),
+            loss=training.LabelSmoothedCrossentropy(args.label_smoothing, config.pad_id),
+            metrics=[training.MaskedAccuracy(config.pad_id)],
+            jit_compile=not args.no_jit,
+        )
+    report = sf.parameter_report(model)
+    print(report, flush=True)
+    with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    log.info("Training on %d pairs (%d validation), %d epochs", len(pairs), len(valid), args.epochs)
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
+              callbacks=training.training_callbacks(args.out),
+              verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
+    Translator(model, tokenizer).save(args.out)
+    with open(os.path.join(args.out, "history.json"), "w") as f:
+        json.dump(training.read_history(args.out), f, indent=2)
+
+
+def evaluate_model(args):
+    translator = Translator.load(args.model)
+    pairs = text_pairs.read_pairs(args.data, "test", args.num_examples, data_dir=args.tfds_data_dir)
+    metrics, outputs = evaluate(translator, pairs, beam=args.beam)
+    for (source, reference), output in list(zip(pairs, outputs, strict=True))[:5]:
+        print(f"  {source}\n    -> {output}\n    (reference: {reference})")
+    print(json.dumps(metrics))
+    return metrics
+
+
+def translate(args):
+    translator = Translator.load(args.model)
+    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    for line in translator.translate(texts, beam=args.beam):
+        print(line)
+
+
+def export(args):
+    variants = tflite.QUANTIZATIONS if args.tflite == "all" else (args.tflite,)
+    summary = export_translator(Translator.load(args.model), args.out, variants)
+    print(json.dumps(summary))
+    return summary
+
+
+def demo(_):
+    model_dir = os.path.join(EXPORT_DIR, "model")
+    # Start afresh unless an interrupted demo run can be resumed.
+    overwrite = [] if training.has_backup(model_dir) else ["--overwrite"]
+    train(parse_args(["train", "--out", model_dir, *overwrite])[1])
+    metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
+    summary = export(parse_args(["export", "--model", model_dir])[1])
+    print("\nExported:", ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in summary["bytes"].items()))
+    samples = ["Saturday, July 14, 2029 at 7:30 PM", "$1,284.50",
+               "nine hundred and ninety-seven thousand, one hundred and eighty-one"]  # fmt: skip
+    for source, output in zip(samples, Translator.load(model_dir).translate(samples), strict=True):
+        print(f"  {source}  ->  {output}")
+    print(json.dumps({key: metrics[key] for key in ("bleu", "chrf", "exact_match")}))
+
+
+def main(argv=None):
+    absl.logging.set_verbosity(absl.logging.ERROR)  # TF's SavedModel chatter
+    tf.get_logger().setLevel("ERROR")
+    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+                "translate": translate, "export": export}  # fmt: skip
+    cli.run(commands, parser, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Command-line helpers shared by the apps: flag types, sharing flags and
+error reporting."""
+
+import argparse
+import logging
+import sys
+
+from sharedformer_tf.sharing import SCOPES, STRATEGIES
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def add_sharing_flags(parser):
+    """`--layers N --unique M --sharing STRATEGY --share-scope SCOPE`."""
+    group = parser.add_argument_group("parameter sharing (default: the preset's plan)")
+    group.add_argument("--layers", type=positive_int, help="depths per stack")
+    group.add_argument("--unique", type=positive_int, help="parameter groups per stack")
+    group.add_argument("--sharing", choices=STRATEGIES, help="sharing strategy")
+    group.add_argument("--share-scope", choices=SCOPES, help="sublayers that are shared")
+    return group
+
+
+def plan_from_flags(args, plan):
+    """`plan` with the sharing flags of `args` applied."""
+    return plan.replace(args.layers, args.unique, args.sharing, args.share_scope)
+
+
+def run(commands, parser, args):
+    """Runs `commands[args.command]` (or `commands[None]`), turning bad input
+    (`ValueError`, `FileNotFoundError`, `TypeError`) into a one-line error
+    and exit status 2 instead of a traceback."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return commands[args.command](args)
+    except (ValueError, FileNotFoundError, TypeError) as error:
+        parser.exit(2, f"error: {error}\n")
+    except KeyboardInterrupt:
+        sys.exit(130)

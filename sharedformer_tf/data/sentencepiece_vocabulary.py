@@ -1,0 +1,56 @@
+"""Training SentencePiece vocabularies with fixed special-token ids."""
+
+import io
+
+import sentencepiece
+
+# Ids every sharedformer_tf tokenizer uses (they match `Seq2SeqConfig`).
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+
+
+def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
+    """Trains a SentencePiece model on `texts` and returns its serialized proto.
+
+    Uses the `sentencepiece` trainer (keras-hub's
+    `compute_sentence_piece_proto` cannot set special ids) with pad=0, bos=1,
+    eos=2, unk=3, digits split into single pieces (numbers are copied digit
+    by digit) and NFKC normalization. `vocabulary_size` is an upper bound: a
+    small corpus may give fewer pieces.
+
+    Args:
+        texts: iterable of strings (e.g. source and target sentences).
+        vocabulary_size: int, at most this many pieces.
+        model_type: `"unigram"` or `"bpe"`.
+
+    Returns:
+        `bytes`, a SentencePiece model proto for
+        `keras_hub.tokenizers.SentencePieceTokenizer(proto=...)`.
+    """
+    texts = [t for t in texts if t]
+    if not texts:
+        raise ValueError("Cannot train a tokenizer on an empty corpus. Received: 0 non-empty texts")
+    if not isinstance(vocabulary_size, int) or vocabulary_size < 8:
+        raise ValueError(
+            "`vocabulary_size` must be an integer >= 8. "
+            f"Received: vocabulary_size={vocabulary_size!r}"
+        )
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=model,
+        vocab_size=vocabulary_size,
+        hard_vocab_limit=False,
+        model_type=model_type,
+        pad_id=PAD_ID,
+        bos_id=BOS_ID,
+        eos_id=EOS_ID,
+        unk_id=UNK_ID,
+        split_digits=True,
+        character_coverage=1.0,
+        normalization_rule_name="nmt_nfkc",
+        input_sentence_size=2_000_000,
+        shuffle_input_sentence=True,
+        num_threads=2,
+        minloglevel=2,
+    )
+    return model.getvalue()

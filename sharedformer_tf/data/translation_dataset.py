@@ -1,0 +1,120 @@
+"""tf.data pipelines that turn sentence pairs into padded, bucketed batches."""
+
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+from sharedformer_tf.data.sentencepiece_vocabulary import BOS_ID, EOS_ID, PAD_ID
+
+
+def length_buckets(max_length, step=8):
+    """Bucket boundaries `step, 2*step, ...` up to `max_length` (inclusive).
+
+    Padding each batch to its bucket boundary gives a handful of fixed shapes,
+    so XLA compiles once per bucket instead of once per batch.
+    """
+    return list(range(step, max_length, step)) + [max_length]
+
+
+def encode_pair(tokenizer, source, target, max_length):
+    """Token ids for one tokenized batch of pairs (ragged in, ragged out).
+
+    Returns `(encoder_ids, decoder_ids, labels)`: `source + EOS`, `BOS +
+    target` and `target + EOS`, each truncated to `max_length` ids.
+    """
+    source_ids = tokenizer(source)[..., : max_length - 1]
+    target_ids = tokenizer(target)[..., : max_length - 1]
+    eos = tf.fill([source_ids.nrows(), 1], tf.constant(EOS_ID, source_ids.dtype))
+    bos = tf.fill([target_ids.nrows(), 1], tf.constant(BOS_ID, target_ids.dtype))
+    encoder_ids = tf.concat([source_ids, eos], axis=1)
+    decoder_ids = tf.concat([bos, target_ids], axis=1)
+    labels = tf.concat([target_ids, eos], axis=1)
+    return encoder_ids, decoder_ids, labels
+
+
+def make_translation_dataset(
+    pairs,
+    tokenizer,
+    batch_size,
+    max_length,
+    shuffle=False,
+    seed=0,
+    drop_remainder=False,
+):
+    """Builds `((inputs, labels))` batches for `Seq2SeqTransformer.fit`.
+
+    Tokenization runs inside the graph; each batch is padded (with `PAD_ID`)
+    to the boundary of its length bucket (see `length_buckets`).
+
+    Args:
+        pairs: list of `(source, target)` strings.
+        tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer`; its
+            proto is run by tensorflow-text inside the pipeline.
+        batch_size: int, sentences per batch.
+        max_length: int, longest id sequence (longer ones are truncated).
+        shuffle: bool, reshuffle every epoch.
+        seed: int, shuffle seed.
+        drop_remainder: bool, drop each bucket's last partial batch (fixed
+            batch shapes for XLA).
+
+    Returns:
+        `tf.data.Dataset` of `({"encoder_token_ids", "decoder_token_ids"},
+        labels)`, all `int32` `[batch, bucket_length]`.
+    """
+    if not pairs:
+        raise ValueError("No sentence pairs to build a dataset from. Received: 0 pairs")
+    sources = [s for s, _ in pairs]
+    targets = [t for _, t in pairs]
+    dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
+    # Created here, eagerly: a tokenizer resource created lazily while
+    # tf.data traces the map function can be gone when the pipeline runs.
+    graph_tokenizer = tf_text.SentencepieceTokenizer(model=tokenizer.proto, out_type=tf.int32)
+
+    def tokenize(source, target):
+        ids = encode_pair(graph_tokenizer.tokenize, source, target, max_length)
+        return tuple(tf.cast(x, tf.int32) for x in ids)
+
+    # Tokenize in large batches; unbatching ragged ids gives 1-D elements
+    # that the identity map turns into plain tensors for bucketing.
+    dataset = dataset.batch(4096).map(tokenize).unbatch().map(lambda *ids: ids).cache()
+    boundaries = length_buckets(max_length)
+    num_batches = _count_batches(dataset, boundaries, batch_size, drop_remainder)
+    if shuffle:
+        dataset = dataset.shuffle(min(len(pairs), 50_000), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.bucket_by_sequence_length(
+        lambda enc, dec, _: tf.maximum(tf.shape(enc)[0], tf.shape(dec)[0]),
+        bucket_boundaries=[b + 1 for b in boundaries[:-1]],
+        bucket_batch_sizes=[batch_size] * len(boundaries),
+        padded_shapes=([None], [None], [None]),
+        padding_values=(PAD_ID, PAD_ID, PAD_ID),
+        pad_to_bucket_boundary=False,
+        drop_remainder=drop_remainder,
+    )
+
+    def pad_to_bucket(encoder_ids, decoder_ids, labels):
+        length = tf.maximum(tf.shape(encoder_ids)[1], tf.shape(decoder_ids)[1])
+        bucket = tf.gather(boundaries, tf.searchsorted(boundaries, [length])[0])
+
+        def pad(x):
+            return tf.pad(x, [[0, 0], [0, bucket - tf.shape(x)[1]]], constant_values=PAD_ID)
+
+        return {"encoder_token_ids": pad(encoder_ids), "decoder_token_ids": pad(decoder_ids)}, pad(
+            labels
+        )
+
+    dataset = dataset.map(pad_to_bucket, num_parallel_calls=tf.data.AUTOTUNE)
+    # Bucket sizes do not depend on the shuffle order, so the number of
+    # batches is known: Keras gets a full progress bar and exact step counts.
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _count_batches(dataset, boundaries, batch_size, drop_remainder):
+    lengths = dataset.map(lambda enc, dec, _: tf.maximum(tf.shape(enc)[0], tf.shape(dec)[0]))
+    buckets = lengths.map(lambda n: tf.searchsorted(boundaries, [n])[0])
+    counts = buckets.reduce(
+        tf.zeros([len(boundaries)], tf.int64),
+        lambda acc, b: acc + tf.one_hot(b, len(boundaries), dtype=tf.int64),
+    ).numpy()
+    if drop_remainder:
+        return int(sum(c // batch_size for c in counts))
+    return int(sum(-(-c // batch_size) for c in counts))

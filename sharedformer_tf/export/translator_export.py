@@ -1,0 +1,59 @@
+"""Writing every deployable form of a translator into one directory."""
+
+import json
+import os
+
+from sharedformer_tf.export import tflite
+from sharedformer_tf.export.translator_saved_model import export_saved_model
+from sharedformer_tf.report import parameter_report
+
+TOKENIZER_FILE = "tokenizer.model"
+
+
+def _tree_bytes(path):
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
+
+
+def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS):
+    """Exports `translator` into `directory`:
+
+    - `saved_model/`: strings in, strings out (`translate` signature);
+    - `translator_<quantization>.tflite`: the greedy decoding loop on token
+      ids, checked to use builtin ops only (LiteRT from pip has no Flex);
+    - `tokenizer.model`: the SentencePiece model the TFLite models need;
+    - `export.json`: file sizes, stored parameters and the TFLite shapes.
+
+    Returns:
+        The `export.json` contents as a dict.
+    """
+    os.makedirs(directory, exist_ok=True)
+    saved_model = export_saved_model(translator, os.path.join(directory, "saved_model"))
+    sizes = {"saved_model": _tree_bytes(saved_model)}
+    with open(os.path.join(directory, TOKENIZER_FILE), "wb") as f:
+        f.write(translator.tokenizer.proto)
+    length = translator.max_length
+    for quantization in quantizations:
+        flatbuffer = tflite.convert_generator(translator.model, length, length - 1, quantization)
+        flex = [op for op in tflite.op_names(flatbuffer) if op.startswith("Flex")]
+        if flex:
+            raise RuntimeError(f"The TFLite model needs Flex ops {flex}, which LiteRT lacks")
+        name = f"translator_{quantization}.tflite"
+        with open(os.path.join(directory, name), "wb") as f:
+            f.write(flatbuffer)
+        sizes[name] = len(flatbuffer)
+    report = parameter_report(translator.model)
+    summary = {
+        "export_dir": directory,
+        "bytes": sizes,
+        "unique_params": report["unique_params"],
+        "fp32_param_bytes": report["fp32_bytes"],
+        "tflite_input": ["int32", "batch", length],
+        "tflite_output": ["int32", "batch", length - 1],
+    }
+    with open(os.path.join(directory, "export.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary

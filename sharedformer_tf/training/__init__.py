@@ -1,0 +1,16 @@
+from sharedformer_tf.training.callbacks import has_backup, read_history, training_callbacks
+from sharedformer_tf.training.label_smoothed_crossentropy import LabelSmoothedCrossentropy
+from sharedformer_tf.training.masked_accuracy import MaskedAccuracy
+from sharedformer_tf.training.optimizers import warmup_cosine_adamw
+from sharedformer_tf.training.run_directory import prepare_run_directory, write_run_config
+
+__all__ = [
+    "LabelSmoothedCrossentropy",
+    "MaskedAccuracy",
+    "has_backup",
+    "prepare_run_directory",
+    "read_history",
+    "training_callbacks",
+    "warmup_cosine_adamw",
+    "write_run_config",
+]

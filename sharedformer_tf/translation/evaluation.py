@@ -1,0 +1,47 @@
+"""Scoring translations with sacrebleu."""
+
+import time
+
+import sacrebleu
+
+
+def score(hypotheses, references):
+    """Corpus BLEU and chrF (sacrebleu, default tokenization, on detokenized
+    text) and the exact-match rate.
+
+    Args:
+        hypotheses: list of output strings.
+        references: list of reference strings, aligned with `hypotheses`.
+
+    Returns:
+        Dict with `bleu`, `chrf`, `exact_match` and `num_examples`.
+    """
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            "Hypotheses and references must align. Received: "
+            f"{len(hypotheses)} hypotheses, {len(references)} references"
+        )
+    if not references:
+        raise ValueError("Nothing to score. Received: 0 examples")
+    exact = sum(h == r for h, r in zip(hypotheses, references, strict=True))
+    return {
+        "bleu": round(sacrebleu.corpus_bleu(hypotheses, [references]).score, 2),
+        "chrf": round(sacrebleu.corpus_chrf(hypotheses, [references]).score, 2),
+        "exact_match": round(exact / len(references), 4),
+        "num_examples": len(references),
+    }
+
+
+def evaluate(translator, pairs, beam=1, batch_size=64):
+    """Translates the sources of `pairs` and scores them against the targets.
+
+    Returns:
+        `(metrics, hypotheses)`: `score(...)` plus `seconds` (wall time of
+        decoding) and `beam`, and the list of outputs.
+    """
+    start = time.perf_counter()
+    hypotheses = translator.translate([s for s, _ in pairs], beam=beam, batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    metrics = score(hypotheses, [t for _, t in pairs])
+    metrics.update({"seconds": round(seconds, 2), "beam": beam})
+    return metrics, hypotheses

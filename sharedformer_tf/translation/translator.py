@@ -1,0 +1,157 @@
+import logging
+import os
+
+import keras
+import keras_hub
+import numpy as np
+
+from sharedformer_tf.data.sentencepiece_vocabulary import EOS_ID, PAD_ID
+from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
+
+MODEL_FILE = "model.keras"
+TOKENIZER_FILE = "tokenizer.model"
+
+logger = logging.getLogger("sharedformer_tf")
+
+
+class Translator:
+    """A trained `Seq2SeqTransformer` with its SentencePiece tokenizer.
+
+    Turns raw strings into token ids (truncating overlong input with a
+    warning), decodes with the KV cache (greedy or beam search) and turns
+    ids back into text. Empty input gives empty output without running the
+    model.
+
+    Args:
+        model: a `Seq2SeqTransformer`.
+        tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer` whose
+            special ids match `model.config` (pad 0, bos 1, eos 2).
+
+    Example:
+
+    >>> translator = Translator.load("saved_models/translate/model")  # doctest: +SKIP
+    >>> translator.translate(["Tuesday, March 4, 2025"])  # doctest: +SKIP
+    ['mardi 4 mars 2025']
+    """
+
+    def __init__(self, model, tokenizer):
+        if not isinstance(model, Seq2SeqTransformer):
+            raise TypeError(
+                f"Expected a Seq2SeqTransformer. Received: model of type {type(model).__name__}"
+            )
+        vocabulary = tokenizer.vocabulary_size()
+        if vocabulary > model.config.vocabulary_size:
+            raise ValueError(
+                "The tokenizer has more ids than the model's vocabulary. Received: "
+                f"tokenizer vocabulary={vocabulary}, model "
+                f"vocabulary_size={model.config.vocabulary_size}"
+            )
+        self.model = model
+        self.tokenizer = tokenizer
+        self._samplers = {}
+
+    @property
+    def max_length(self):
+        """Longest id sequence, source or output (from the model config)."""
+        return self.model.config.max_length
+
+    @classmethod
+    def load(cls, directory):
+        """Loads `model.keras` and `tokenizer.model` from `directory`."""
+        model_path = os.path.join(directory, MODEL_FILE)
+        tokenizer_path = os.path.join(directory, TOKENIZER_FILE)
+        for path in (model_path, tokenizer_path):
+            if not os.path.isfile(path):
+                raise FileNotFoundError(
+                    f"{directory!r} is not a trained translator directory: missing {path!r}. "
+                    "Train one with `python apps/translate.py train --out DIR`."
+                )
+        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
+        with open(tokenizer_path, "rb") as f:
+            tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=f.read())
+        return cls(model, tokenizer)
+
+    def save(self, directory):
+        """Writes `model.keras` and `tokenizer.model` into `directory`, each
+        through a temporary file so an interruption never leaves a torn file."""
+        os.makedirs(directory, exist_ok=True)
+        model_path = os.path.join(directory, MODEL_FILE)
+        self.model.save(model_path + ".tmp.keras")
+        os.replace(model_path + ".tmp.keras", model_path)
+        tokenizer_path = os.path.join(directory, TOKENIZER_FILE)
+        with open(tokenizer_path + ".tmp", "wb") as f:
+            f.write(self.tokenizer.proto)
+        os.replace(tokenizer_path + ".tmp", tokenizer_path)
+
+    def encode(self, texts):
+        """Token ids `[batch, length]` (int32, padded with 0) for `texts`,
+        each `tokens + EOS`, truncated to `max_length` with a warning."""
+        texts = list(texts)
+        ids = self.tokenizer.tokenize(texts) if texts else []
+        limit = self.max_length - 1
+        overlong = sum(len(row) > limit for row in ids)
+        if overlong:
+            logger.warning(
+                "%d of %d inputs are longer than %d tokens and were truncated.",
+                overlong,
+                len(texts),
+                limit,
+            )
+        rows = [list(row[:limit]) + [EOS_ID] for row in ids]
+        width = max((len(r) for r in rows), default=1)
+        out = np.full((len(rows), width), PAD_ID, dtype="int32")
+        for i, row in enumerate(rows):
+            out[i, : len(row)] = row
+        return out
+
+    def decode(self, token_ids):
+        """Strings for output ids `[batch, length]`, cut at the first EOS."""
+        rows = []
+        for row in np.asarray(token_ids).tolist():
+            row = row[: row.index(EOS_ID)] if EOS_ID in row else row
+            rows.append([t for t in row if t != PAD_ID])
+        return [self.tokenizer.detokenize([r])[0] if r else "" for r in rows]
+
+    def _sampler(self, beam):
+        if not isinstance(beam, int) or beam < 1:
+            raise ValueError(f"`beam` must be an integer >= 1. Received: beam={beam!r}")
+        if beam == 1:
+            return "greedy"
+        if beam not in self._samplers:
+            self._samplers[beam] = keras_hub.samplers.BeamSampler(num_beams=beam)
+        return self._samplers[beam]
+
+    def generate_ids(self, token_ids, beam=1, max_output_length=None):
+        """Output ids `[batch, max_output_length]` for encoded sources."""
+        max_output_length = max_output_length or self.max_length - 1
+        return np.asarray(
+            self.model.generate(
+                token_ids, max_length=max_output_length, sampler=self._sampler(beam)
+            )
+        )
+
+    def translate(self, texts, beam=1, batch_size=64, max_output_length=None):
+        """Translates a list of strings.
+
+        Args:
+            texts: list of source strings.
+            beam: int, 1 for greedy decoding, `K > 1` for beam search.
+            batch_size: int, sentences decoded together.
+            max_output_length: int, longest output in tokens (default
+                `max_length - 1`).
+
+        Returns:
+            List of strings, `""` for empty or blank inputs.
+        """
+        texts = [t if isinstance(t, str) else t.decode("utf-8") for t in texts]
+        results = [""] * len(texts)
+        todo = [i for i, t in enumerate(texts) if t.strip()]
+        # Sort by length so batches hold similar lengths.
+        todo.sort(key=lambda i: len(texts[i]))
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start : start + batch_size]
+            ids = self.encode([texts[i] for i in chunk])
+            outputs = self.decode(self.generate_ids(ids, beam, max_output_length))
+            for i, text in zip(chunk, outputs, strict=True):
+                results[i] = text
+        return results

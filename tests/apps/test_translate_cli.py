@@ -1,0 +1,178 @@
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sharedformer_tf.data import builtin_corpus
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+APP = str(ROOT / "apps" / "translate.py")
+SMALL = ["--preset", "tiny", "--layers", "2", "--sharing", "all", "--vocab-size", "100",
+         "--max-length", "24", "--batch-size", "16", "--no-jit"]  # fmt: skip
+
+
+def run(*args, stdin=None, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.run(
+        [sys.executable, APP, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("corpus")
+    train = builtin_corpus.generate("en-fr", "train", 240, seed=0)
+    test = builtin_corpus.generate("en-fr", "test", 20, seed=0)
+    (folder / "train.tsv").write_text("".join(f"{s}\t{t}\n" for s, t in train), encoding="utf-8")
+    (folder / "test.en").write_text("".join(f"{s}\n" for s, _ in test), encoding="utf-8")
+    (folder / "test.fr").write_text("".join(f"{t}\n" for _, t in test), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(corpus):
+    out = corpus / "model"
+    result = run(
+        "train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), "--epochs", "2", *SMALL
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_train_writes_a_complete_model_directory(trained):
+    out, result = trained
+    for name in (
+        "model.keras",
+        "tokenizer.model",
+        "config.json",
+        "parameter_report.json",
+        "history.json",
+    ):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "parameter_report.json").read_text())
+    assert 0 < report["unique_params"] < report["effective_params"]
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [0, 1] and len(history["loss"]) == 2
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["encoder_plan"] == {
+        "num_layers": 2,
+        "num_unique": None,
+        "strategy": "all",
+        "scope": "block",
+    }
+    assert "unique parameters" in result.stdout
+    assert not (out / "backup").exists()  # a finished run leaves no backup
+
+
+def test_evaluate_prints_json_last(trained, corpus):
+    out, _ = trained
+    result = run(
+        "evaluate", "--model", str(out), "--data", f"parallel:{corpus}/test.en,{corpus}/test.fr"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["num_examples"] == 20
+    for key in ("bleu", "chrf", "exact_match", "seconds"):
+        assert isinstance(metrics[key], (int, float))
+
+
+def test_translate_from_arguments_and_stdin(trained):
+    out, _ = trained
+    from_args = run("translate", "--model", str(out), "ten", "€3.50")
+    assert from_args.returncode == 0, from_args.stderr[-3000:]
+    assert len(from_args.stdout.splitlines()) == 2
+    from_stdin = run("translate", "--model", str(out), stdin="ten\n\n€3.50\n")
+    lines = from_stdin.stdout.split("\n")
+    assert lines[:3] == [from_args.stdout.split("\n")[0], "", from_args.stdout.split("\n")[1]]
+
+
+def test_export_writes_saved_model_and_tflite(trained, tmp_path):
+    out, _ = trained
+    result = run("export", "--model", str(out), "--out", str(tmp_path), "--tflite", "fp32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "saved_model" / "saved_model.pb").is_file()
+    assert (tmp_path / "translator_fp32.tflite").stat().st_size == summary["bytes"][
+        "translator_fp32.tflite"
+    ]
+    assert (tmp_path / "tokenizer.model").is_file()
+
+
+def test_finished_model_is_not_overwritten_by_accident(trained, corpus):
+    out, _ = trained
+    result = run("train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), *SMALL)
+    assert result.returncode == 2
+    assert "--overwrite" in result.stderr
+    assert (out / "model.keras").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "csv:x", "--out", "OUT"], "Unknown data SPEC kind 'csv'"),
+        (
+            ["train", "--out", "OUT", "--sharing", "sequence", "--layers", "3", "--unique", "2"],
+            "num_layers=3",
+        ),
+        (["train", "--out", "OUT", "--epochs", "0"], "must be a positive integer"),
+        (["evaluate", "--model", "NOWHERE"], "not a trained translator directory"),
+        (["translate"], "--model"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(args, message, tmp_path):
+    args = [str(tmp_path / a) if a in ("OUT", "NOWHERE") else a for a in args]
+    result = run(*args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_non_utf8_training_file_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_bytes("ten\tdix\ncaf\xe9\tcaf\xe9\n".encode("latin-1"))
+    result = run("train", "--data", f"tsv:{path}", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert f"{path}, line 2: not valid UTF-8" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_interrupted_training_resumes_from_its_backup(corpus, tmp_path):
+    out = tmp_path / "model"
+    args = [sys.executable, APP, "train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out),
+            "--epochs", "4", *SMALL]  # fmt: skip
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    first = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    metadata = out / "backup" / "training_metadata.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None:
+        if metadata.is_file() and metadata.read_text().strip():
+            break
+        time.sleep(0.2)
+    assert first.poll() is None, "training finished before it could be interrupted"
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done = json.loads(metadata.read_text())["epoch"]
+    assert 1 <= done < 4
+    assert not (out / "model.keras").exists()
+
+    second = run(*args[2:])
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming the interrupted run" in second.stderr + second.stdout
+    assert f"Epoch {done + 1}/4" in second.stdout
+    assert "Epoch 1/4" not in second.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [0, 1, 2, 3]
+    assert (out / "model.keras").is_file() and not (out / "backup").exists()

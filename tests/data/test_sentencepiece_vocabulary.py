@@ -1,0 +1,45 @@
+import keras_hub
+import pytest
+import sentencepiece
+
+from sharedformer_tf.data import builtin_corpus
+from sharedformer_tf.data.sentencepiece_vocabulary import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    train_sentencepiece,
+)
+
+
+@pytest.fixture(scope="module")
+def proto():
+    pairs = builtin_corpus.generate("en-fr", "train", 500, seed=0)
+    return train_sentencepiece([t for p in pairs for t in p], 200)
+
+
+def test_special_ids(proto):
+    model = sentencepiece.SentencePieceProcessor(model_proto=proto)
+    assert (model.pad_id(), model.bos_id(), model.eos_id(), model.unk_id()) == (
+        PAD_ID,
+        BOS_ID,
+        EOS_ID,
+        UNK_ID,
+    )
+    assert model.get_piece_size() <= 200
+
+
+def test_digits_are_single_pieces_and_text_round_trips(proto):
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    text = "le mardi 4 mars 2025 à 19:31"
+    ids = tokenizer.tokenize([text])[0]
+    pieces = [tokenizer.id_to_token(i) for i in ids]
+    assert all(len(p.lstrip("▁")) <= 1 for p in pieces if p.lstrip("▁").isdigit())
+    assert tokenizer.detokenize([ids])[0] == text
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="empty corpus"):
+        train_sentencepiece(["", ""], 100)
+    with pytest.raises(ValueError, match="vocabulary_size=4"):
+        train_sentencepiece(["a b c"], 4)

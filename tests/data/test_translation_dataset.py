@@ -1,0 +1,74 @@
+import keras_hub
+import numpy as np
+import pytest
+
+from sharedformer_tf.data import builtin_corpus
+from sharedformer_tf.data.sentencepiece_vocabulary import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    train_sentencepiece,
+)
+from sharedformer_tf.data.translation_dataset import length_buckets, make_translation_dataset
+
+
+@pytest.fixture(scope="module")
+def setup():
+    pairs = builtin_corpus.generate("en-fr", "train", 300, seed=0)
+    proto = train_sentencepiece([t for p in pairs for t in p], 150)
+    return pairs, keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+
+
+def test_length_buckets():
+    assert length_buckets(20) == [8, 16, 20]
+    assert length_buckets(16) == [8, 16]
+
+
+@pytest.mark.parametrize("drop_remainder", [False, True])
+def test_batches_are_padded_to_bucket_boundaries(setup, drop_remainder):
+    pairs, tokenizer = setup
+    dataset = make_translation_dataset(pairs, tokenizer, 16, 24, drop_remainder=drop_remainder)
+    batches = list(dataset.as_numpy_iterator())
+    assert len(batches) == int(dataset.cardinality())
+    total = 0
+    for inputs, labels in batches:
+        enc, dec = inputs["encoder_token_ids"], inputs["decoder_token_ids"]
+        assert enc.shape[1] in (8, 16, 24) and enc.shape == dec.shape == labels.shape
+        if drop_remainder:
+            assert enc.shape[0] == 16
+        assert np.all(dec[:, 0] == BOS_ID)
+        # Labels are the decoder inputs shifted left, ending with EOS.
+        shifted = dec[:, 1:] != PAD_ID
+        np.testing.assert_array_equal(dec[:, 1:][shifted], labels[:, :-1][shifted])
+        np.testing.assert_array_equal((dec != PAD_ID).sum(1), (labels != PAD_ID).sum(1))
+        assert np.all((labels == EOS_ID).sum(axis=1) == 1)
+        assert np.all((enc == EOS_ID).sum(axis=1) == 1)
+        total += enc.shape[0]
+    if not drop_remainder:
+        assert total == len(pairs)
+
+
+def test_first_batch_matches_tokenizer(setup):
+    pairs, tokenizer = setup
+    dataset = make_translation_dataset(pairs[:1], tokenizer, 4, 64)
+    (inputs, labels) = next(iter(dataset.as_numpy_iterator()))
+    source_ids = list(tokenizer.tokenize([pairs[0][0]])[0])
+    target_ids = list(tokenizer.tokenize([pairs[0][1]])[0])
+    n = len(source_ids)
+    assert list(inputs["encoder_token_ids"][0, : n + 1]) == source_ids + [EOS_ID]
+    assert list(labels[0, : len(target_ids) + 1]) == target_ids + [EOS_ID]
+
+
+def test_overlong_pairs_are_truncated(setup):
+    pairs, tokenizer = setup
+    long = [(" ".join(["neuf"] * 80), " ".join(["nine"] * 80))]
+    inputs, labels = next(
+        iter(make_translation_dataset(long, tokenizer, 2, 16).as_numpy_iterator())
+    )
+    assert inputs["encoder_token_ids"].shape == (1, 16)
+    assert inputs["encoder_token_ids"][0, -1] == EOS_ID and labels[0, -1] == EOS_ID
+
+
+def test_empty_input_is_an_error(setup):
+    with pytest.raises(ValueError, match="0 pairs"):
+        make_translation_dataset([], setup[1], 4, 16)

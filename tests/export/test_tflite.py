@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+
+from sharedformer_tf import parameter_report
+from sharedformer_tf.data import builtin_corpus
+from sharedformer_tf.export import tflite
+
+# Flatbuffer bytes beyond the weights: operators and tensors of the unrolled
+# decoding loop (measured ~0.2-0.3 MiB for 3+3 depths; it grows with depth,
+# not with width).
+STRUCTURE_BYTES = 512 * 1024
+
+
+@pytest.fixture(scope="module")
+def batch(tiny_translator):
+    sources = [s for s, _ in builtin_corpus.generate("en-fr", "test", 16, seed=0)]
+    return tiny_translator.encode(sources)
+
+
+@pytest.fixture(scope="module")
+def flatbuffers(tiny_translator):
+    length = tiny_translator.max_length
+    return {
+        q: tflite.convert_generator(tiny_translator.model, length, length - 1, q)
+        for q in tflite.QUANTIZATIONS
+    }
+
+
+@pytest.mark.parametrize("quantization", tflite.QUANTIZATIONS)
+def test_only_builtin_ops(flatbuffers, quantization):
+    names = tflite.op_names(flatbuffers[quantization])
+    assert "WHILE" in names, names  # the decoding loop is inside the model
+    assert not [n for n in names if n.startswith("Flex")], names
+
+
+def test_fp32_tflite_equals_keras_greedy(tiny_translator, flatbuffers, batch):
+    expected = tiny_translator.generate_ids(batch)
+    generator = tflite.TFLiteGenerator(flatbuffers["fp32"])
+    np.testing.assert_array_equal(generator.generate(batch), expected)
+    # A different batch size reuses the same model.
+    np.testing.assert_array_equal(generator.generate(batch[:3]), expected[:3])
+
+
+@pytest.mark.parametrize("quantization", ["fp16", "dynamic-int8"])
+def test_quantized_agreement_is_reported(tiny_translator, flatbuffers, batch, quantization):
+    expected = tiny_translator.generate_ids(batch)
+    got = tflite.TFLiteGenerator(flatbuffers[quantization]).generate(batch)
+    assert got.shape == expected.shape
+    agreement = float(np.mean(got == expected))
+    print(f"{quantization} token agreement with Keras: {agreement:.3f}")
+    assert agreement > 0.5
+
+
+def test_exported_bytes_reflect_sharing(tiny_translator, flatbuffers):
+    fp32_params = parameter_report(tiny_translator.model)["fp32_bytes"]
+    assert len(flatbuffers["fp32"]) <= 1.1 * fp32_params + STRUCTURE_BYTES
+    assert len(flatbuffers["dynamic-int8"]) < len(flatbuffers["fp32"])
+
+
+def test_file_input_and_errors(tiny_translator, flatbuffers, tmp_path, batch):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(flatbuffers["fp32"])
+    generator = tflite.TFLiteGenerator(str(path))
+    assert generator.source_length == tiny_translator.max_length
+    with pytest.raises(ValueError, match="length=30"):
+        generator.generate(np.ones((1, 30), np.int32))
+    with pytest.raises(ValueError, match="quantization='int4'"):
+        tflite.convert_generator(tiny_translator.model, 8, 8, "int4")

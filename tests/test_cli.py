@@ -1,0 +1,41 @@
+import argparse
+
+import pytest
+
+from sharedformer_tf import SharingPlan, cli
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser()
+    cli.add_sharing_flags(parser)
+    return parser.parse_args(argv)
+
+
+def test_sharing_flags_override_the_preset_plan():
+    base = SharingPlan(6, 3, "cycle_rev")
+    assert cli.plan_from_flags(_parse([]), base) == base
+    assert cli.plan_from_flags(_parse(["--sharing", "none"]), base) == SharingPlan(
+        6, strategy="none"
+    )
+    changed = cli.plan_from_flags(
+        _parse(["--layers", "8", "--unique", "4", "--share-scope", "ffn"]), base
+    )
+    assert changed == SharingPlan(8, 4, "cycle_rev", "ffn")
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "x", "1.5"])
+def test_positive_int_rejects(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+        cli.positive_int(text)
+
+
+def test_run_turns_bad_input_into_exit_status_2(capsys):
+    parser = argparse.ArgumentParser(prog="app")
+
+    def fail(args):
+        raise ValueError("bad SPEC. Received: spec='x'")
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run({None: fail}, parser, argparse.Namespace(command=None))
+    assert exit_info.value.code == 2
+    assert "error: bad SPEC. Received: spec='x'" in capsys.readouterr().err
