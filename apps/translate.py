@@ -18,6 +18,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import absl.logging  # noqa: E402
+import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -121,6 +122,7 @@ def load_training_data(args):
 
 
 def train(args):
+    keras.utils.set_random_seed(args.seed)
     pairs, valid = load_training_data(args)
     run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
     run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
@@ -141,12 +143,9 @@ def train(args):
     steps = int(train_ds.cardinality()) * args.epochs
     with tf.distribute.get_strategy().scope():
         model = Seq2SeqTransformer(config)
-        model.compile(
-            optimizer=training.warmup_cosine_adamw(steps, args.learning_rate, args.warmup_steps),
-            loss=training.LabelSmoothedCrossentropy(args.label_smoothing, config.pad_id),
-            metrics=[training.MaskedAccuracy(config.pad_id)],
-            jit_compile=not args.no_jit,
-        )
+        training.compile_seq2seq(model, steps, args.learning_rate, args.warmup_steps,
+                                 args.label_smoothing, config.pad_id,
+                                 jit_compile=not args.no_jit)  # fmt: skip
     report = sf.parameter_report(model)
     print(report, flush=True)
     with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
@@ -172,7 +171,7 @@ def evaluate_model(args):
 
 def translate(args):
     translator = Translator.load(args.model)
-    texts = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    texts = args.texts or text_pairs.decode_lines(sys.stdin.buffer.read(), "<stdin>")
     for line in translator.translate(texts, beam=args.beam):
         print(line)
 

@@ -76,12 +76,10 @@ def parse_spec(spec):
     return DataSpec("tfds", name=name, split=split or None)
 
 
-def _read_lines(path):
-    """Lines of a UTF-8 text file without line ends; errors name the line."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"Data file not found. Received: path={path!r}")
-    with open(path, "rb") as f:
-        raw = f.read()
+def decode_lines(raw, name):
+    """Splits UTF-8 `raw` bytes into lines without line ends (or a leading
+    byte-order mark); a bad byte raises `ValueError` naming `name` and the
+    line."""
     lines = raw.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -91,11 +89,18 @@ def _read_lines(path):
             text = line.decode("utf-8")
         except UnicodeDecodeError as error:
             raise ValueError(
-                f"{path}, line {number}: not valid UTF-8 ({error.reason} at byte "
-                f"{error.start}). Convert the file to UTF-8, e.g. with iconv."
+                f"{name}, line {number}: not valid UTF-8 ({error.reason} at byte "
+                f"{error.start}). Convert the text to UTF-8, e.g. with iconv."
             ) from None
         texts.append(text.removesuffix("\r").removeprefix("\ufeff" if number == 1 else ""))
     return texts
+
+
+def _read_lines(path):
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Data file not found. Received: path={path!r}")
+    with open(path, "rb") as f:
+        return decode_lines(f.read(), path)
 
 
 def _read_parallel(source_path, target_path):

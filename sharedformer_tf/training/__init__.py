@@ -3,10 +3,12 @@ from sharedformer_tf.training.label_smoothed_crossentropy import LabelSmoothedCr
 from sharedformer_tf.training.masked_accuracy import MaskedAccuracy
 from sharedformer_tf.training.optimizers import warmup_cosine_adamw
 from sharedformer_tf.training.run_directory import prepare_run_directory, write_run_config
+from sharedformer_tf.training.seq2seq_compile import compile_seq2seq
 
 __all__ = [
     "LabelSmoothedCrossentropy",
     "MaskedAccuracy",
+    "compile_seq2seq",
     "has_backup",
     "prepare_run_directory",
     "read_history",

@@ -176,3 +176,18 @@ def test_interrupted_training_resumes_from_its_backup(corpus, tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert history["epoch"] == [0, 1, 2, 3]
     assert (out / "model.keras").is_file() and not (out / "backup").exists()
+
+
+def test_non_utf8_stdin_names_the_line(trained):
+    out, _ = trained
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, APP, "translate", "--model", str(out)],
+        input="ten\ncaf\xe9\n".encode("latin-1"),
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 2
+    assert b"<stdin>, line 2: not valid UTF-8" in result.stderr

@@ -1,0 +1,125 @@
+"""Quality, size and speed of a shared translator against the unshared model
+of the same shape and a plain keras-hub Transformer, trained side by side on
+the same data for the same number of epochs.
+
+    python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
+
+The last stdout line is one JSON object with a row per model.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import keras  # noqa: E402
+import keras_hub  # noqa: E402
+import keras_hub_baseline  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sharedformer_tf as sf  # noqa: E402
+from sharedformer_tf import cli, training  # noqa: E402
+from sharedformer_tf.data import text_pairs  # noqa: E402
+from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
+from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
+from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.translation import Translator, score  # noqa: E402
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = getattr(self, "seconds", []) + [time.perf_counter() - self.start]
+
+
+def target_tokens(dataset):
+    return int(sum(int(np.sum(labels != 0)) for _, labels in dataset.as_numpy_iterator()))
+
+
+def run(name, model, translator_fn, train_ds, tokens, test, args):
+    steps = int(train_ds.cardinality()) * args.epochs
+    training.compile_seq2seq(model, steps, args.learning_rate, jit_compile=not args.no_jit)
+    timer = EpochTimer()
+    model.fit(train_ds, epochs=args.epochs, callbacks=[timer], verbose=2)
+    report = sf.parameter_report(model)
+    start = time.perf_counter()
+    outputs = translator_fn([s for s, _ in test])
+    decode_seconds = time.perf_counter() - start
+    row = {"model": name, "unique_params": report["unique_params"],
+           "effective_params": report["effective_params"]}  # fmt: skip
+    row.update(score(outputs, [t for _, t in test]))
+    # Steady state: epochs after the first, which also pays for compilation.
+    steady = timer.seconds[1:] or timer.seconds
+    row["train_tokens_per_second"] = round(tokens / (sum(steady) / len(steady)), 1)
+    row["decode_sentences_per_second"] = round(len(test) / decode_seconds, 1)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
+    parser.add_argument("--data", default="builtin:en-fr")
+    parser.add_argument("--epochs", type=cli.positive_int, default=3)
+    parser.add_argument("--train-examples", type=cli.positive_int)
+    parser.add_argument("--test-examples", type=cli.positive_int, default=1000)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=64)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--baseline-layers", type=cli.positive_int, default=3)
+    parser.add_argument("--models", default="shared,unshared,keras_hub")
+    parser.add_argument("--no-jit", action="store_true")
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
+    test = text_pairs.read_pairs(args.data, "test", args.test_examples)
+    preset = seq2seq_config.preset(args.preset)
+    proto = train_sentencepiece([t for p in pairs for t in p], preset.vocabulary_size)
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    config = preset.replace(vocabulary_size=tokenizer.vocabulary_size())
+    train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size, config.max_length,
+                                        shuffle=True, drop_remainder=True)  # fmt: skip
+    tokens = target_tokens(train_ds)
+    rows = []
+    for name in args.models.split(","):
+        keras.utils.set_random_seed(0)
+        if name in ("shared", "unshared"):
+            if name == "unshared":
+                none = config.encoder_plan.replace(strategy="none")
+                config = config.replace(encoder_plan=none, decoder_plan=none,
+                                        share_encoder_decoder=False)  # fmt: skip
+            model = Seq2SeqTransformer(config)
+            translator = Translator(model, tokenizer)
+            rows.append(run(name, model, translator.translate, train_ds, tokens, test, args))
+        elif name == "keras_hub":
+            model = keras_hub_baseline.build(
+                config.vocabulary_size, config.hidden_dim, config.num_heads,
+                config.intermediate_dim, args.baseline_layers, config.max_length,
+            )  # fmt: skip
+            helper = Translator(Seq2SeqTransformer(config), tokenizer)
+
+            def translate(texts, model=model, helper=helper, length=config.max_length - 1):
+                outputs = []
+                for i in range(0, len(texts), 64):
+                    ids = helper.encode(texts[i : i + 64])
+                    tokens_out = keras_hub_baseline.greedy(model, ids, length)
+                    outputs += helper.decode(tokens_out)
+                return outputs
+
+            rows.append(run(f"keras_hub_{args.baseline_layers}+{args.baseline_layers}", model,
+                            translate, train_ds, tokens, test, args))  # fmt: skip
+        else:
+            parser.error(f"unknown model {name!r}")
+    summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,
+               "train_pairs": len(pairs), "test_pairs": len(test), "rows": rows}  # fmt: skip
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
