@@ -123,7 +123,6 @@ class Seq2SeqTransformer(keras.Model):
             dtype=dtype,
             **kwargs,
         )
-        self.config = config
 
     def _embed(self, embedding, token_ids, start_index=0, training=None):
         x = embedding(token_ids)
