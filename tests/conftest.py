@@ -31,22 +31,28 @@ def _seed_and_policy():
 
 
 @pytest.fixture(scope="session")
-def tiny_translator():
+def builtin_vocabulary():
+    """300 builtin en-fr training pairs and a SentencePiece proto (at most 120
+    pieces) trained on them."""
+    from sharedformer_tf.data import builtin_corpus
+    from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
+
+    pairs = builtin_corpus.generate("en-fr", "train", 300, seed=0)
+    return pairs, train_sentencepiece([t for p in pairs for t in p], 120)
+
+
+@pytest.fixture(scope="session")
+def tiny_translator(builtin_vocabulary):
     """An untrained tiny translator with a real tokenizer (for equivalence
     tests, where quality does not matter)."""
     import keras_hub
 
     from sharedformer_tf import SharingPlan
-    from sharedformer_tf.data import builtin_corpus
-    from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
     from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
     from sharedformer_tf.translation import Translator
 
     keras.utils.set_random_seed(7)
-    pairs = builtin_corpus.generate("en-fr", "train", 300, seed=0)
-    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(
-        proto=train_sentencepiece([t for p in pairs for t in p], 120)
-    )
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=builtin_vocabulary[1])
     config = seq2seq_config.tiny(
         vocabulary_size=tokenizer.vocabulary_size(),
         hidden_dim=16,

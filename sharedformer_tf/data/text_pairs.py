@@ -30,13 +30,6 @@ class DataSpec:
     paths: tuple = ()
     split: str | None = None
 
-    def __str__(self):
-        if self.kind == "parallel":
-            return f"parallel:{','.join(self.paths)}"
-        if self.kind == "tsv":
-            return f"tsv:{self.paths[0]}"
-        return ":".join(x for x in (self.kind, self.name, self.split) if x)
-
 
 def parse_spec(spec):
     """Parses a SPEC string (see the module docstring) into a `DataSpec`."""

@@ -2,20 +2,13 @@ import keras_hub
 import numpy as np
 import pytest
 
-from sharedformer_tf.data import builtin_corpus
-from sharedformer_tf.data.sentencepiece_vocabulary import (
-    BOS_ID,
-    EOS_ID,
-    PAD_ID,
-    train_sentencepiece,
-)
+from sharedformer_tf.data.sentencepiece_vocabulary import BOS_ID, EOS_ID, PAD_ID
 from sharedformer_tf.data.translation_dataset import length_buckets, make_translation_dataset
 
 
 @pytest.fixture(scope="module")
-def setup():
-    pairs = builtin_corpus.generate("en-fr", "train", 300, seed=0)
-    proto = train_sentencepiece([t for p in pairs for t in p], 150)
+def setup(builtin_vocabulary):
+    pairs, proto = builtin_vocabulary
     return pairs, keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
 
 
