@@ -23,7 +23,7 @@ import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import cli, training  # noqa: E402
+from sharedformer_tf import cli, distribute, training  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
 from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
@@ -61,13 +61,14 @@ def parse_args(argv):
         "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
     )
     train.add_argument("--max-length", type=cli.positive_int, help="longest sequence in tokens")
-    train.add_argument("--batch-size", type=cli.positive_int, default=64)
+    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--warmup-steps", type=cli.positive_int)
     train.add_argument("--label-smoothing", type=float, default=0.1)
     train.add_argument("--train-examples", type=cli.positive_int, help="builtin size, or first N")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    cli.add_distribution_flags(train)
     train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("evaluate", "translate", "export"):
         sub = commands.add_parser(command)
@@ -122,41 +123,64 @@ def load_training_data(args):
 
 
 def train(args):
+    strategy = distribute.make_strategy(args.strategy)  # first: sets up workers / TPU
+    distribute.set_precision(args.precision)
+    chief = distribute.is_chief(strategy)  # only the chief writes into --out
+    log.info("Training with %s", distribute.worker_description(strategy))
     keras.utils.set_random_seed(args.seed)
     pairs, valid = load_training_data(args)
     run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
     run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
-    training.prepare_run_directory(args.out, run, args.overwrite)
+    resuming = training.has_backup(args.out) and not args.overwrite
+    if chief:
+        training.prepare_run_directory(args.out, run, args.overwrite)
     tokenizer_path = os.path.join(args.out, "tokenizer.model")
-    if not os.path.isfile(tokenizer_path):  # a resumed run keeps its tokenizer
+    if resuming:  # a resumed run keeps its tokenizer
+        with open(tokenizer_path, "rb") as f:
+            proto = f.read()
+    else:
         vocab_size = args.vocab_size or seq2seq_config.preset(args.preset).vocabulary_size
-        with open(tokenizer_path, "wb") as f:
-            f.write(train_sentencepiece([text for pair in pairs for text in pair], vocab_size))
-    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=tokenizer_path)
+        proto = train_sentencepiece([text for pair in pairs for text in pair], vocab_size)
+        if chief:
+            with open(tokenizer_path, "wb") as f:
+                f.write(proto)
+    distribute.check_same_across_workers(strategy, proto, "tokenizer")
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     config = model_config(args, tokenizer.vocabulary_size())
-    training.write_run_config(args.out, run, model=config.to_dict())
+    if chief:
+        devices = {"strategy": args.strategy, "precision": args.precision,
+                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
+        training.write_run_config(args.out, run, model=config.to_dict(), devices=devices)
 
-    train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size, config.max_length,
+    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
+    train_ds = make_translation_dataset(pairs, tokenizer, batch_size, config.max_length,
                                         shuffle=True, seed=args.seed,
                                         drop_remainder=True)  # fmt: skip
-    valid_ds = make_translation_dataset(valid, tokenizer, args.batch_size, config.max_length)
+    valid_ds = make_translation_dataset(valid, tokenizer, batch_size, config.max_length)
     steps = int(train_ds.cardinality()) * args.epochs
-    with tf.distribute.get_strategy().scope():
+    jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
+    if reason:
+        log.info("Whole-step XLA off: %s", reason)
+    with strategy.scope():
         model = Seq2SeqTransformer(config)
         training.compile_seq2seq(model, steps, args.learning_rate, args.warmup_steps,
                                  args.label_smoothing, config.pad_id,
-                                 jit_compile=not args.no_jit)  # fmt: skip
+                                 jit_compile=jit_compile)  # fmt: skip
     report = sf.parameter_report(model)
     print(report, flush=True)
-    with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    log.info("Training on %d pairs (%d validation), %d epochs", len(pairs), len(valid), args.epochs)
+    if chief:
+        with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+    log.info("Training on %d pairs (%d validation), %d epochs, global batch %d",
+             len(pairs), len(valid), args.epochs, batch_size)  # fmt: skip
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(args.out),
+              callbacks=training.training_callbacks(args.out, chief=chief),
               verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
-    Translator(model, tokenizer).save(args.out)
-    with open(os.path.join(args.out, "history.json"), "w") as f:
-        json.dump(training.read_history(args.out), f, indent=2)
+    if chief:
+        Translator(model, tokenizer).save(args.out)
+        with open(os.path.join(args.out, "history.json"), "w") as f:
+            json.dump(training.read_history(args.out), f, indent=2)
+    print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
 
 
 def evaluate_model(args):

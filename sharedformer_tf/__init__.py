@@ -13,7 +13,7 @@ if keras.config.backend() != "tensorflow":
         f"Received: KERAS_BACKEND={keras.config.backend()!r}"
     )
 
-from sharedformer_tf import layers, models, stacks, training  # noqa: E402
+from sharedformer_tf import distribute, layers, models, stacks, training  # noqa: E402
 from sharedformer_tf.report import ParameterReport, parameter_report  # noqa: E402
 from sharedformer_tf.sharing import SharingPlan  # noqa: E402
 from sharedformer_tf.stacks import SharedDecoder, SharedEncoder  # noqa: E402
@@ -25,6 +25,7 @@ __all__ = [
     "SharedDecoder",
     "SharedEncoder",
     "SharingPlan",
+    "distribute",
     "layers",
     "models",
     "parameter_report",

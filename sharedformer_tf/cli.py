@@ -29,6 +29,24 @@ def add_sharing_flags(parser):
     return group
 
 
+def add_distribution_flags(parser):
+    """`--strategy NAME --precision POLICY` (see `sharedformer_tf.distribute`)."""
+    from sharedformer_tf.distribute import PRECISIONS, STRATEGY_NAMES
+
+    group = parser.add_argument_group("devices and precision")
+    group.add_argument(
+        "--strategy",
+        choices=STRATEGY_NAMES,
+        default="auto",
+        help="tf.distribute strategy (auto: TPU if found, mirrored if several GPUs, "
+        "else one device); multi_worker reads the cluster from TF_CONFIG",
+    )
+    group.add_argument(
+        "--precision", choices=PRECISIONS, default="float32", help="Keras dtype policy"
+    )
+    return group
+
+
 def plan_from_flags(args, plan):
     """`plan` with the sharing flags of `args` applied."""
     return plan.replace(args.layers, args.unique, args.sharing, args.share_scope)
@@ -37,7 +55,8 @@ def plan_from_flags(args, plan):
 def run(commands, parser, args):
     """Runs `commands[args.command]` (or `commands[None]`), turning bad input
     (`ValueError`, `FileNotFoundError`, `TypeError`) into a one-line error
-    and exit status 2 instead of a traceback."""
+    and exit status 2 instead of a traceback. A multi-worker run whose
+    cluster lost a worker exits with status 3 and says how to resume."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         return commands[args.command](args)
@@ -45,3 +64,22 @@ def run(commands, parser, args):
         parser.exit(2, f"error: {error}\n")
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:
+        if not _lost_worker(error):
+            raise
+        lines = str(error).strip().splitlines() or [""]
+        reason = next((line for line in lines if "unhealthy" in line), lines[0])
+        parser.exit(
+            3,
+            f"error: the training cluster lost a worker ({type(error).__name__}: "
+            f"{reason[:300]}).\nRestart every worker with the "
+            "same command: training resumes from the last backup in the output directory.\n",
+        )
+
+
+def _lost_worker(error):
+    """Whether `error` is TensorFlow reporting that a peer of a multi-worker
+    cluster stopped (collectives aborted)."""
+    import tensorflow as tf
+
+    return isinstance(error, (tf.errors.UnavailableError, tf.errors.AbortedError))

@@ -49,7 +49,8 @@ def make_translation_dataset(
         pairs: list of `(source, target)` strings.
         tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer`; its
             proto is run by tensorflow-text inside the pipeline.
-        batch_size: int, sentences per batch.
+        batch_size: int, sentences per batch (the global batch under a
+            `tf.distribute` strategy: per-replica batch x replicas).
         max_length: int, longest id sequence (longer ones are truncated).
         shuffle: bool, reshuffle every epoch.
         seed: int, shuffle seed.
@@ -105,7 +106,11 @@ def make_translation_dataset(
     # Bucket sizes do not depend on the shuffle order, so the number of
     # batches is known: Keras gets a full progress bar and exact step counts.
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(num_batches))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # Under a multi-worker strategy every worker builds this pipeline and keeps
+    # its own share of every global batch (there are no files to shard by).
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def _count_batches(dataset, boundaries, batch_size, drop_remainder):

@@ -5,7 +5,9 @@ import os
 
 from sharedformer_tf.export import tflite
 from sharedformer_tf.export.translator_saved_model import export_saved_model
+from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
 from sharedformer_tf.report import parameter_report
+from sharedformer_tf.translation.translator import Translator
 
 TOKENIZER_FILE = "tokenizer.model"
 
@@ -18,6 +20,15 @@ def _tree_bytes(path):
     )
 
 
+def _in_float32(translator):
+    model = translator.model
+    if model.dtype_policy.compute_dtype == "float32":
+        return translator
+    copy = Seq2SeqTransformer(model.config, dtype="float32", name=model.name)
+    copy.set_weights(model.get_weights())
+    return Translator(copy, translator.tokenizer)
+
+
 def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS):
     """Exports `translator` into `directory`:
 
@@ -27,9 +38,15 @@ def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS)
     - `tokenizer.model`: the SentencePiece model the TFLite models need;
     - `export.json`: file sizes, stored parameters and the TFLite shapes.
 
+    A model trained under a mixed-precision policy is rebuilt in float32
+    first (its variables already are float32): exports compute in float32,
+    and the TFLite variants choose their own weight precision.
+
     Returns:
         The `export.json` contents as a dict.
     """
+    translator = _in_float32(translator)
+    directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     saved_model = export_saved_model(translator, os.path.join(directory, "saved_model"))
     sizes = {"saved_model": _tree_bytes(saved_model)}

@@ -5,6 +5,8 @@ import zlib
 import keras
 from keras import ops
 
+from sharedformer_tf.layers import xla_attention
+
 
 def clone_initializer(initializer, salt):
     """Returns a copy of `initializer` for the sublayer named `salt`.
@@ -59,6 +61,7 @@ def dot_product_attention(query, key, value, mask=None):
     """Attention core on `[batch, length, heads, head_dim]` tensors.
 
     `mask` is boolean and broadcastable to `[batch, heads, query_length,
-    key_length]`. Softmax runs in float32 whatever the compute dtype.
+    key_length]`. Softmax runs in float32 whatever the compute dtype. Runs
+    XLA-compiled (see `xla_attention`).
     """
-    return ops.dot_product_attention(query, key, value, mask=mask)
+    return xla_attention.attention_core(query, key, value, mask)

@@ -9,7 +9,7 @@ LOG_DIR = "logs"
 HISTORY_CSV = "history.csv"
 
 
-def training_callbacks(directory, tensorboard=True):
+def training_callbacks(directory, tensorboard=True, chief=True):
     """Callbacks for a run writing into `directory`.
 
     - `CSVLogger` appends every epoch to `directory/history.csv`, so the
@@ -19,18 +19,33 @@ def training_callbacks(directory, tensorboard=True):
       killed while writing can still resume) restores an interrupted run at
       its last completed epoch.
     - `TensorBoard` logs to `directory/logs`.
+
+    With `chief=False` (a non-chief worker of a multi-worker cluster) the
+    only callback restores the chief's backup in `directory` (a shared
+    filesystem) and writes nothing, so the workers never race on files.
     """
+    backup_dir = os.path.join(directory, BACKUP_DIR)
+    if not chief:
+        return [_RestoreOnlyBackupAndRestore(backup_dir, double_checkpoint=True)]
     callbacks = [
         keras.callbacks.CSVLogger(os.path.join(directory, HISTORY_CSV), append=True),
-        keras.callbacks.BackupAndRestore(
-            os.path.join(directory, BACKUP_DIR), double_checkpoint=True
-        ),
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True),
     ]
     if tensorboard:
         callbacks.append(
             keras.callbacks.TensorBoard(os.path.join(directory, LOG_DIR), write_graph=False)
         )
     return callbacks
+
+
+class _RestoreOnlyBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Restores a backup at the start of training; never saves or deletes."""
+
+    def _save_model(self):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
 
 
 def has_backup(directory):

@@ -126,6 +126,8 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus):
             "num_layers=3",
         ),
         (["train", "--out", "OUT", "--epochs", "0"], "must be a positive integer"),
+        (["train", "--out", "OUT", "--strategy", "tpu"], "no TPU is reachable"),
+        (["train", "--out", "OUT", "--precision", "float8"], "invalid choice: 'float8'"),
         (["evaluate", "--model", "NOWHERE"], "not a trained translator directory"),
         (["translate"], "--model"),
     ],

@@ -1,0 +1,252 @@
+"""Training and decoding speed of sharedformer_tf against a plain keras-hub
+Transformer at equal shapes, with the CPU's measured matmul peak and each
+run's model FLOPs utilization (MFU).
+
+    python benchmarks/throughput.py [--preset tiny] [--batch-size 32] [--length 32]
+
+Same machine, same process, same shapes; configurations are timed in
+interleaved rounds and each reports its median round, so the ratios hold on
+a shared, noisy machine even when absolute times do not.
+
+- train: target tokens/s of `Seq2SeqTransformer` with the unshared plan and
+  with the preset's shared plan, and of a stack of
+  `keras_hub.layers.TransformerEncoder`/`TransformerDecoder` with the same
+  hidden size, heads, feed-forward size and depth; each with the whole train
+  step XLA-compiled and without.
+- decode: greedy sentences/s for `--decode-length` output tokens with the
+  KV cache and without it (a full forward pass per token). The untrained
+  model's EOS embedding row is zeroed so no sentence stops early.
+- mfu: analytic model FLOPs per step (3x the forward matmul FLOPs, the
+  usual convention) / step time / measured matmul peak.
+
+The last stdout line is one JSON object with `train_ratio_vs_keras_hub`,
+`decode_cache_speedup` and `mfu` among others.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import keras  # noqa: E402
+import keras_hub_baseline  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from sharedformer_tf import SharingPlan, cli, training  # noqa: E402
+from sharedformer_tf.export.graph_generation import generate  # noqa: E402
+from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
+    parser.add_argument("--batch-size", type=cli.positive_int, default=32)
+    parser.add_argument("--length", type=cli.positive_int, default=32, help="source = target")
+    parser.add_argument("--steps", type=cli.positive_int, default=10, help="timed steps a round")
+    parser.add_argument("--rounds", type=cli.positive_int, default=3)
+    parser.add_argument("--decode-length", type=cli.positive_int, default=40)
+    parser.add_argument("--decode-batch", type=cli.positive_int, default=8)
+    return parser.parse_args(argv)
+
+
+def measure_matmul_peak(size=1024, repeats=20):
+    """Best float32 matmul GFLOP/s over a few timed batches of `repeats`
+    products (compiled graph, operands resident)."""
+    a = tf.random.normal((size, size))
+    b = tf.random.normal((size, size))
+
+    @tf.function
+    def chain(a, b):
+        total = tf.zeros((size, size))
+        for _ in range(repeats):
+            total += tf.matmul(a, b)
+        return total
+
+    chain(a, b).numpy()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        chain(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 * repeats / best / 1e9
+
+
+def forward_flops(config, batch, source, target):
+    """Matmul FLOPs of one forward pass (projections, attention scores and
+    weighted sums, feed-forward, output layer) for `batch` pairs. Depth,
+    not sharing, sets the cost: shared and unshared models of one shape
+    count the same."""
+    h, f, v = config.hidden_dim, config.intermediate_dim, config.vocabulary_size
+    enc = config.encoder_plan.num_layers * source * (8 * h * h + 4 * source * h + 4 * h * f)
+    dec_self = 8 * h * h + 4 * target * h + 4 * h * f
+    dec_cross = 4 * h * h * target + 4 * h * h * source + 4 * target * source * h
+    dec = config.decoder_plan.num_layers * (target * dec_self + dec_cross)
+    return batch * (enc + dec + 2 * target * h * v)
+
+
+class StepTimer(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
+def train_models(config, baseline_layers):
+    plain = config.replace(
+        encoder_plan=SharingPlan(config.encoder_plan.num_layers, strategy="none"),
+        decoder_plan=SharingPlan(config.decoder_plan.num_layers, strategy="none"),
+        share_encoder_decoder=False,
+    )
+    return {
+        "sharedformer_shared": lambda: Seq2SeqTransformer(config),
+        "sharedformer_unshared": lambda: Seq2SeqTransformer(plain),
+        "keras_hub": lambda: keras_hub_baseline.build(
+            config.vocabulary_size,
+            config.hidden_dim,
+            config.num_heads,
+            config.intermediate_dim,
+            baseline_layers,
+            config.max_length,
+            config.dropout,
+        ),  # fmt: skip
+    }
+
+
+def benchmark_training(config, args, peak):
+    rng = np.random.default_rng(0)
+    shape = (args.batch_size, args.length)
+    batch = (
+        {
+            "encoder_token_ids": rng.integers(3, config.vocabulary_size, shape).astype("int32"),
+            "decoder_token_ids": rng.integers(3, config.vocabulary_size, shape).astype("int32"),
+        },
+        rng.integers(3, config.vocabulary_size, shape).astype("int32"),
+    )
+    dataset = tf.data.Dataset.from_tensors(batch).repeat()
+    tokens = args.batch_size * args.length
+    flops = 3 * forward_flops(config, args.batch_size, args.length, args.length)
+    runs = {}
+    for name, build in train_models(config, config.encoder_plan.num_layers).items():
+        for jit in (True, False):
+            keras.utils.set_random_seed(0)
+            model = build()
+            training.compile_seq2seq(model, 10_000, jit_compile=jit)
+            model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # compile
+            runs[(name, jit)] = {"model": model, "seconds": []}
+    timer = StepTimer()
+    for _ in range(args.rounds):  # interleaved: noise hits every configuration
+        for run in runs.values():
+            run["model"].fit(
+                dataset, steps_per_epoch=args.steps, epochs=1, verbose=0, callbacks=[timer]
+            )
+            run["seconds"].append(timer.seconds / args.steps)
+    rows = []
+    for (name, jit), run in runs.items():
+        step = statistics.median(run["seconds"])
+        params = int(sum(np.prod(w.shape) for w in run["model"].trainable_weights))
+        rows.append({
+            "model": name, "xla": jit, "stored_params": params,
+            "step_ms": round(step * 1e3, 2), "train_tokens_per_second": round(tokens / step, 1),
+            "model_tflops_per_step": round(flops / 1e12, 4),
+            "mfu": round(flops / step / (peak * 1e9), 4),
+        })  # fmt: skip
+    return rows
+
+
+def uncached_greedy(model, length, bos_id):
+    """Greedy decoding without a cache: a full forward pass per token."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    def decode(source):
+        batch = tf.shape(source)[0]
+        target = tf.concat(
+            [tf.fill([batch, 1], bos_id), tf.zeros([batch, length], tf.int32)], axis=1
+        )
+        for i in tf.range(length):
+            inputs = {"encoder_token_ids": source, "decoder_token_ids": target[:, :-1]}
+            logits = model(inputs, training=False)
+            token = tf.math.top_k(logits[:, i], k=1).indices[:, 0]
+            column = tf.one_hot(i + 1, length + 1, on_value=1, off_value=0, dtype=tf.int32)
+            target += column[None, :] * token[:, None]
+        return target[:, 1:]
+
+    return decode
+
+
+def benchmark_decoding(config, args):
+    keras.utils.set_random_seed(0)
+    model = Seq2SeqTransformer(config.replace(max_length=max(config.max_length, 64)))
+    embedding = model.get_layer("token_embedding")
+    table = embedding.weights[0]
+    table.assign(tf.tensor_scatter_nd_update(table, [[config.eos_id]], [tf.zeros(table.shape[1])]))
+    rng = np.random.default_rng(1)
+    source = rng.integers(3, config.vocabulary_size, (args.decode_batch, args.length))
+    source = source.astype("int32")
+    n = args.decode_length
+    uncached = uncached_greedy(model, n, config.bos_id)
+    functions = {
+        "cached": lambda: generate(model, source, n),
+        "cached_xla": lambda: generate(model, source, n, jit_compile=True),
+        "uncached": lambda: uncached(source),
+    }
+    outputs = {name: np.asarray(fn()) for name, fn in functions.items()}  # traces
+    if not all(np.array_equal(outputs["uncached"], out) for out in outputs.values()):
+        raise AssertionError("cached and uncached greedy decoding disagree")
+    if np.any(outputs["cached"] == config.eos_id):
+        raise AssertionError("a sentence stopped early: EOS must not be generated here")
+    seconds = {name: [] for name in functions}
+    for _ in range(args.rounds):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            np.asarray(fn())
+            seconds[name].append(time.perf_counter() - start)
+    rows = {name: round(args.decode_batch / statistics.median(s), 2) for name, s in seconds.items()}
+    return {"output_tokens": n, "batch": args.decode_batch, "sentences_per_second": rows}
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    config = seq2seq_config.preset(args.preset)
+    if args.length > config.max_length:
+        raise SystemExit(f"--length must be <= {config.max_length} for --preset {args.preset}")
+    peak = measure_matmul_peak()
+    print(f"matmul peak: {peak:.1f} GFLOP/s (float32)", flush=True)
+    rows = benchmark_training(config, args, peak)
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    decode = benchmark_decoding(config, args)
+    print(json.dumps(decode), flush=True)
+
+    def best(name):  # XLA as each model runs best
+        candidates = [r for r in rows if r["model"] == name]
+        return max(candidates, key=lambda r: r["train_tokens_per_second"])
+
+    shared, baseline = best("sharedformer_shared"), best("keras_hub")
+    rates = decode["sentences_per_second"]
+    summary = {
+        "preset": args.preset, "batch_size": args.batch_size, "length": args.length,
+        "matmul_peak_gflops": round(peak, 1),
+        "train_ratio_vs_keras_hub": round(
+            shared["train_tokens_per_second"] / baseline["train_tokens_per_second"], 3),
+        "train_ratio_unshared_vs_keras_hub": round(
+            best("sharedformer_unshared")["train_tokens_per_second"]
+            / baseline["train_tokens_per_second"], 3),
+        "shared_xla": shared["xla"], "keras_hub_xla": baseline["xla"],
+        "decode_cache_speedup": round(rates["cached"] / rates["uncached"], 2),
+        "decode_cache_xla_speedup": round(rates["cached_xla"] / rates["uncached"], 2),
+        "mfu": shared["mfu"], "mfu_keras_hub": baseline["mfu"],
+        "train": rows, "decode": decode,
+    }  # fmt: skip
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
