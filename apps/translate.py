@@ -29,6 +29,7 @@ from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  #
 from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
 from sharedformer_tf.export import tflite  # noqa: E402
 from sharedformer_tf.export.translator_export import export_translator  # noqa: E402
+from sharedformer_tf.layers import xla_attention  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
@@ -125,6 +126,7 @@ def load_training_data(args):
 def train(args):
     strategy = distribute.make_strategy(args.strategy)  # first: sets up workers / TPU
     distribute.set_precision(args.precision)
+    xla_attention.set_xla_attention(args.xla_attention)
     chief = distribute.is_chief(strategy)  # only the chief writes into --out
     log.info("Training with %s", distribute.worker_description(strategy))
     keras.utils.set_random_seed(args.seed)
@@ -161,6 +163,7 @@ def train(args):
     jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
     if reason:
         log.info("Whole-step XLA off: %s", reason)
+    log.info("Attention core XLA-compiled: %s", xla_attention.xla_attention_enabled())
     with strategy.scope():
         model = Seq2SeqTransformer(config)
         training.compile_seq2seq(model, steps, args.learning_rate, args.warmup_steps,

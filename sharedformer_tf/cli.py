@@ -30,7 +30,8 @@ def add_sharing_flags(parser):
 
 
 def add_distribution_flags(parser):
-    """`--strategy NAME --precision POLICY` (see `sharedformer_tf.distribute`)."""
+    """`--strategy NAME --precision POLICY --xla-attention MODE` (see
+    `sharedformer_tf.distribute` and `sharedformer_tf.layers.xla_attention`)."""
     from sharedformer_tf.distribute import PRECISIONS, STRATEGY_NAMES
 
     group = parser.add_argument_group("devices and precision")
@@ -43,6 +44,13 @@ def add_distribution_flags(parser):
     )
     group.add_argument(
         "--precision", choices=PRECISIONS, default="float32", help="Keras dtype policy"
+    )
+    group.add_argument(
+        "--xla-attention",
+        choices=("on", "off"),
+        default="on",
+        help="XLA-compile the variable-free attention core, also where the whole train "
+        "step is not compiled (multi-replica strategies)",
     )
     return group
 

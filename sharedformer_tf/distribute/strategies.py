@@ -149,8 +149,8 @@ def whole_step_jit(strategy, requested=True):
     It is used on one device (and TPUs always compile). With several
     replicas on CPUs or GPUs the step contains the strategy's cross-replica
     collectives, which XLA cannot compile here (on virtual CPU devices it
-    fails outright), so only the variable-free attention core is compiled
-    (`sharedformer_tf.layers.xla_attention`).
+    fails outright), so only the variable-free attention core can be
+    compiled (`sharedformer_tf.layers.xla_attention`).
 
     Returns:
         `(jit_compile, reason)`: a bool and a text (`""` when on).
@@ -164,8 +164,8 @@ def whole_step_jit(strategy, requested=True):
     ):
         return False, (
             f"{strategy_name(strategy)} runs cross-replica collectives inside the step, "
-            "which XLA does not compile on CPU/GPU replicas; the attention core stays "
-            "XLA-compiled"
+            "which XLA does not compile on CPU/GPU replicas; only the attention core "
+            "can be (--xla-attention)"
         )
     return True, ""
 

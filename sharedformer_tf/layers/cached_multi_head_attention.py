@@ -108,12 +108,16 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         if cache is not None and cache_update_index is None:
             key, val = cache[:, 0], cache[:, 1]
         else:
-            new = self.compute_key_value_cache(value)
+            # Keys and values are stacked only to write a cache: the stack and
+            # slices copy them forward and backward (measured: half of this
+            # layer's train-step time at hidden size 128 on a CPU).
+            key = self._split_heads(self.key_dense(value))
+            val = self._split_heads(self.value_dense(value))
             if cache is not None:
                 start = [0, 0, cache_update_index, 0, 0]
-                cache = ops.slice_update(cache, start, ops.cast(new, cache.dtype))
-                new = cache
-            key, val = new[:, 0], new[:, 1]
+                new = ops.cast(ops.stack([key, val], axis=1), cache.dtype)
+                cache = ops.slice_update(cache, start, new)
+                key, val = cache[:, 0], cache[:, 1]
         mask = None
         if attention_mask is not None:
             mask = ops.expand_dims(ops.cast(attention_mask, "bool"), axis=1)

@@ -23,7 +23,10 @@ SCRIPT = textwrap.dedent(
     from sharedformer_tf.data import builtin_corpus
     from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
     from sharedformer_tf.data.translation_dataset import make_translation_dataset
+    from sharedformer_tf.layers import xla_attention
     from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+
+    assert xla_attention.xla_attention_enabled()  # the compiled core, in both strategies
 
     pairs = builtin_corpus.generate("en-fr", "train", 256, seed=0)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(

@@ -84,6 +84,7 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(corpus, tmp_path):
     assert chief["weights_sha256"] == other["weights_sha256"]
     assert "MultiWorkerMirroredStrategy with 2 replica(s)" in err0
     assert "Whole-step XLA off" in err0  # and the reason is logged
+    assert "Attention core XLA-compiled: True" in err0
     for name in ("model.keras", "tokenizer.model", "history.json", "parameter_report.json"):
         assert (chief_out / name).is_file(), name
     config = json.loads((chief_out / "config.json").read_text())

@@ -19,7 +19,7 @@ def inputs(batch=2, query_length=3, key_length=5, heads=2, head_dim=4, dtype="fl
 def test_compiled_core_matches_plain_kernels():
     q, k, v, mask = inputs()
     compiled = xla_attention.attention_core(q, k, v, mask)
-    with xla_attention.xla_attention(False):
+    with xla_attention.xla_attention("off"):
         plain = xla_attention.attention_core(q, k, v, mask)
     np.testing.assert_allclose(compiled, plain, atol=1e-5)
     # Masked keys have no weight: the last query sees every key, the first only 3.
@@ -39,7 +39,7 @@ def test_core_lowers_to_xla_hlo():
 
 def test_switch_is_scoped_and_restored():
     assert xla_attention.xla_attention_enabled()
-    with xla_attention.xla_attention(False):
+    with xla_attention.xla_attention("off"):
         assert not xla_attention.xla_attention_enabled()
         with pytest.raises(RuntimeError):
             with xla_attention.xla_attention(True):
@@ -49,13 +49,18 @@ def test_switch_is_scoped_and_restored():
     assert xla_attention.xla_attention_enabled()
 
 
+def test_unknown_mode_names_what_it_received():
+    with pytest.raises(ValueError, match="Received: mode='fast'"):
+        xla_attention.set_xla_attention("fast")
+
+
 def test_gradients_flow_through_the_compiled_core():
     q, k, v, mask = (tf.constant(x) for x in inputs())
     with tf.GradientTape() as tape:
         tape.watch([q, k, v])
         loss = tf.reduce_sum(xla_attention.attention_core(q, k, v, mask) ** 2)
     grads = tape.gradient(loss, [q, k, v])
-    with xla_attention.xla_attention(False), tf.GradientTape() as tape:
+    with xla_attention.xla_attention("off"), tf.GradientTape() as tape:
         tape.watch([q, k, v])
         loss = tf.reduce_sum(xla_attention.attention_core(q, k, v, mask) ** 2)
     for got, want in zip(grads, tape.gradient(loss, [q, k, v]), strict=True):
