@@ -3,8 +3,10 @@ of the same shape and a plain keras-hub Transformer, trained side by side on
 the same data for the same number of epochs.
 
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
+                                           [--models shared,keras_hub] [--seeds 0,1]
 
-The last stdout line is one JSON object with a row per model.
+The last stdout line is one JSON object with a row per model and seed, and
+each model's mean over the seeds.
 """
 
 import argparse
@@ -62,6 +64,35 @@ def run(name, model, translator_fn, train_ds, tokens, test, args):
     return row
 
 
+def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
+    """Builds, trains and scores the model called `name`; returns its row."""
+    if name in ("shared", "unshared"):
+        if name == "unshared":
+            none = config.encoder_plan.replace(strategy="none")
+            config = config.replace(encoder_plan=none, decoder_plan=none,
+                                    share_encoder_decoder=False)  # fmt: skip
+        model = Seq2SeqTransformer(config)
+        translator = Translator(model, tokenizer)
+        return run(name, model, translator.translate, train_ds, tokens, test, args)
+    if name != "keras_hub":
+        parser.error(f"unknown model {name!r}")
+    model = keras_hub_baseline.build(
+        config.vocabulary_size, config.hidden_dim, config.num_heads,
+        config.intermediate_dim, args.baseline_layers, config.max_length,
+    )  # fmt: skip
+    helper = Translator(Seq2SeqTransformer(config), tokenizer)
+
+    def translate(texts, length=config.max_length - 1):
+        outputs = []
+        for i in range(0, len(texts), 64):
+            ids = helper.encode(texts[i : i + 64])
+            outputs += helper.decode(keras_hub_baseline.greedy(model, ids, length))
+        return outputs
+
+    layers = f"{args.baseline_layers}+{args.baseline_layers}"
+    return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, test, args)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
@@ -73,8 +104,13 @@ def main():
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--baseline-layers", type=cli.positive_int, default=3)
     parser.add_argument("--models", default="shared,unshared,keras_hub")
+    parser.add_argument("--seeds", default="0", help="comma-separated; every model per seed")
     parser.add_argument("--no-jit", action="store_true")
     args = parser.parse_args()
+    try:
+        seeds = [int(seed) for seed in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
 
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
@@ -83,41 +119,28 @@ def main():
     proto = train_sentencepiece([t for p in pairs for t in p], preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size())
-    train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size, config.max_length,
-                                        shuffle=True, drop_remainder=True)  # fmt: skip
-    tokens = target_tokens(train_ds)
     rows = []
-    for name in args.models.split(","):
-        keras.utils.set_random_seed(0)
-        if name in ("shared", "unshared"):
-            if name == "unshared":
-                none = config.encoder_plan.replace(strategy="none")
-                config = config.replace(encoder_plan=none, decoder_plan=none,
-                                        share_encoder_decoder=False)  # fmt: skip
-            model = Seq2SeqTransformer(config)
-            translator = Translator(model, tokenizer)
-            rows.append(run(name, model, translator.translate, train_ds, tokens, test, args))
-        elif name == "keras_hub":
-            model = keras_hub_baseline.build(
-                config.vocabulary_size, config.hidden_dim, config.num_heads,
-                config.intermediate_dim, args.baseline_layers, config.max_length,
-            )  # fmt: skip
-            helper = Translator(Seq2SeqTransformer(config), tokenizer)
-
-            def translate(texts, model=model, helper=helper, length=config.max_length - 1):
-                outputs = []
-                for i in range(0, len(texts), 64):
-                    ids = helper.encode(texts[i : i + 64])
-                    tokens_out = keras_hub_baseline.greedy(model, ids, length)
-                    outputs += helper.decode(tokens_out)
-                return outputs
-
-            rows.append(run(f"keras_hub_{args.baseline_layers}+{args.baseline_layers}", model,
-                            translate, train_ds, tokens, test, args))  # fmt: skip
-        else:
-            parser.error(f"unknown model {name!r}")
+    for seed in seeds:
+        train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size, config.max_length,
+                                            shuffle=True, seed=seed,
+                                            drop_remainder=True)  # fmt: skip
+        tokens = target_tokens(train_ds)
+        for name in args.models.split(","):
+            keras.utils.set_random_seed(seed)
+            row = run_model(name, config, tokenizer, train_ds, tokens, test, args, parser)
+            row["seed"] = seed
+            rows.append(row)
+    means = {}
+    for row in rows:
+        means.setdefault(row["model"], []).append(row)
+    means = {
+        name: {key: round(float(np.mean([r[key] for r in group])), 2)
+               for key in ("bleu", "chrf", "exact_match")} | {"seeds": len(group)}
+        for name, group in means.items()
+    }  # fmt: skip
     summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,
-               "train_pairs": len(pairs), "test_pairs": len(test), "rows": rows}  # fmt: skip
+               "train_pairs": len(pairs), "test_pairs": len(test), "seeds": seeds,
+               "mean": means, "rows": rows}  # fmt: skip
     print(json.dumps(summary))
 
 

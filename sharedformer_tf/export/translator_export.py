@@ -22,7 +22,8 @@ def _tree_bytes(path):
 
 def _in_float32(translator):
     model = translator.model
-    if model.dtype_policy.compute_dtype == "float32":
+    # Check every layer: a loaded model's own policy need not be its layers'.
+    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model._flatten_layers()):
         return translator
     copy = Seq2SeqTransformer(model.config, dtype="float32", name=model.name)
     copy.set_weights(model.get_weights())

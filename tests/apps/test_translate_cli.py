@@ -193,3 +193,17 @@ def test_non_utf8_stdin_names_the_line(trained):
     )
     assert result.returncode == 2
     assert b"<stdin>, line 2: not valid UTF-8" in result.stderr
+
+
+def test_mixed_precision_training_exports_float32_models(corpus, tmp_path):
+    out = tmp_path / "mixed"
+    args = ["--data", f"tsv:{corpus}/train.tsv", "--epochs", "1", "--precision", "mixed_bfloat16"]
+    result = run("train", "--out", str(out), *args, *SMALL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["devices"]["precision"] == "mixed_bfloat16"
+    export_dir = str(tmp_path / "export")
+    exported = run("export", "--model", str(out), "--out", export_dir, "--tflite", "fp32")
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    summary = json.loads(exported.stdout.strip().splitlines()[-1])
+    assert summary["bytes"]["translator_fp32.tflite"] > 0
