@@ -1,5 +1,6 @@
 from sharedformer_tf.layers.cached_multi_head_attention import CachedMultiHeadAttention
 from sharedformer_tf.layers.feed_forward import FeedForward
+from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.layers.position_encoding import PositionEncoding
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
 from sharedformer_tf.layers.transformer_block import TransformerBlock
@@ -7,6 +8,7 @@ from sharedformer_tf.layers.transformer_block import TransformerBlock
 __all__ = [
     "CachedMultiHeadAttention",
     "FeedForward",
+    "PatchEmbedding",
     "PositionEncoding",
     "TokenEmbedding",
     "TransformerBlock",

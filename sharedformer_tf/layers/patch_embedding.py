@@ -1,0 +1,106 @@
+import keras
+from keras import ops
+
+from sharedformer_tf.layers import layer_utils
+from sharedformer_tf.validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class PatchEmbedding(keras.layers.Layer):
+    """Splits images into non-overlapping patches, projects each to
+    `hidden_dim`, optionally prepends a learned class token, and adds learned
+    position embeddings (ViT).
+
+    The projection is a `Conv2D` with kernel and stride `patch_size`, so it
+    converts to TFLite builtin ops.
+
+    Args:
+        patch_size: int. Side of the square patches; must divide the image
+            height and width.
+        hidden_dim: int. Size of each patch vector.
+        use_class_token: bool. Prepend a learned class token.
+        kernel_initializer: initializer of the projection kernel.
+        **kwargs: base layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        images: float tensor `[batch, height, width, channels]`.
+
+    Returns:
+        Tensor `[batch, num_patches (+ 1 with the class token), hidden_dim]`.
+
+    Example:
+
+    >>> layer = PatchEmbedding(patch_size=4, hidden_dim=8)
+    >>> layer(keras.ops.ones((2, 28, 28, 1))).shape
+    (2, 50, 8)
+    """
+
+    def __init__(
+        self,
+        patch_size,
+        hidden_dim,
+        use_class_token=True,
+        kernel_initializer="glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        check_positive_int(patch_size=patch_size, hidden_dim=hidden_dim)
+        self.patch_size = patch_size
+        self.hidden_dim = hidden_dim
+        self.use_class_token = use_class_token
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, images_shape):
+        height, width = images_shape[1], images_shape[2]
+        if height is None or width is None or height % self.patch_size or width % self.patch_size:
+            raise ValueError(
+                "Image height and width must be known and divisible by `patch_size`. "
+                f"Received: images_shape={tuple(images_shape)}, patch_size={self.patch_size}"
+            )
+        self.num_patches = (height // self.patch_size) * (width // self.patch_size)
+        self.projection = keras.layers.Conv2D(
+            self.hidden_dim,
+            self.patch_size,
+            strides=self.patch_size,
+            kernel_initializer=layer_utils.clone_initializer(self.kernel_initializer, "projection"),
+            dtype=self.dtype_policy,
+            name="projection",
+        )
+        self.projection.build(images_shape)
+        length = self.num_patches + int(self.use_class_token)
+        if self.use_class_token:
+            self.class_token = self.add_weight(
+                shape=(1, 1, self.hidden_dim), initializer="zeros", name="class_token"
+            )
+        self.position_embedding = self.add_weight(
+            shape=(length, self.hidden_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="position_embedding",
+        )
+        self.built = True
+
+    def call(self, images):
+        x = self.projection(images)
+        x = ops.reshape(x, (ops.shape(x)[0], self.num_patches, self.hidden_dim))
+        if self.use_class_token:
+            token = ops.cast(self.class_token, x.dtype)
+            token = ops.broadcast_to(token, (ops.shape(x)[0], 1, self.hidden_dim))
+            x = ops.concatenate([token, x], axis=1)
+        return x + ops.cast(self.position_embedding, x.dtype)[None]
+
+    def compute_output_shape(self, images_shape):
+        height, width = images_shape[1], images_shape[2]
+        patches = (height // self.patch_size) * (width // self.patch_size)
+        return (images_shape[0], patches + int(self.use_class_token), self.hidden_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "patch_size": self.patch_size,
+                "hidden_dim": self.hidden_dim,
+                "use_class_token": self.use_class_token,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config

@@ -1,0 +1,132 @@
+"""Configuration and presets of `ViTClassifier`."""
+
+import dataclasses
+
+from sharedformer_tf.sharing import SharingPlan
+from sharedformer_tf.validation import check_positive_int, check_rate
+
+POOLINGS = ("class_token", "mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class ViTConfig:
+    """Shape of a parameter-shared Vision Transformer classifier.
+
+    Args:
+        image_size: int. Height and width of the (square) input images.
+        channels: int. 1 for grayscale, 3 for RGB.
+        patch_size: int. Side of the patches; must divide `image_size`.
+        num_classes: int. Output classes.
+        hidden_dim: int. Width `H` of the encoder.
+        num_heads: int. Attention heads; must divide `hidden_dim`.
+        intermediate_dim: int. Feed-forward width.
+        plan: `SharingPlan` of the encoder depths.
+        pooling: `"class_token"` or `"mean"` (of the patch vectors).
+        dropout: residual and feed-forward dropout.
+        per_depth_norms: unshared layer norms at every depth.
+        layer_norm_epsilon: epsilon of every layer norm.
+    """
+
+    image_size: int
+    channels: int
+    patch_size: int
+    num_classes: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    plan: SharingPlan
+    pooling: str = "class_token"
+    dropout: float = 0.0
+    per_depth_norms: bool = True
+    layer_norm_epsilon: float = 1e-6
+
+    def __post_init__(self):
+        object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
+        check_positive_int(
+            image_size=self.image_size,
+            channels=self.channels,
+            patch_size=self.patch_size,
+            num_classes=self.num_classes,
+            hidden_dim=self.hidden_dim,
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+        )
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                "`patch_size` must divide `image_size`. Received: "
+                f"image_size={self.image_size}, patch_size={self.patch_size}"
+            )
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={self.hidden_dim}, num_heads={self.num_heads}"
+            )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
+        check_rate(dropout=self.dropout)
+
+    def replace(self, **changes):
+        """Returns a copy with `changes` applied (and validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """Plain JSON-compatible dict (the plan as its config)."""
+        result = dataclasses.asdict(self)
+        result["plan"] = self.plan.get_config()
+        return result
+
+    @classmethod
+    def coerce(cls, value):
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict):
+            fields = {f.name for f in dataclasses.fields(cls)}
+            unknown = sorted(set(value) - fields)
+            if unknown:
+                raise ValueError(f"Unknown ViTConfig fields: {unknown}")
+            return cls(**value)
+        raise TypeError(
+            f"Expected a `ViTConfig` or its dict. Received: config of type {type(value).__name__}"
+        )
+
+
+def tiny(**changes):
+    """28x28 grayscale (Fashion-MNIST): 4x4 patches (49), H=64, 4 heads, FFN
+    128, 8 depths over 2 groups (`cycle`, ABABABAB), 10 classes."""
+    config = ViTConfig(
+        image_size=28,
+        channels=1,
+        patch_size=4,
+        num_classes=10,
+        hidden_dim=64,
+        num_heads=4,
+        intermediate_dim=128,
+        plan=SharingPlan(8, 2, strategy="cycle"),
+    )
+    return config.replace(**changes)
+
+
+def small(**changes):
+    """32x32 RGB (CIFAR-10): 4x4 patches (64), H=128, 4 heads, FFN 256, 8
+    depths over 2 groups (`cycle`), 10 classes."""
+    config = ViTConfig(
+        image_size=32,
+        channels=3,
+        patch_size=4,
+        num_classes=10,
+        hidden_dim=128,
+        num_heads=4,
+        intermediate_dim=256,
+        plan=SharingPlan(8, 2, strategy="cycle"),
+    )
+    return config.replace(**changes)
+
+
+PRESETS = {"tiny": tiny, "small": small}
+
+
+def preset(name, **changes):
+    """Returns the preset `name` (`"tiny"`, `"small"`) with `changes` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: {name!r}")
+    return PRESETS[name](**changes)

@@ -1,0 +1,40 @@
+import keras
+import numpy as np
+import pytest
+
+from sharedformer_tf.layers import PatchEmbedding
+
+
+def test_output_shape_class_token_and_positions():
+    layer = PatchEmbedding(patch_size=2, hidden_dim=8)
+    images = np.random.default_rng(0).random((3, 4, 6, 1)).astype("float32")
+    out = layer(images)
+    assert out.shape == (3, 1 + 2 * 3, 8)
+    assert layer.num_patches == 6
+    # Token 0 is the class token plus position 0, the same for every image.
+    np.testing.assert_allclose(out[0, 0], out[2, 0])
+    np.testing.assert_allclose(
+        out[:, 0], np.broadcast_to(layer.class_token[0, 0] + layer.position_embedding[0], (3, 8))
+    )
+
+
+def test_each_patch_sees_only_its_pixels():
+    layer = PatchEmbedding(patch_size=2, hidden_dim=4, use_class_token=False)
+    images = np.zeros((1, 4, 4, 1), "float32")
+    base = keras.ops.convert_to_numpy(layer(images))
+    images[0, 3, 3, 0] = 1.0  # bottom-right pixel: only the last patch changes
+    changed = keras.ops.convert_to_numpy(layer(images))
+    assert base.shape == (1, 4, 4)
+    np.testing.assert_allclose(changed[0, :3], base[0, :3])
+    assert not np.allclose(changed[0, 3], base[0, 3])
+
+
+def test_indivisible_image_names_what_it_received():
+    with pytest.raises(ValueError, match=r"Received: images_shape=\(None, 5, 4, 1\), patch_size=2"):
+        PatchEmbedding(patch_size=2, hidden_dim=4).build((None, 5, 4, 1))
+
+
+def test_config_round_trip():
+    layer = PatchEmbedding(patch_size=2, hidden_dim=4, use_class_token=False, name="p")
+    clone = PatchEmbedding.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
