@@ -34,14 +34,43 @@ def convert_generator(model, source_length, max_output_length, quantization="fp3
         lambda token_ids: model.generate_step(token_ids, max_output_length),
         input_signature=[tf.TensorSpec([None, source_length], tf.int32, name="token_ids")],
     )
+    return convert_function(function, model, quantization)
+
+
+def convert_function(function, trackable, quantization="fp32", representative_dataset=None):
+    """Freezes a `tf.function` with one input signature and converts it to
+    a TFLite flatbuffer with builtin ops only (the pip LiteRT runtime has no
+    Flex delegate).
+
+    Args:
+        function: a `tf.function` with an `input_signature`.
+        trackable: the object owning its variables (e.g. the Keras model).
+        quantization: `"fp32"`, `"fp16"` (float16 weights), `"dynamic-int8"`
+            (dynamic-range int8 weights) or `"int8"` (full integer
+            quantization of weights and activations; float input/output).
+        representative_dataset: for `"int8"`, a callable yielding lists of
+            input arrays to calibrate activation ranges.
+
+    Returns:
+        `bytes`.
+    """
+    if quantization not in QUANTIZATIONS + ("int8",):
+        raise ValueError(
+            f"Expected quantization in {QUANTIZATIONS + ('int8',)}. "
+            f"Received: quantization={quantization!r}"
+        )
+    if quantization == "int8" and representative_dataset is None:
+        raise ValueError("quantization='int8' needs a `representative_dataset`. Received: None")
     frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
-    # Builtins only: the pip LiteRT runtime has no Flex delegate.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization != "fp32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "fp16":
         converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter.convert()
 
 
