@@ -7,6 +7,7 @@ from keras import ops
 from sharedformer_tf.export import graph_generation
 from sharedformer_tf.layers.position_encoding import PositionEncoding
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
+from sharedformer_tf.models.config_model import ConfigModel
 from sharedformer_tf.models.greedy_sampler import GreedySampler
 from sharedformer_tf.models.seq2seq_config import Seq2SeqConfig
 from sharedformer_tf.stacks.shared_decoder import SharedDecoder
@@ -14,7 +15,7 @@ from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
-class Seq2SeqTransformer(keras.Model):
+class Seq2SeqTransformer(ConfigModel):
     """Encoder-decoder Transformer with cross-layer parameter sharing.
 
     A functional Keras model from token ids to next-token logits, trainable
@@ -257,18 +258,3 @@ class Seq2SeqTransformer(keras.Model):
         if max_length is None:
             max_length = self.config.max_length - 1
         return graph_generation.generate(self, encoder_token_ids, max_length, sampler)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "config": self.config.to_dict(),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

@@ -2,12 +2,13 @@ import keras
 from keras import ops
 
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
+from sharedformer_tf.models.config_model import ConfigModel
 from sharedformer_tf.models.vit_config import ViTConfig
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
-class ViTClassifier(keras.Model):
+class ViTClassifier(ConfigModel):
     """Vision Transformer classifier whose encoder depths share parameters.
 
     A functional Keras model: pixel values `0..255` (any numeric dtype, e.g.
@@ -69,18 +70,3 @@ class ViTClassifier(keras.Model):
         x = encoder(patches(x))
         x = x[:, 0] if c.pooling == "class_token" else ops.mean(x, axis=1)
         super().__init__(inputs=images, outputs=head(x), dtype=dtype, **kwargs)
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "config": self.config.to_dict(),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

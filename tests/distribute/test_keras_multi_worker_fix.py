@@ -1,4 +1,3 @@
-import keras
 import pytest
 
 from sharedformer_tf.distribute import keras_multi_worker_fix as fix
@@ -23,7 +22,6 @@ def test_fix_patches_keras_once_and_only_on_affected_versions():
     assert patched.__module__ == fix.__name__
     assert fix.apply_keras_multi_worker_fix() is True
     assert tf_trainer.reduce_per_replica is patched  # not wrapped twice
-    assert keras.__version__  # the guard read the installed version
 
 
 def test_fix_leaves_single_worker_reduction_to_keras():
