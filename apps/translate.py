@@ -124,11 +124,8 @@ def load_training_data(args):
 
 
 def train(args):
-    strategy = distribute.make_strategy(args.strategy)  # first: sets up workers / TPU
-    distribute.set_precision(args.precision)
-    xla_attention.set_xla_attention(args.xla_attention)
+    strategy = cli.setup_devices(args)
     chief = distribute.is_chief(strategy)  # only the chief writes into --out
-    log.info("Training with %s", distribute.worker_description(strategy))
     keras.utils.set_random_seed(args.seed)
     pairs, valid = load_training_data(args)
     run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}

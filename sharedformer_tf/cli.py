@@ -55,6 +55,26 @@ def add_distribution_flags(parser):
     return group
 
 
+def setup_devices(args):
+    """Applies the flags of `add_distribution_flags`: makes the strategy
+    first (it sets up workers or a TPU), then sets the dtype policy and the
+    attention-core XLA mode, and logs where training runs.
+
+    Returns:
+        The `tf.distribute.Strategy`.
+    """
+    from sharedformer_tf import distribute
+    from sharedformer_tf.layers import xla_attention
+
+    strategy = distribute.make_strategy(args.strategy)
+    distribute.set_precision(args.precision)
+    xla_attention.set_xla_attention(args.xla_attention)
+    logging.getLogger("sharedformer_tf").info(
+        "Training with %s", distribute.worker_description(strategy)
+    )
+    return strategy
+
+
 def plan_from_flags(args, plan):
     """`plan` with the sharing flags of `args` applied."""
     return plan.replace(args.layers, args.unique, args.sharing, args.share_scope)

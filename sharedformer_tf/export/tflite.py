@@ -1,4 +1,7 @@
-"""TFLite export of the cached greedy decoding loop (token ids in and out)."""
+"""TFLite conversion with builtin ops only: the cached greedy decoding loop
+(token ids in and out) and any single-signature function."""
+
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -72,6 +75,30 @@ def convert_function(function, trackable, quantization="fp32", representative_da
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     return converter.convert()
+
+
+def write_builtin_only(flatbuffer, path):
+    """Writes a TFLite model to `path` after checking that it uses no
+    `Flex*` op (LiteRT from pip has no Flex delegate to run them).
+
+    Returns:
+        The number of bytes written.
+    """
+    flex = [op for op in op_names(flatbuffer) if op.startswith("Flex")]
+    if flex:
+        raise RuntimeError(f"{path}: the TFLite model needs Flex ops {flex}, which LiteRT lacks")
+    with open(path, "wb") as f:
+        f.write(flatbuffer)
+    return len(flatbuffer)
+
+
+def tree_bytes(path):
+    """Total size in bytes of the files under `path` (e.g. a SavedModel)."""
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
 
 
 def op_names(flatbuffer):

@@ -4,30 +4,17 @@ import json
 import os
 
 from sharedformer_tf.export import tflite
+from sharedformer_tf.export.tflite import tree_bytes
 from sharedformer_tf.export.translator_saved_model import export_saved_model
-from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
 from sharedformer_tf.report import parameter_report
 from sharedformer_tf.translation.translator import Translator
 
 TOKENIZER_FILE = "tokenizer.model"
 
 
-def _tree_bytes(path):
-    return sum(
-        os.path.getsize(os.path.join(root, name))
-        for root, _, names in os.walk(path)
-        for name in names
-    )
-
-
 def _in_float32(translator):
-    model = translator.model
-    # Check every layer: a loaded model's own policy need not be its layers'.
-    if all(layer.dtype_policy.compute_dtype == "float32" for layer in model._flatten_layers()):
-        return translator
-    copy = Seq2SeqTransformer(model.config, dtype="float32", name=model.name)
-    copy.set_weights(model.get_weights())
-    return Translator(copy, translator.tokenizer)
+    model = translator.model.in_float32()
+    return translator if model is translator.model else Translator(model, translator.tokenizer)
 
 
 def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS):
@@ -50,19 +37,14 @@ def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS)
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     saved_model = export_saved_model(translator, os.path.join(directory, "saved_model"))
-    sizes = {"saved_model": _tree_bytes(saved_model)}
+    sizes = {"saved_model": tree_bytes(saved_model)}
     with open(os.path.join(directory, TOKENIZER_FILE), "wb") as f:
         f.write(translator.tokenizer.proto)
     length = translator.max_length
     for quantization in quantizations:
         flatbuffer = tflite.convert_generator(translator.model, length, length - 1, quantization)
-        flex = [op for op in tflite.op_names(flatbuffer) if op.startswith("Flex")]
-        if flex:
-            raise RuntimeError(f"The TFLite model needs Flex ops {flex}, which LiteRT lacks")
         name = f"translator_{quantization}.tflite"
-        with open(os.path.join(directory, name), "wb") as f:
-            f.write(flatbuffer)
-        sizes[name] = len(flatbuffer)
+        sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
     report = parameter_report(translator.model)
     summary = {
         "export_dir": directory,

@@ -66,3 +66,22 @@ def test_file_input_and_errors(tiny_translator, flatbuffers, tmp_path, batch):
         generator.generate(np.ones((1, 30), np.int32))
     with pytest.raises(ValueError, match="quantization='int4'"):
         tflite.convert_generator(tiny_translator.model, 8, 8, "int4")
+
+
+def test_write_builtin_only_refuses_flex_models(tmp_path):
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def string_length(texts):
+        return tf.strings.length(texts)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [string_length.get_concrete_function()], string_length
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS,
+                                           tf.lite.OpsSet.SELECT_TF_OPS]  # fmt: skip
+    flex_model = converter.convert()
+    assert any(op.startswith("Flex") for op in tflite.op_names(flex_model))
+    with pytest.raises(RuntimeError, match="Flex ops"):
+        tflite.write_builtin_only(flex_model, tmp_path / "flex.tflite")
+    assert not (tmp_path / "flex.tflite").exists()

@@ -1,0 +1,286 @@
+"""Train, evaluate, run and export a parameter-shared Vision Transformer.
+
+    python apps/classify_images.py              # demo: Fashion-MNIST, train, evaluate, export
+    python apps/classify_images.py train --data SPEC --out DIR [--preset tiny|small] [--epochs N]
+                                         [--layers N --unique M --sharing STRATEGY]
+    python apps/classify_images.py evaluate --model DIR [--data SPEC]   # last line: JSON
+    python apps/classify_images.py predict --model DIR IMAGE ...
+    python apps/classify_images.py export --model DIR [--tflite fp32|fp16|int8|all]
+
+SPEC: fashion_mnist[:DIR] (Debian's dataset-fashion-mnist, the default) | tfds:NAME | folder:DIR
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import absl.logging  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import sharedformer_tf as sf  # noqa: E402
+from sharedformer_tf import classification, cli, distribute, training  # noqa: E402
+from sharedformer_tf.data.image_data import read_images  # noqa: E402
+from sharedformer_tf.data.image_dataset import AUGMENTATIONS, make_image_dataset  # noqa: E402
+from sharedformer_tf.data.image_files import load_image  # noqa: E402
+from sharedformer_tf.export.classifier_export import (  # noqa: E402
+    CLASSIFIER_QUANTIZATIONS,
+    export_classifier,
+)
+from sharedformer_tf.export.tflite_classifier import TFLiteClassifier  # noqa: E402
+from sharedformer_tf.models import ViTClassifier, vit_config  # noqa: E402
+
+EXPORT_DIR = os.path.join("saved_models", "classify_images")
+MODEL_SHAPE_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
+log = logging.getLogger("classify_images")
+
+
+def augmentations(text):
+    """argparse type: `none` or a comma-separated subset of AUGMENTATIONS."""
+    names = () if text == "none" else tuple(n for n in text.split(",") if n)
+    if not set(names) <= set(AUGMENTATIONS):
+        raise argparse.ArgumentTypeError(
+            f"expected 'none' or some of {AUGMENTATIONS}, got {text!r}"
+        )
+    return names
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command")
+    train = commands.add_parser("train", help="train a classifier into --out DIR")
+    train.add_argument("--data", default="fashion_mnist", help="SPEC of the training images")
+    train.add_argument("--out", required=True, help="directory for model, config, report, plots")
+    train.add_argument("--preset", choices=sorted(vit_config.PRESETS), default="tiny")
+    train.add_argument("--epochs", type=cli.positive_int, default=10)
+    cli.add_sharing_flags(train)
+    train.add_argument("--pooling", choices=vit_config.POOLINGS, help="default: the preset's")
+    train.add_argument("--batch-size", type=cli.positive_int, default=128, help="per replica")
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--warmup-steps", type=cli.positive_int)
+    train.add_argument("--weight-decay", type=float, default=0.05)
+    train.add_argument("--augment", type=augmentations, default=("flip", "translate"),
+                       help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)}")  # fmt: skip
+    train.add_argument("--train-examples", type=cli.positive_int, help="use the first N only")
+    train.add_argument("--valid-examples", type=cli.positive_int, default=2000,
+                       help="training images held out for validation (at most 10%%)")  # fmt: skip
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    cli.add_distribution_flags(train)
+    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
+    for command in ("evaluate", "predict", "export"):
+        sub = commands.add_parser(command)
+        sub.add_argument("--model", required=True, help="a directory written by train")
+        if command != "predict":
+            sub.add_argument("--data", help="SPEC of the test images (default: the training SPEC)")
+            sub.add_argument("--num-examples", type=cli.positive_int, help="first N test images")
+            sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir")
+    evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
+    evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="BMP/GIF/JPEG/PNG files")
+    predict.add_argument("--top", type=cli.positive_int, default=3, help="labels shown per image")
+    export.add_argument("--out", default=EXPORT_DIR)
+    choices = CLASSIFIER_QUANTIZATIONS + ("all",)
+    export.add_argument("--tflite", choices=choices, default="all")
+    train.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
+    return parser, parser.parse_args(argv)
+
+
+def read_split(spec, split, config, args, limit=None):
+    """`ImageData` of `split`, checked against the model's input shape."""
+    data = read_images(spec, split, config.image_size, config.channels, args.tfds_data_dir)
+    want = (config.image_size, config.image_size, config.channels)
+    if data.images.shape[1:] != want:
+        raise ValueError(f"{spec} has images of shape {data.images.shape[1:]}; the model "
+                         f"takes {want}. Received: --data {spec}")  # fmt: skip
+    if limit:
+        data = type(data)(data.images[:limit], data.labels[:limit], data.class_names)
+    return data
+
+
+def model_config(args, data):
+    config = vit_config.preset(args.preset)
+    height, width, channels = data.images.shape[1:]
+    if height != width:
+        raise ValueError(f"{args.data} has {height}x{width} images; the ViT takes square ones")
+    changes = {"image_size": height, "channels": channels, "num_classes": len(data.class_names),
+               "plan": cli.plan_from_flags(args, config.plan)}  # fmt: skip
+    if args.pooling:
+        changes["pooling"] = args.pooling
+    return config.replace(**changes)
+
+
+def train(args):
+    strategy = cli.setup_devices(args)
+    chief = distribute.is_chief(strategy)  # only the chief writes into --out
+    keras.utils.set_random_seed(args.seed)
+    preset = vit_config.preset(args.preset)
+    data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
+    config = model_config(args, data)
+    order = np.random.default_rng(args.seed).permutation(len(data.labels))
+    held_out = min(args.valid_examples, len(order) // 10)
+    train_ids = order[held_out:][: args.train_examples]
+    valid_ids = order[:held_out]
+    run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples,
+           "valid_examples": held_out, "augment": list(args.augment)}  # fmt: skip
+    run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
+    if chief:
+        training.prepare_run_directory(args.out, run, args.overwrite)
+        devices = {"strategy": args.strategy, "precision": args.precision,
+                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
+        training.write_run_config(args.out, run, model=config.to_dict(),
+                                  class_names=list(data.class_names), devices=devices)  # fmt: skip
+
+    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
+    if len(train_ids) < batch_size:
+        raise ValueError(f"{len(train_ids)} training images are fewer than one batch of "
+                         f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    train_ds = make_image_dataset(data.images[train_ids], data.labels[train_ids], batch_size,
+                                  shuffle=True, seed=args.seed, augment=args.augment,
+                                  drop_remainder=True)  # fmt: skip
+    valid_ds = None
+    if held_out:
+        valid_ds = make_image_dataset(data.images[valid_ids], data.labels[valid_ids], batch_size)
+    steps = int(train_ds.cardinality()) * args.epochs
+    jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
+    if reason:
+        log.info("Whole-step XLA off: %s", reason)
+    with strategy.scope():
+        model = ViTClassifier(config)
+        training.compile_classifier(model, steps, args.learning_rate, args.warmup_steps,
+                                    args.weight_decay, jit_compile=jit_compile)  # fmt: skip
+    report = sf.parameter_report(model)
+    print(report, flush=True)
+    if chief:
+        with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+    log.info("Training on %d images (%d validation), %d epochs, global batch %d",
+             len(train_ids), held_out, args.epochs, batch_size)  # fmt: skip
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
+              callbacks=training.training_callbacks(args.out, chief=chief),
+              verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
+    if chief:
+        classification.save_classifier(model, args.out)
+        history = training.read_history(args.out)
+        with open(os.path.join(args.out, "history.json"), "w") as f:
+            json.dump(history, f, indent=2)
+        classification.plot_learning_curves(history, os.path.join(args.out, "learning_curve.png"))
+    print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
+
+
+def load(args):
+    model, saved = classification.load_classifier(args.model)
+    return model, saved, vit_config.ViTConfig.coerce(saved["model"])
+
+
+def evaluate_model(args):
+    model, saved, config = load(args)
+    spec = args.data or saved["run"]["data"]
+    data = read_split(spec, "test", config, args, args.num_examples)
+    start = time.perf_counter()
+    logits = model.predict(make_image_dataset(data.images, data.labels, 256), verbose=0)
+    seconds = time.perf_counter() - start
+    names = saved["class_names"]
+    metrics = classification.classification_metrics(data.labels, logits.argmax(-1), names)
+    out = args.out or args.model
+    os.makedirs(out, exist_ok=True)
+    png = os.path.join(out, "confusion_matrix.png")
+    classification.plot_confusion_matrix(
+        metrics["confusion_matrix"],
+        names,
+        png,
+        title=f"{spec} test: accuracy {metrics['accuracy']:.2%}",
+    )
+    with open(os.path.join(out, "evaluation.json"), "w") as f:
+        json.dump({"data": spec, **metrics}, f, indent=2)
+    for name, accuracy in metrics["per_class_accuracy"].items():
+        print(f"  {name:>20}: {'-' if accuracy is None else f'{accuracy:.1%}'}")
+    result = {key: metrics[key] for key in ("accuracy", "per_class_accuracy", "num_examples")}
+    result.update(seconds=round(seconds, 2), confusion_matrix_png=png)
+    print(json.dumps(result))
+    return result
+
+
+def predict(args):
+    model, saved, config = load(args)
+    images, paths, failed = [], [], []
+    for path in args.images:
+        try:
+            images.append(load_image(path, config.image_size, config.channels))
+            paths.append(path)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            failed.append(path)
+    if images:
+        probabilities = keras.ops.softmax(model.predict(np.stack(images), verbose=0)).numpy()
+        for path, p in zip(paths, probabilities, strict=True):
+            top = np.argsort(-p)[: args.top]
+            print(f"{path}: " + ", ".join(f"{saved['class_names'][i]} {p[i]:.3f}" for i in top))
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(args.images)} images could not be read: "
+                         + ", ".join(failed))  # fmt: skip
+
+
+def export(args):
+    model, saved, config = load(args)
+    spec = args.data or saved["run"]["data"]
+    variants = CLASSIFIER_QUANTIZATIONS if args.tflite == "all" else (args.tflite,)
+    representative = None
+    if "int8" in variants:  # calibrate on a seeded sample of training images
+        train_images = read_split(spec, "train", config, args).images
+        sample = np.random.default_rng(0).permutation(len(train_images))[:256]
+        representative = train_images[sample]
+    summary = export_classifier(model, saved["class_names"], args.out, variants, representative)
+    test = read_split(spec, "test", config, args, args.num_examples)
+    keras_predictions = model.predict(test.images, batch_size=256, verbose=0).argmax(-1)
+    accuracy = {"keras": float(np.mean(keras_predictions == test.labels))}
+    agreement = {}
+    for variant in variants:
+        path = os.path.join(args.out, f"classifier_{variant}.tflite")
+        predictions = TFLiteClassifier(path).predict(test.images).argmax(-1)
+        accuracy[variant] = float(np.mean(predictions == test.labels))
+        agreement[variant] = float(np.mean(predictions == keras_predictions))
+    summary.update(accuracy=accuracy, agreement_with_keras=agreement, test_data=spec,
+                   num_test_examples=len(test.labels))  # fmt: skip
+    with open(os.path.join(args.out, "export.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    print(json.dumps(summary))
+    return summary
+
+
+def demo(_):
+    start = time.perf_counter()
+    model_dir = os.path.join(EXPORT_DIR, "model")
+    # Start afresh unless an interrupted demo run can be resumed.
+    overwrite = [] if training.has_backup(model_dir) else ["--overwrite"]
+    train(parse_args(["train", "--out", model_dir, *overwrite])[1])
+    metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
+    summary = export(parse_args(["export", "--model", model_dir])[1])
+    print("\nExported:", ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in summary["bytes"].items()))
+    print("Test accuracy:", ", ".join(f"{k} {v:.2%}" for k, v in summary["accuracy"].items()))
+    report = json.load(open(os.path.join(model_dir, "parameter_report.json")))
+    print(json.dumps({"accuracy": metrics["accuracy"], "tflite_int8_accuracy":
+                      summary["accuracy"]["int8"], "unique_params": report["unique_params"],
+                      "effective_params": report["effective_params"],
+                      "seconds": round(time.perf_counter() - start, 1)}))  # fmt: skip
+
+
+def main(argv=None):
+    absl.logging.set_verbosity(absl.logging.ERROR)  # TF's SavedModel chatter
+    tf.get_logger().setLevel("ERROR")
+    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+                "predict": predict, "export": export}  # fmt: skip
+    cli.run(commands, parser, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Writing every deployable form of a classifier into one directory."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from sharedformer_tf.export import tflite
+from sharedformer_tf.export.tflite import tree_bytes
+from sharedformer_tf.report import parameter_report
+
+CLASSIFIER_QUANTIZATIONS = ("fp32", "fp16", "int8")
+LABELS_FILE = "labels.txt"
+
+
+def probabilities_function(model, input_dtype):
+    """A `tf.function` from a batch of inputs of `input_dtype` (the model's
+    input shape, any batch size) to float32 class probabilities; the form
+    the TFLite models take."""
+    shape = [None, *model.inputs[0].shape[1:]]
+
+    def probabilities(inputs):
+        logits = model(tf.cast(inputs, tf.float32), training=False)
+        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+
+    return tf.function(
+        probabilities, input_signature=[tf.TensorSpec(shape, input_dtype, name="inputs")]
+    )
+
+
+def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QUANTIZATIONS,
+                      representative_inputs=None, input_dtype=tf.uint8):  # fmt: skip
+    """Exports a classifier (a `ConfigModel` such as `ViTClassifier`) into
+    `directory`:
+
+    - `saved_model/`: `serving_default` signature taking `inputs` of
+      `input_dtype` (e.g. uint8 images `[batch, height, width, channels]`)
+      and returning `probabilities` float32 `[batch, classes]`, `class_id`
+      int32 `[batch]` and `class_name` string `[batch]`. It loads with
+      `tf.saved_model.load` and needs no sharedformer_tf import;
+    - `classifier_<quantization>.tflite`: inputs to probabilities, builtin
+      ops only (checked; LiteRT from pip has no Flex delegate). `"int8"` is
+      full integer quantization calibrated on `representative_inputs`;
+    - `labels.txt`: one class name a line, line `i` is class id `i`;
+    - `export.json`: file sizes and stored parameters.
+
+    A model trained under a mixed-precision policy is exported from a
+    float32 copy with the same weights.
+
+    Args:
+        model: the Keras classifier (returns logits).
+        class_names: sequence of class names.
+        directory: output directory.
+        quantizations: subset of `("fp32", "fp16", "int8")`.
+        representative_inputs: array `[n, ...]` of typical inputs (e.g. a
+            few hundred training images), needed for `"int8"`.
+        input_dtype: dtype of the exported inputs.
+
+    Returns:
+        The `export.json` contents as a dict.
+    """
+    unknown = sorted(set(quantizations) - set(CLASSIFIER_QUANTIZATIONS))
+    if unknown:
+        raise ValueError(f"Expected quantizations in {CLASSIFIER_QUANTIZATIONS}. "
+                         f"Received: {unknown}")  # fmt: skip
+    no_samples = representative_inputs is None or not len(representative_inputs)
+    if "int8" in quantizations and no_samples:
+        raise ValueError("int8 export needs representative inputs. Received: none")
+    model = model.in_float32()
+    class_names = [str(name) for name in class_names]
+    if len(class_names) != model.outputs[0].shape[-1]:
+        raise ValueError(
+            f"The model has {model.outputs[0].shape[-1]} classes but "
+            f"{len(class_names)} class names were given. Received: {class_names}"
+        )
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    function = probabilities_function(model, input_dtype)
+    saved_model_dir = os.path.join(directory, "saved_model")
+    _export_saved_model(model, function, class_names, saved_model_dir)
+    sizes = {"saved_model": tree_bytes(saved_model_dir)}
+    with open(os.path.join(directory, LABELS_FILE), "w", encoding="utf-8") as f:
+        f.writelines(f"{name}\n" for name in class_names)
+
+    def representative():
+        for x in representative_inputs:
+            yield [np.asarray(x)[None].astype(input_dtype.as_numpy_dtype)]
+
+    for quantization in quantizations:
+        flatbuffer = tflite.convert_function(
+            function, model, quantization, representative if quantization == "int8" else None
+        )
+        name = f"classifier_{quantization}.tflite"
+        sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
+    report = parameter_report(model)
+    summary = {
+        "bytes": sizes,
+        "unique_params": report["unique_params"],
+        "effective_params": report["effective_params"],
+        "input_shape": [None, *model.inputs[0].shape[1:]],
+        "input_dtype": input_dtype.name,
+        "class_names": class_names,
+    }
+    with open(os.path.join(directory, "export.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _export_saved_model(model, probabilities, class_names, directory):
+    module = tf.Module()
+    module.model = model
+    module.class_names = tf.constant(class_names)
+    spec = probabilities.input_signature[0]
+
+    @tf.function(input_signature=[spec])
+    def serve(inputs):
+        p = probabilities(inputs)
+        class_id = tf.argmax(p, axis=-1, output_type=tf.int32)
+        return {
+            "probabilities": p,
+            "class_id": class_id,
+            "class_name": tf.gather(module.class_names, class_id),
+        }
+
+    module.serve = serve
+    tf.saved_model.save(module, directory, signatures={"serving_default": serve})

@@ -1,0 +1,215 @@
+import gzip
+import importlib.util
+import json
+import os
+import pathlib
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from sharedformer_tf.data import image_data
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+APP = str(ROOT / "apps" / "classify_images.py")
+SMALL = ["--layers", "2", "--unique", "1", "--sharing", "cycle", "--batch-size", "32",
+         "--valid-examples", "40", "--augment", "none", "--learning-rate", "3e-3",
+         "--no-jit"]  # fmt: skip
+
+
+def run(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, APP, *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)  # fmt: skip
+
+
+def last_json(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def synthetic_images(n, seed):
+    """Class k lights up cell k of a 4x3 grid of 7x9 cells, over noise: a
+    pattern a small ViT learns in a few epochs."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype("uint8")
+    images = rng.integers(0, 60, (n, 28, 28)).astype("uint8")
+    for image, label in zip(images, labels, strict=True):
+        row, col = divmod(int(label), 3)
+        image[row * 7 : row * 7 + 7, col * 9 : col * 9 + 9] = 220
+    return images, labels
+
+
+def write_idx(path, array):
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
+    header += struct.pack(f">{array.ndim}I", *array.shape)
+    path.write_bytes(gzip.compress(header + array.tobytes()))
+
+
+@pytest.fixture(scope="module")
+def fashion_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fashion")
+    for split, (images_name, labels_name) in image_data.FASHION_MNIST_FILES.items():
+        images, labels = synthetic_images(640 if split == "train" else 120, len(split))
+        write_idx(folder / images_name, images)
+        write_idx(folder / labels_name, labels)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(fashion_dir):
+    out = fashion_dir / "model"
+    result = run("train", "--data", f"fashion_mnist:{fashion_dir}", "--out", str(out),
+                 "--epochs", "4", *SMALL)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_train_writes_a_complete_model_directory(trained):
+    out, result = trained
+    for name in ("model.keras", "config.json", "parameter_report.json", "history.json"):
+        assert (out / name).is_file(), name
+    assert (out / "learning_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = json.loads((out / "parameter_report.json").read_text())
+    assert 0 < report["unique_params"] < report["effective_params"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["class_names"] == list(image_data.FASHION_MNIST_CLASSES)
+    assert config["model"]["plan"]["num_layers"] == 2
+    history = json.loads((out / "history.json").read_text())
+    assert history["epoch"] == [0, 1, 2, 3] and "val_accuracy" in history
+    assert not (out / "backup").exists()
+    assert "unique parameters" in result.stdout
+
+
+def test_evaluate_reports_accuracy_per_class_and_a_confusion_matrix(trained, fashion_dir):
+    out, _ = trained
+    result = run("evaluate", "--model", str(out))  # the training SPEC by default
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = last_json(result.stdout)
+    assert metrics["num_examples"] == 120
+    assert metrics["accuracy"] > 0.5  # chance is 0.1: the model learned the pattern
+    assert list(metrics["per_class_accuracy"]) == list(image_data.FASHION_MNIST_CLASSES)
+    assert pathlib.Path(metrics["confusion_matrix_png"]).read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads((out / "evaluation.json").read_text())
+    matrix = np.array(saved["confusion_matrix"])
+    assert matrix.sum() == 120 and np.trace(matrix) / 120 == pytest.approx(metrics["accuracy"])
+
+
+def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path):
+    import keras
+
+    out, _ = trained
+    images, _ = synthetic_images(2, seed=99)
+    paths = []
+    for i, image in enumerate(images):
+        path = tmp_path / f"image{i}.png"
+        keras.utils.save_img(path, image[..., None], scale=False)
+        paths.append(str(path))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    result = run("predict", "--model", str(out), paths[0], str(broken), paths[1], "--top", "2")
+    assert result.returncode == 2
+    assert f"{broken}: not a readable" in result.stderr
+    assert "1 of 3 images could not be read" in result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == paths
+    model = keras.saving.load_model(out / "model.keras")
+    want = np.asarray(model(images[..., None].astype("float32"))).argmax(-1)
+    top1 = [line.split(": ", 1)[1].split(", ")[0].rsplit(" ", 1)[0] for line in lines]
+    assert top1 == [image_data.FASHION_MNIST_CLASSES[i] for i in want]
+
+
+def test_export_saved_model_and_tflite_match_keras(trained, tmp_path):
+    import keras
+
+    from sharedformer_tf.export import tflite
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    out, _ = trained
+    export_dir = tmp_path / "export"
+    result = run("export", "--model", str(out), "--out", str(export_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = last_json(result.stdout)
+    assert set(summary["agreement_with_keras"]) == {"fp32", "fp16", "int8"}
+    assert summary["agreement_with_keras"]["fp32"] == 1.0
+    assert summary["num_test_examples"] == 120
+    print("int8 agreement", summary["agreement_with_keras"]["int8"], summary["accuracy"])
+    for variant in ("fp32", "fp16", "int8"):
+        flatbuffer = (export_dir / f"classifier_{variant}.tflite").read_bytes()
+        assert not [op for op in tflite.op_names(flatbuffer) if op.startswith("Flex")]
+    assert summary["bytes"]["classifier_fp32.tflite"] > summary["bytes"]["classifier_int8.tflite"]
+    labels = (export_dir / "labels.txt").read_text().splitlines()
+    assert labels == list(image_data.FASHION_MNIST_CLASSES)
+
+    images, _ = synthetic_images(6, seed=5)
+    images = images[..., None]
+    model = keras.saving.load_model(out / "model.keras")
+    want = np.asarray(keras.ops.softmax(model(images.astype("float32"))))
+    got = TFLiteClassifier(export_dir / "classifier_fp32.tflite").predict(images)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # The SavedModel runs in a process that imports only TensorFlow.
+    np.save(tmp_path / "images.npy", images)
+    script = (
+        "import sys, json, numpy as np, tensorflow as tf\n"
+        "assert 'sharedformer_tf' not in sys.modules\n"
+        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = serve(inputs=tf.constant(np.load(sys.argv[2])))\n"
+        "print(json.dumps({'p': out['probabilities'].numpy().tolist(),"
+        " 'names': [n.decode() for n in out['class_name'].numpy()]}))\n"
+    )
+    arguments = [str(export_dir / "saved_model"), str(tmp_path / "images.npy")]
+    served = subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert served.returncode == 0, served.stderr[-2000:]
+    served = json.loads(served.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(served["p"], want, atol=1e-5)
+    assert served["names"] == [labels[i] for i in want.argmax(-1)]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--out", "{tmp}/m", "--data", "fashion_mnist:{tmp}/none"],
+         "apt-get install dataset-fashion-mnist"),
+        (["train", "--out", "{tmp}/m", "--augment", "rotate"], "--augment: expected 'none'"),
+        (["train", "--out", "{tmp}/m", "--epochs", "0"], "must be a positive integer"),
+        (["evaluate", "--model", "{tmp}/missing"], "is not a trained classifier directory"),
+        (["train", "--out", "{tmp}/m", "--data", "pictures:/x"], "Unknown image data SPEC"),
+    ],
+)  # fmt: skip
+def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
+    result = run(*[a.format(tmp=tmp_path) for a in args])
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_evaluate_with_images_of_another_shape_is_refused(trained):
+    out, _ = trained
+    with tfds.testing.mock_data(num_examples=8, policy=tfds.testing.MockPolicy.USE_CODE):
+        with pytest.raises(SystemExit) as exit_info:
+            load_app().main(["evaluate", "--model", str(out), "--data", "tfds:cifar10"])
+    assert exit_info.value.code == 2
+
+
+def load_app():
+    spec = importlib.util.spec_from_file_location("classify_images", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_and_evaluate_on_tfds_mock_data(tmp_path, capsys):
+    app = load_app()
+    out = tmp_path / "model"
+    with tfds.testing.mock_data(num_examples=96, policy=tfds.testing.MockPolicy.USE_CODE):
+        app.main(["train", "--data", "tfds:fashion_mnist", "--out", str(out), "--epochs", "1",
+                  *SMALL])  # fmt: skip
+        app.main(["evaluate", "--model", str(out), "--num-examples", "20"])
+    metrics = last_json(capsys.readouterr().out)
+    assert metrics["num_examples"] == 20 and 0 <= metrics["accuracy"] <= 1
+    assert json.loads((out / "config.json").read_text())["model"]["image_size"] == 28

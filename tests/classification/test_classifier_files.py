@@ -1,0 +1,34 @@
+import json
+
+import numpy as np
+import pytest
+
+from sharedformer_tf import SharingPlan
+from sharedformer_tf.classification import load_classifier, save_classifier
+from sharedformer_tf.models import ViTClassifier, vit_config
+
+
+def tiny_model():
+    config = vit_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16, num_classes=3,
+                             plan=SharingPlan(4, 2, strategy="cycle"))  # fmt: skip
+    return ViTClassifier(config)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = tiny_model()
+    save_classifier(model, tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"class_names": ["a", "b", "c"]}))
+    loaded, run_config = load_classifier(tmp_path)
+    assert run_config["class_names"] == ["a", "b", "c"]
+    assert not list(tmp_path.glob("*.tmp*"))
+    x = np.random.default_rng(0).integers(0, 256, (2, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+
+
+def test_missing_or_mismatched_files_are_clear(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a trained classifier directory"):
+        load_classifier(tmp_path)
+    save_classifier(tiny_model(), tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({"class_names": ["a", "b"]}))
+    with pytest.raises(ValueError, match="names 2 classes but the model has 3"):
+        load_classifier(tmp_path)

@@ -1,0 +1,107 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from sharedformer_tf import SharingPlan
+from sharedformer_tf.export import tflite
+from sharedformer_tf.export.classifier_export import export_classifier
+from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+from sharedformer_tf.models import ViTClassifier, vit_config
+
+NAMES = ["zero", "one", "two"]
+
+
+def tiny_model(dtype=None):
+    keras.utils.set_random_seed(3)
+    config = vit_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16, num_classes=3,
+                             plan=SharingPlan(4, 2, strategy="cycle"))  # fmt: skip
+    return ViTClassifier(config, dtype=dtype)
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28, 1)).astype("uint8")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("classifier")
+    model = tiny_model()
+    summary = export_classifier(model, NAMES, directory, representative_inputs=images(32, 1))
+    return model, directory, summary
+
+
+def test_files_sizes_and_builtin_ops(exported):
+    model, directory, summary = exported
+    assert json.loads((directory / "export.json").read_text()) == summary
+    assert (directory / "labels.txt").read_text().splitlines() == NAMES
+    assert summary["unique_params"] < summary["effective_params"]
+    for variant in ("fp32", "fp16", "int8"):
+        flatbuffer = (directory / f"classifier_{variant}.tflite").read_bytes()
+        assert len(flatbuffer) == summary["bytes"][f"classifier_{variant}.tflite"]
+        names = tflite.op_names(flatbuffer)
+        assert "SOFTMAX" in names and not [n for n in names if n.startswith("Flex")], names
+
+
+def test_shared_weights_are_stored_once(tmp_path):
+    """The fp32 files of a shared and an unshared model of the same depth
+    differ by 4 bytes per parameter the unshared one adds."""
+    sizes, unique = {}, {}
+    plans = {"shared": SharingPlan(4, 1), "plain": SharingPlan(4, strategy="none")}
+    for name, plan in plans.items():
+        config = vit_config.tiny(hidden_dim=32, num_heads=2, intermediate_dim=64, plan=plan)
+        summary = export_classifier(ViTClassifier(config), list("abcdefghij"), tmp_path / name,
+                                    ["fp32"])  # fmt: skip
+        sizes[name] = summary["bytes"]["classifier_fp32.tflite"]
+        unique[name] = summary["unique_params"]
+    extra = 4 * (unique["plain"] - unique["shared"])
+    assert extra > 50_000
+    assert sizes["plain"] - sizes["shared"] == pytest.approx(extra, rel=0.05)
+
+
+def test_tflite_and_saved_model_equal_keras(exported):
+    model, directory, _ = exported
+    x = images(5, 2)
+    want = np.asarray(keras.ops.softmax(model(x.astype("float32"))))
+    classifier = TFLiteClassifier(directory / "classifier_fp32.tflite", batch_size=2)
+    np.testing.assert_allclose(classifier.predict(x), want, atol=1e-5)
+    served = tf.saved_model.load(str(directory / "saved_model")).signatures["serving_default"]
+    out = served(inputs=tf.constant(x))
+    np.testing.assert_allclose(out["probabilities"], want, atol=1e-5)
+    assert out["class_id"].numpy().tolist() == want.argmax(-1).tolist()
+    assert [n.decode() for n in out["class_name"].numpy()] == [NAMES[i] for i in want.argmax(-1)]
+    int8 = TFLiteClassifier(directory / "classifier_int8.tflite").predict(x)
+    assert int8.shape == want.shape and np.allclose(int8.sum(-1), 1, atol=0.05)
+
+
+def test_mixed_precision_model_exports_in_float32(tmp_path):
+    model = tiny_model("mixed_bfloat16")
+    float32 = model.in_float32()
+    assert float32 is not model and float32.get_weights()[0].dtype == np.float32
+    summary = export_classifier(model, NAMES, tmp_path, ["fp32"])
+    x = images(3, 4)
+    want = np.asarray(keras.ops.softmax(float32(x.astype("float32"))))
+    got = TFLiteClassifier(tmp_path / "classifier_fp32.tflite").predict(x)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert summary["input_dtype"] == "uint8"
+    float32_model = tiny_model()
+    assert float32_model.in_float32() is float32_model
+
+
+def test_bad_arguments(tmp_path):
+    model = tiny_model()
+    with pytest.raises(ValueError, match="representative inputs"):
+        export_classifier(model, NAMES, tmp_path, ["int8"])
+    with pytest.raises(ValueError, match="quantizations"):
+        export_classifier(model, NAMES, tmp_path, ["int4"])
+    with pytest.raises(ValueError, match="3 classes but 2 class names"):
+        export_classifier(model, NAMES[:2], tmp_path, ["fp32"])
+
+
+def test_tflite_classifier_checks_input_shape(exported):
+    _, directory, _ = exported
+    classifier = TFLiteClassifier(directory / "classifier_fp32.tflite")
+    with pytest.raises(ValueError, match=r"Expected inputs \[n, 28, 28, 1\]"):
+        classifier.predict(images(2)[:, :14])
