@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-all clean
+.PHONY: install system-packages demo test test-all clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,21 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Debian packages the image and speech apps use for their offline defaults:
+# Fashion-MNIST (IDX files) and the espeak-ng speech synthesizer. Skipped with
+# a note where apt-get is missing or needs a password.
+SYSTEM_PACKAGES := dataset-fashion-mnist espeak-ng
+system-packages:
+	@if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "apt-get not found: install $(SYSTEM_PACKAGES) by other means (see README)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	else \
+	  sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq $(SYSTEM_PACKAGES) || \
+	    echo "could not run sudo apt-get: install $(SYSTEM_PACKAGES) yourself"; \
+	fi
 
 demo: install
 	$(PY) apps/translate.py

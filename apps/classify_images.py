@@ -31,9 +31,7 @@ from sharedformer_tf.data.image_dataset import AUGMENTATIONS, make_image_dataset
 from sharedformer_tf.data.image_files import load_image  # noqa: E402
 from sharedformer_tf.export.classifier_export import (  # noqa: E402
     CLASSIFIER_QUANTIZATIONS,
-    export_classifier,
 )
-from sharedformer_tf.export.tflite_classifier import TFLiteClassifier  # noqa: E402
 from sharedformer_tf.models import ViTClassifier, vit_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "classify_images")
@@ -67,7 +65,7 @@ def parse_args(argv):
     train.add_argument("--learning-rate", type=float, default=2e-3)
     train.add_argument("--warmup-steps", type=cli.positive_int)
     train.add_argument("--weight-decay", type=float, default=0.05)
-    train.add_argument("--augment", type=augmentations, default=("flip", "translate"),
+    train.add_argument("--augment", type=augmentations, default=("flip",),
                        help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)}")  # fmt: skip
     train.add_argument("--train-examples", type=cli.positive_int, help="use the first N only")
     train.add_argument("--valid-examples", type=cli.positive_int, default=2000,
@@ -168,11 +166,7 @@ def train(args):
               callbacks=training.training_callbacks(args.out, chief=chief),
               verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
     if chief:
-        classification.save_classifier(model, args.out)
-        history = training.read_history(args.out)
-        with open(os.path.join(args.out, "history.json"), "w") as f:
-            json.dump(history, f, indent=2)
-        classification.plot_learning_curves(history, os.path.join(args.out, "learning_curve.png"))
+        classification.save_training_outputs(model, args.out)
     print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
 
 
@@ -185,48 +179,19 @@ def evaluate_model(args):
     model, saved, config = load(args)
     spec = args.data or saved["run"]["data"]
     data = read_split(spec, "test", config, args, args.num_examples)
-    start = time.perf_counter()
-    logits = model.predict(make_image_dataset(data.images, data.labels, 256), verbose=0)
-    seconds = time.perf_counter() - start
-    names = saved["class_names"]
-    metrics = classification.classification_metrics(data.labels, logits.argmax(-1), names)
-    out = args.out or args.model
-    os.makedirs(out, exist_ok=True)
-    png = os.path.join(out, "confusion_matrix.png")
-    classification.plot_confusion_matrix(
-        metrics["confusion_matrix"],
-        names,
-        png,
-        title=f"{spec} test: accuracy {metrics['accuracy']:.2%}",
-    )
-    with open(os.path.join(out, "evaluation.json"), "w") as f:
-        json.dump({"data": spec, **metrics}, f, indent=2)
-    for name, accuracy in metrics["per_class_accuracy"].items():
-        print(f"  {name:>20}: {'-' if accuracy is None else f'{accuracy:.1%}'}")
-    result = {key: metrics[key] for key in ("accuracy", "per_class_accuracy", "num_examples")}
-    result.update(seconds=round(seconds, 2), confusion_matrix_png=png)
-    print(json.dumps(result))
+    out, names = args.out or args.model, saved["class_names"]
+    result = classification.evaluate_classifier(model, data.images, data.labels, names, out,
+                                                title=f"{spec} test:")  # fmt: skip
+    classification.print_evaluation(result)
     return result
 
 
 def predict(args):
     model, saved, config = load(args)
-    images, paths, failed = [], [], []
-    for path in args.images:
-        try:
-            images.append(load_image(path, config.image_size, config.channels))
-            paths.append(path)
-        except (ValueError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            failed.append(path)
-    if images:
-        probabilities = keras.ops.softmax(model.predict(np.stack(images), verbose=0)).numpy()
-        for path, p in zip(paths, probabilities, strict=True):
-            top = np.argsort(-p)[: args.top]
-            print(f"{path}: " + ", ".join(f"{saved['class_names'][i]} {p[i]:.3f}" for i in top))
-    if failed:
-        raise ValueError(f"{len(failed)} of {len(args.images)} images could not be read: "
-                         + ", ".join(failed))  # fmt: skip
+    classification.predict_files(
+        model, args.images, lambda path: load_image(path, config.image_size, config.channels),
+        saved["class_names"], args.top,
+    )  # fmt: skip
 
 
 def export(args):
@@ -238,20 +203,11 @@ def export(args):
         train_images = read_split(spec, "train", config, args).images
         sample = np.random.default_rng(0).permutation(len(train_images))[:256]
         representative = train_images[sample]
-    summary = export_classifier(model, saved["class_names"], args.out, variants, representative)
     test = read_split(spec, "test", config, args, args.num_examples)
-    keras_predictions = model.predict(test.images, batch_size=256, verbose=0).argmax(-1)
-    accuracy = {"keras": float(np.mean(keras_predictions == test.labels))}
-    agreement = {}
-    for variant in variants:
-        path = os.path.join(args.out, f"classifier_{variant}.tflite")
-        predictions = TFLiteClassifier(path).predict(test.images).argmax(-1)
-        accuracy[variant] = float(np.mean(predictions == test.labels))
-        agreement[variant] = float(np.mean(predictions == keras_predictions))
-    summary.update(accuracy=accuracy, agreement_with_keras=agreement, test_data=spec,
-                   num_test_examples=len(test.labels))  # fmt: skip
-    with open(os.path.join(args.out, "export.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    summary = classification.export_and_score(
+        model, saved["class_names"], args.out, variants, representative,
+        (test.images, test.labels, spec),
+    )  # fmt: skip
     print(json.dumps(summary))
     return summary
 
@@ -264,13 +220,7 @@ def demo(_):
     train(parse_args(["train", "--out", model_dir, *overwrite])[1])
     metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
     summary = export(parse_args(["export", "--model", model_dir])[1])
-    print("\nExported:", ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in summary["bytes"].items()))
-    print("Test accuracy:", ", ".join(f"{k} {v:.2%}" for k, v in summary["accuracy"].items()))
-    report = json.load(open(os.path.join(model_dir, "parameter_report.json")))
-    print(json.dumps({"accuracy": metrics["accuracy"], "tflite_int8_accuracy":
-                      summary["accuracy"]["int8"], "unique_params": report["unique_params"],
-                      "effective_params": report["effective_params"],
-                      "seconds": round(time.perf_counter() - start, 1)}))  # fmt: skip
+    classification.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)
 
 
 def main(argv=None):

@@ -26,3 +26,52 @@ def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
     assert ("keras_hub", True) in models and ("sharedformer_unshared", False) in models
     assert summary["decode"]["output_tokens"] == 6
     assert 0 < summary["mfu"] < 1
+
+
+def run_sharing_benchmark(name, data, out):
+    train_flags = ["--layers", "2", "--batch-size", "16", "--no-jit"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / name), "--data", data, "--epochs", "1",
+         "--out", str(out), "--", *train_flags],
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [row["model"] for row in summary["rows"]] == ["shared", "unshared"]
+    shared, unshared = summary["rows"]
+    # --layers 2 keeps the preset's 2 groups: the "shared" model is unshared too.
+    assert summary["unique_params_ratio"] == 1.0
+    assert shared["effective_params"] == unshared["effective_params"]
+    for row in summary["rows"]:
+        assert set(row["tflite_accuracy"]) == {"fp32", "fp16", "int8"}
+        assert row["tflite_agreement_with_keras"]["fp32"] == 1.0
+    return summary
+
+
+@pytest.mark.slow
+def test_vision_sharing_benchmark(tmp_path):
+    from sharedformer_tf.data import image_data
+    from tests.apps.test_classify_images_cli import synthetic_images, write_idx
+
+    for split, (images_name, labels_name) in image_data.FASHION_MNIST_FILES.items():
+        images, labels = synthetic_images(200 if split == "train" else 40, len(split))
+        write_idx(tmp_path / images_name, images)
+        write_idx(tmp_path / labels_name, labels)
+    run_sharing_benchmark("vision_sharing.py", f"fashion_mnist:{tmp_path}", tmp_path / "runs")
+
+
+@pytest.mark.slow
+def test_speech_sharing_benchmark(tmp_path):
+    import numpy as np
+
+    from sharedformer_tf.data.wav_files import encode_wav
+    from tests.apps.test_keyword_spotting_cli import LABELS, clip
+
+    rng = np.random.default_rng(0)
+    for label in LABELS:
+        (tmp_path / "clips" / label).mkdir(parents=True)
+        for i in range(40):
+            wav = encode_wav(clip(label, 16000, rng), 16000)
+            (tmp_path / "clips" / label / f"{i}.wav").write_bytes(wav)
+    run_sharing_benchmark("speech_sharing.py", f"folder:{tmp_path / 'clips'}", tmp_path / "runs")

@@ -4,6 +4,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from sharedformer_tf.data.array_dataset import make_array_dataset
+
 AUGMENTATIONS = ("flip", "translate", "contrast")
 
 
@@ -55,16 +57,11 @@ def make_image_dataset(images, labels, batch_size, shuffle=False, seed=0, augmen
         by data under multi-worker strategies.
     """
     images = np.asarray(images)
-    labels = np.asarray(labels, "int32")
-    if images.ndim != 4 or len(images) != len(labels) or not len(images):
+    if images.ndim != 4:
         raise ValueError(
             "Expected images [n, height, width, channels] and n labels, n > 0. "
-            f"Received: images {images.shape}, labels {labels.shape}"
+            f"Received: images {images.shape}, labels {np.shape(labels)}"
         )
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     augmentation = image_augmentation(augment, seed=seed) if augment else None
 
     def prepare(x, y):
@@ -73,7 +70,4 @@ def make_image_dataset(images, labels, batch_size, shuffle=False, seed=0, augmen
             x = augmentation(x, training=True)
         return x, y
 
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)
+    return make_array_dataset(images, labels, batch_size, shuffle, seed, drop_remainder, prepare)

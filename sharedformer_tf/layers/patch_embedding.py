@@ -15,8 +15,9 @@ class PatchEmbedding(keras.layers.Layer):
     converts to TFLite builtin ops.
 
     Args:
-        patch_size: int. Side of the square patches; must divide the image
-            height and width.
+        patch_size: int (square patches) or `(height, width)`; must divide
+            the image height and width. A spectrogram `[frames, mel_bins, 1]`
+            takes e.g. `(2, mel_bins)`: two whole frames a patch.
         hidden_dim: int. Size of each patch vector.
         use_class_token: bool. Prepend a learned class token.
         kernel_initializer: initializer of the projection kernel.
@@ -44,24 +45,30 @@ class PatchEmbedding(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_positive_int(patch_size=patch_size, hidden_dim=hidden_dim)
+        check_positive_int(hidden_dim=hidden_dim)
+        sizes = tuple(patch_size) if isinstance(patch_size, (tuple, list)) else (patch_size,) * 2
+        if len(sizes) != 2:
+            raise ValueError(f"`patch_size` must be an int or a pair. Received: {patch_size!r}")
+        check_positive_int(patch_height=sizes[0], patch_width=sizes[1])
         self.patch_size = patch_size
+        self._patch_hw = sizes
         self.hidden_dim = hidden_dim
         self.use_class_token = use_class_token
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, images_shape):
         height, width = images_shape[1], images_shape[2]
-        if height is None or width is None or height % self.patch_size or width % self.patch_size:
+        patch_height, patch_width = self._patch_hw
+        if height is None or width is None or height % patch_height or width % patch_width:
             raise ValueError(
                 "Image height and width must be known and divisible by `patch_size`. "
                 f"Received: images_shape={tuple(images_shape)}, patch_size={self.patch_size}"
             )
-        self.num_patches = (height // self.patch_size) * (width // self.patch_size)
+        self.num_patches = (height // patch_height) * (width // patch_width)
         self.projection = keras.layers.Conv2D(
             self.hidden_dim,
-            self.patch_size,
-            strides=self.patch_size,
+            self._patch_hw,
+            strides=self._patch_hw,
             kernel_initializer=layer_utils.clone_initializer(self.kernel_initializer, "projection"),
             dtype=self.dtype_policy,
             name="projection",
@@ -90,7 +97,7 @@ class PatchEmbedding(keras.layers.Layer):
 
     def compute_output_shape(self, images_shape):
         height, width = images_shape[1], images_shape[2]
-        patches = (height // self.patch_size) * (width // self.patch_size)
+        patches = (height // self._patch_hw[0]) * (width // self._patch_hw[1])
         return (images_shape[0], patches + int(self.use_class_token), self.hidden_dim)
 
     def get_config(self):

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from sharedformer_tf.models.config_dataclass import ConfigDataclass
 from sharedformer_tf.sharing.sharing_plan import SharingPlan
 from sharedformer_tf.validation import check_positive_int, check_rate
 
@@ -9,7 +10,7 @@ POSITION_ENCODINGS = ("sine", "learned")
 
 
 @dataclasses.dataclass(frozen=True)
-class Seq2SeqConfig:
+class Seq2SeqConfig(ConfigDataclass):
     """Shape and sharing of a `Seq2SeqTransformer`.
 
     Attributes:
@@ -96,36 +97,6 @@ class Seq2SeqConfig:
                 )
         if len(set(ids.values())) != 3:
             raise ValueError(f"Special token ids must differ. Received: {ids}")
-
-    def replace(self, **changes):
-        """Returns a copy with `changes` applied (and validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self):
-        """Plain JSON-compatible dict (plans as their configs)."""
-        result = dataclasses.asdict(self)
-        result["encoder_plan"] = self.encoder_plan.get_config()
-        result["decoder_plan"] = self.decoder_plan.get_config()
-        return result
-
-    @classmethod
-    def from_dict(cls, config):
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(config) - fields)
-        if unknown:
-            raise ValueError(f"Unknown Seq2SeqConfig fields: {unknown}")
-        return cls(**config)
-
-    @classmethod
-    def coerce(cls, value):
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            return cls.from_dict(value)
-        raise TypeError(
-            "Expected a `Seq2SeqConfig` or its dict. "
-            f"Received: config of type {type(value).__name__}"
-        )
 
 
 def tiny(**changes):

@@ -1,10 +1,8 @@
 import keras
-from keras import ops
 
-from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.models.config_model import ConfigModel
+from sharedformer_tf.models.patch_transformer import patch_transformer_logits
 from sharedformer_tf.models.vit_config import ViTConfig
-from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
@@ -40,33 +38,10 @@ class ViTClassifier(ConfigModel):
 
     def __init__(self, config, dtype=None, **kwargs):
         config = ViTConfig.coerce(config)
-        c = config
-        images = keras.Input((c.image_size, c.image_size, c.channels), name="images")
-        patches = PatchEmbedding(
-            c.patch_size,
-            c.hidden_dim,
-            use_class_token=c.pooling == "class_token",
-            dtype=dtype,
-            name="patch_embedding",
-        )
-        encoder = SharedEncoder(
-            c.plan,
-            num_heads=c.num_heads,
-            intermediate_dim=c.intermediate_dim,
-            dropout=c.dropout,
-            activation="gelu",
-            layer_norm_epsilon=c.layer_norm_epsilon,
-            per_depth_norms=c.per_depth_norms,
-            dtype=dtype,
-            name="encoder",
-        )
-        head = keras.layers.Dense(c.num_classes, dtype="float32", name="logits")
-        self.config = config
-        self.patch_embedding = patches
-        self.encoder = encoder
-        self.head = head
-
+        images = keras.Input((config.image_size, config.image_size, config.channels),
+                             name="images")  # fmt: skip
         x = keras.layers.Rescaling(1 / 255, dtype=dtype, name="rescale")(images)
-        x = encoder(patches(x))
-        x = x[:, 0] if c.pooling == "class_token" else ops.mean(x, axis=1)
-        super().__init__(inputs=images, outputs=head(x), dtype=dtype, **kwargs)
+        logits, layers = patch_transformer_logits(x, config, config.patch_size, dtype)
+        self.config = config
+        self.patch_embedding, self.encoder, self.head = layers
+        super().__init__(inputs=images, outputs=logits, dtype=dtype, **kwargs)

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from sharedformer_tf.models.config_dataclass import ConfigDataclass
 from sharedformer_tf.sharing import SharingPlan
 from sharedformer_tf.validation import check_positive_int, check_rate
 
@@ -9,7 +10,7 @@ POOLINGS = ("class_token", "mean")
 
 
 @dataclasses.dataclass(frozen=True)
-class ViTConfig:
+class ViTConfig(ConfigDataclass):
     """Shape of a parameter-shared Vision Transformer classifier.
 
     Args:
@@ -64,30 +65,6 @@ class ViTConfig:
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
         check_rate(dropout=self.dropout)
-
-    def replace(self, **changes):
-        """Returns a copy with `changes` applied (and validated)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self):
-        """Plain JSON-compatible dict (the plan as its config)."""
-        result = dataclasses.asdict(self)
-        result["plan"] = self.plan.get_config()
-        return result
-
-    @classmethod
-    def coerce(cls, value):
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            fields = {f.name for f in dataclasses.fields(cls)}
-            unknown = sorted(set(value) - fields)
-            if unknown:
-                raise ValueError(f"Unknown ViTConfig fields: {unknown}")
-            return cls(**value)
-        raise TypeError(
-            f"Expected a `ViTConfig` or its dict. Received: config of type {type(value).__name__}"
-        )
 
 
 def tiny(**changes):

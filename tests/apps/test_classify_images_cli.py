@@ -112,7 +112,7 @@ def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path)
     result = run("predict", "--model", str(out), paths[0], str(broken), paths[1], "--top", "2")
     assert result.returncode == 2
     assert f"{broken}: not a readable" in result.stderr
-    assert "1 of 3 images could not be read" in result.stderr
+    assert "1 of 3 files could not be read" in result.stderr
     lines = result.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == paths
     model = keras.saving.load_model(out / "model.keras")

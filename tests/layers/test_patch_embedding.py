@@ -38,3 +38,25 @@ def test_config_round_trip():
     layer = PatchEmbedding(patch_size=2, hidden_dim=4, use_class_token=False, name="p")
     clone = PatchEmbedding.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
+
+
+def test_rectangular_patches_take_whole_spectrogram_frames():
+    import numpy as np
+
+    layer = PatchEmbedding(patch_size=(2, 6), hidden_dim=8, use_class_token=False)
+    x = np.random.default_rng(0).standard_normal((3, 10, 6, 1)).astype("float32")
+    y = layer(x)
+    assert tuple(y.shape) == (3, 5, 8) and layer.num_patches == 5
+    clone = PatchEmbedding.from_config(layer.get_config())
+    clone.build(x.shape)
+    clone.set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(y), atol=1e-6)
+    # Patch 2 is made of frames 4 and 5 only.
+    x2 = x.copy()
+    x2[:, 4:6] += 1.0
+    changed = np.abs(np.asarray(layer(x2)) - np.asarray(y)).sum(axis=(0, 2)) > 1e-6
+    assert changed.tolist() == [False, False, True, False, False]
+    with pytest.raises(ValueError, match="divisible"):
+        PatchEmbedding(patch_size=(3, 6), hidden_dim=8)(x)
+    with pytest.raises(ValueError, match="int or a pair"):
+        PatchEmbedding(patch_size=(1, 2, 3), hidden_dim=8)

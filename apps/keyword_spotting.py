@@ -1,0 +1,203 @@
+"""Train, evaluate, run and export a parameter-shared audio Transformer that
+spots spoken commands: a raw 16 kHz waveform in, a label out.
+
+    python apps/keyword_spotting.py              # demo: synthesize, train, evaluate, export
+    python apps/keyword_spotting.py train --data SPEC --out DIR [--preset tiny|small] [--epochs N]
+                                          [--layers N --unique M --sharing STRATEGY]
+    python apps/keyword_spotting.py evaluate --model DIR [--data SPEC]   # last line: JSON
+    python apps/keyword_spotting.py predict --model DIR FILE.wav ...
+    python apps/keyword_spotting.py export --model DIR [--tflite fp32|fp16|int8|all]
+
+SPEC: spoken_commands (synthesized offline with espeak-ng, the default) | tfds:speech_commands
+      | folder:DIR (one sub-folder of WAV files per label)
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import absl.logging  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import sharedformer_tf as sf  # noqa: E402
+from sharedformer_tf import classification, cli, distribute, training  # noqa: E402
+from sharedformer_tf.data.array_dataset import make_array_dataset  # noqa: E402
+from sharedformer_tf.data.audio_data import load_clip, read_audio  # noqa: E402
+from sharedformer_tf.export.classifier_export import (  # noqa: E402
+    CLASSIFIER_QUANTIZATIONS,
+)
+from sharedformer_tf.models import AudioClassifier, audio_config  # noqa: E402
+
+EXPORT_DIR = os.path.join("saved_models", "keyword_spotting")
+MODEL_SHAPE_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
+log = logging.getLogger("keyword_spotting")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command")
+    train = commands.add_parser("train", help="train a keyword spotter into --out DIR")
+    train.add_argument("--data", default="spoken_commands", help="SPEC of the training clips")
+    train.add_argument("--out", required=True, help="directory for model, config, report, plots")
+    train.add_argument("--preset", choices=sorted(audio_config.PRESETS), default="tiny")
+    train.add_argument("--epochs", type=cli.positive_int, default=12)
+    cli.add_sharing_flags(train)
+    train.add_argument("--pooling", choices=("class_token", "mean"), help="default: the preset's")
+    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--warmup-steps", type=cli.positive_int)
+    train.add_argument("--weight-decay", type=float, default=0.05)
+    train.add_argument("--train-examples", type=cli.positive_int, help="use N clips only")
+    train.add_argument("--seed", type=int, default=0, help="training and synthesis seed")
+    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    cli.add_distribution_flags(train)
+    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
+    for command in ("train", "evaluate", "predict", "export"):
+        sub = commands.choices.get(command) or commands.add_parser(command)
+        if command != "train":
+            sub.add_argument("--model", required=True, help="a directory written by train")
+        if command in ("evaluate", "export"):
+            sub.add_argument("--data", help="SPEC of the test clips (default: the training SPEC)")
+            sub.add_argument("--num-examples", type=cli.positive_int, help="first N test clips")
+        if command != "predict":
+            sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir")
+            sub.add_argument("--cache-dir", help="cache of the synthesized clips")
+    evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
+    evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
+    predict.add_argument("files", nargs="+", metavar="FILE.wav")
+    predict.add_argument("--top", type=cli.positive_int, default=3, help="labels shown per clip")
+    export.add_argument("--out", default=EXPORT_DIR)
+    export.add_argument("--tflite", choices=CLASSIFIER_QUANTIZATIONS + ("all",), default="all")
+    return parser, parser.parse_args(argv)
+
+
+def read_split(spec, split, config, args, seed=0, limit=None):
+    data = read_audio(spec, split, config.sample_rate, config.clip_samples,
+                      args.tfds_data_dir, seed, args.cache_dir)  # fmt: skip
+    if limit:
+        data = type(data)(data.waveforms[:limit], data.labels[:limit], data.class_names)
+    return data
+
+
+def train(args):
+    strategy = cli.setup_devices(args)
+    chief = distribute.is_chief(strategy)  # only the chief writes into --out
+    keras.utils.set_random_seed(args.seed)
+    config = audio_config.preset(args.preset)
+    data = read_split(args.data, "train", config, args, args.seed)
+    valid = read_split(args.data, "validation", config, args, args.seed)
+    changes = {"num_classes": len(data.class_names),
+               "plan": cli.plan_from_flags(args, config.plan)}  # fmt: skip
+    config = config.replace(**changes, **({"pooling": args.pooling} if args.pooling else {}))
+    order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
+    run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
+    run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
+    if chief:
+        training.prepare_run_directory(args.out, run, args.overwrite)
+        devices = {"strategy": args.strategy, "precision": args.precision,
+                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
+        training.write_run_config(args.out, run, model=config.to_dict(),
+                                  class_names=list(data.class_names), devices=devices)  # fmt: skip
+
+    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
+    if len(order) < batch_size:
+        raise ValueError(f"{len(order)} training clips are fewer than one batch of "
+                         f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    train_ds = make_array_dataset(data.waveforms[order], data.labels[order], batch_size,
+                                  shuffle=True, seed=args.seed, drop_remainder=True)  # fmt: skip
+    valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
+    steps = int(train_ds.cardinality()) * args.epochs
+    jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
+    if reason:
+        log.info("Whole-step XLA off: %s", reason)
+    with strategy.scope():
+        model = AudioClassifier(config)
+        training.compile_classifier(model, steps, args.learning_rate, args.warmup_steps,
+                                    args.weight_decay, jit_compile=jit_compile)  # fmt: skip
+    report = sf.parameter_report(model)
+    print(report, flush=True)
+    if chief:
+        with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+            json.dump(report, f, indent=2)
+    log.info("Training on %d clips (%d validation), %d epochs, global batch %d",
+             len(order), len(valid.labels), args.epochs, batch_size)  # fmt: skip
+    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
+              callbacks=training.training_callbacks(args.out, chief=chief),
+              verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
+    if chief:
+        classification.save_training_outputs(model, args.out)
+    print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
+
+
+def load(args):
+    model, saved = classification.load_classifier(args.model)
+    return model, saved, audio_config.AudioConfig.coerce(saved["model"])
+
+
+def evaluate_model(args):
+    model, saved, config = load(args)
+    spec = args.data or saved["run"]["data"]
+    data = read_split(spec, "test", config, args, saved["run"]["seed"], args.num_examples)
+    out, names = args.out or args.model, saved["class_names"]
+    result = classification.evaluate_classifier(model, data.waveforms, data.labels, names, out,
+                                                title=f"{spec} test:")  # fmt: skip
+    classification.print_evaluation(result)
+    return result
+
+
+def predict(args):
+    model, saved, config = load(args)
+    classification.predict_files(
+        model, args.files, lambda path: load_clip(path, config.sample_rate, config.clip_samples),
+        saved["class_names"], args.top,
+    )  # fmt: skip
+
+
+def export(args):
+    model, saved, config = load(args)
+    spec, seed = args.data or saved["run"]["data"], saved["run"]["seed"]
+    variants = CLASSIFIER_QUANTIZATIONS if args.tflite == "all" else (args.tflite,)
+    representative = None
+    if "int8" in variants:  # calibrate on a seeded sample of training clips
+        waveforms = read_split(spec, "train", config, args, seed).waveforms
+        representative = waveforms[np.random.default_rng(0).permutation(len(waveforms))[:200]]
+    test = read_split(spec, "test", config, args, seed, args.num_examples)
+    summary = classification.export_and_score(
+        model, saved["class_names"], args.out, variants, representative,
+        (test.waveforms, test.labels, spec), input_dtype=tf.float32,
+    )  # fmt: skip
+    print(json.dumps(summary))
+    return summary
+
+
+def demo(_):
+    start = time.perf_counter()
+    model_dir = os.path.join(EXPORT_DIR, "model")
+    # Start afresh unless an interrupted demo run can be resumed.
+    overwrite = [] if training.has_backup(model_dir) else ["--overwrite"]
+    train(parse_args(["train", "--out", model_dir, *overwrite])[1])
+    metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
+    summary = export(parse_args(["export", "--model", model_dir])[1])
+    classification.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)
+
+
+def main(argv=None):
+    absl.logging.set_verbosity(absl.logging.ERROR)  # TF's SavedModel chatter
+    tf.get_logger().setLevel("ERROR")
+    parser, args = parse_args(sys.argv[1:] if argv is None else argv)
+    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+                "predict": predict, "export": export}  # fmt: skip
+    cli.run(commands, parser, args)
+
+
+if __name__ == "__main__":
+    main()

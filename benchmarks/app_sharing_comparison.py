@@ -1,0 +1,92 @@
+"""Shared by `vision_sharing.py` and `speech_sharing.py`: the default shared
+model of a classification app against the unshared model of the same
+depth, each trained, evaluated and exported by the app itself on the same
+data for the same number of epochs.
+
+Every phase runs as the app's own command in a subprocess and is timed end
+to end (data loading, compilation, training, evaluation, export). The last
+stdout line is one JSON object: a row per model (parameters, test accuracy,
+TFLite accuracies and sizes, seconds) and the shared/unshared ratios.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS = {"shared": [], "unshared": ["--sharing", "none"]}
+
+
+def run_app(app, *args):
+    """Runs the app, streams its stderr, returns (last JSON line, seconds)."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, app, *args], stdout=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))  # fmt: skip
+    seconds = time.perf_counter() - start
+    print(result.stdout, file=sys.stderr)
+    if result.returncode:
+        raise SystemExit(f"{args[0]} failed with status {result.returncode}")
+    return json.loads(result.stdout.strip().splitlines()[-1]), seconds
+
+
+def run_model(app, name, args, directory):
+    model_dir = os.path.join(directory, name)
+    train = ["train", "--data", args.data, "--out", model_dir, "--epochs", str(args.epochs),
+             "--preset", args.preset, "--overwrite", *MODELS[name], *args.train_flags]  # fmt: skip
+    _, train_seconds = run_app(app, *train)
+    metrics, evaluate_seconds = run_app(app, "evaluate", "--model", model_dir)
+    export_dir = os.path.join(model_dir, "export")
+    export, export_seconds = run_app(app, "export", "--model", model_dir, "--out", export_dir)
+    with open(os.path.join(model_dir, "parameter_report.json")) as f:
+        report = json.load(f)
+    row = {
+        "model": name,
+        "unique_params": report["unique_params"],
+        "effective_params": report["effective_params"],
+        "accuracy": metrics["accuracy"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "tflite_accuracy": {k: v for k, v in export["accuracy"].items() if k != "keras"},
+        "tflite_agreement_with_keras": export["agreement_with_keras"],
+        "bytes": export["bytes"],
+        "train_seconds": round(train_seconds, 1),
+        "total_seconds": round(train_seconds + evaluate_seconds + export_seconds, 1),
+    }
+    if "int8" in row["tflite_accuracy"]:
+        row["int8_accuracy_loss"] = round(row["accuracy"] - row["tflite_accuracy"]["int8"], 4)
+    return row
+
+
+def main(app, description, data, epochs):
+    """Parses the benchmark's flags, runs both models and prints the JSON."""
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default=data)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--preset", default="tiny")
+    parser.add_argument("--models", default="shared,unshared")
+    parser.add_argument("--out", help="where models go (default: a temporary directory)")
+    parser.add_argument("train_flags", nargs="*", help="more `train` flags, after --")
+    args = parser.parse_args()
+    names = args.models.split(",")
+    if not names or not set(names) <= set(MODELS):
+        parser.error(f"--models takes a comma-separated subset of {sorted(MODELS)}")
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = args.out or scratch
+        rows = [run_model(app, name, args, directory) for name in names]
+    summary = {"data": args.data, "epochs": args.epochs, "preset": args.preset, "rows": rows}
+    by_name = {row["model"]: row for row in rows}
+    if {"shared", "unshared"} <= set(by_name):
+        shared, unshared = by_name["shared"], by_name["unshared"]
+        fp32 = "classifier_fp32.tflite"
+        summary.update(
+            unique_params_ratio=round(shared["unique_params"] / unshared["unique_params"], 3),
+            accuracy_difference=round(shared["accuracy"] - unshared["accuracy"], 4),
+            tflite_fp32_bytes_ratio=round(shared["bytes"][fp32] / unshared["bytes"][fp32], 3),
+            train_seconds_ratio=round(shared["train_seconds"] / unshared["train_seconds"], 3),
+        )
+    print(json.dumps(summary))

@@ -1,0 +1,89 @@
+"""Steps shared by the classification apps (`apps/classify_images.py`,
+`apps/keyword_spotting.py`) after their data and model are in hand."""
+
+import json
+import os
+import sys
+
+import keras
+import numpy as np
+
+from sharedformer_tf.classification.classifier_evaluation import describe_top, score_tflite_models
+from sharedformer_tf.classification.classifier_files import save_classifier
+from sharedformer_tf.classification.plots import plot_learning_curves
+from sharedformer_tf.training.callbacks import read_history
+
+
+def save_training_outputs(model, directory):
+    """Writes `model.keras`, `history.json` (from the run's CSV log) and
+    `learning_curve.png` into `directory`."""
+    save_classifier(model, directory)
+    history = read_history(directory)
+    with open(os.path.join(directory, "history.json"), "w") as f:
+        json.dump(history, f, indent=2)
+    plot_learning_curves(history, os.path.join(directory, "learning_curve.png"))
+
+
+def predict_files(model, paths, load_input, class_names, top=3):
+    """Prints `path: class probability, ...` for every file `load_input`
+    can read; a file it cannot read is reported on stderr by name and the
+    rest are still predicted.
+
+    Raises:
+        ValueError: afterwards, naming the files that could not be read.
+    """
+    inputs, readable, failed = [], [], []
+    for path in paths:
+        try:
+            inputs.append(load_input(path))
+            readable.append(path)
+        except (ValueError, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            failed.append(path)
+    if inputs:
+        probabilities = keras.ops.softmax(model.predict(np.stack(inputs), verbose=0)).numpy()
+        for path, p in zip(readable, probabilities, strict=True):
+            print(f"{path}: {describe_top(p, class_names, top)}")
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(paths)} files could not be read: "
+                         + ", ".join(failed))  # fmt: skip
+
+
+def export_and_score(model, class_names, directory, variants, representative, test, **kwargs):
+    """`export_classifier`, then the accuracy of the Keras model and of each
+    TFLite variant on `test` (`(inputs, labels, name)`) and their agreement,
+    added to `export.json`.
+
+    Returns:
+        The `export.json` contents as a dict.
+    """
+    from sharedformer_tf.export.classifier_export import export_classifier
+
+    summary = export_classifier(model, class_names, directory, variants, representative, **kwargs)
+    inputs, labels, name = test
+    accuracy, agreement = score_tflite_models(model, directory, variants, inputs, labels)
+    summary.update(accuracy=accuracy, agreement_with_keras=agreement, test_data=name,
+                   num_test_examples=len(labels))  # fmt: skip
+    with open(os.path.join(directory, "export.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def print_evaluation(result):
+    """Per-class accuracy lines, then the evaluation as one JSON line."""
+    width = max(len(name) for name in result["per_class_accuracy"])
+    for name, accuracy in result["per_class_accuracy"].items():
+        print(f"  {name:>{width}}: {'-' if accuracy is None else f'{accuracy:.1%}'}")
+    print(json.dumps(result))
+
+
+def print_demo_summary(model_dir, metrics, summary, seconds):
+    """The end of a classification demo: sizes, accuracies and one JSON line."""
+    print("\nExported:", ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in summary["bytes"].items()))
+    print("Test accuracy:", ", ".join(f"{k} {v:.2%}" for k, v in summary["accuracy"].items()))
+    with open(os.path.join(model_dir, "parameter_report.json")) as f:
+        report = json.load(f)
+    print(json.dumps({"accuracy": metrics["accuracy"], "tflite_accuracy": summary["accuracy"],
+                      "unique_params": report["unique_params"],
+                      "effective_params": report["effective_params"],
+                      "seconds": round(seconds, 1)}))  # fmt: skip

@@ -1,0 +1,40 @@
+"""tf.data pipelines of in-memory `(inputs, labels)` arrays."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def make_array_dataset(inputs, labels, batch_size, shuffle=False, seed=0, drop_remainder=False,
+                       transform=None):  # fmt: skip
+    """Batches `(inputs, labels)` for `model.fit`/`evaluate`.
+
+    Args:
+        inputs: array `[n, ...]`.
+        labels: int array `[n]`.
+        batch_size: int, global batch size.
+        shuffle: reshuffle every epoch (seeded by `seed`).
+        seed: int.
+        drop_remainder: drop a last partial batch (fixed shapes for XLA).
+        transform: optional function of a batch `(inputs, labels)` returning
+            the new pair (e.g. a cast and augmentation), run in parallel.
+
+    Returns:
+        `tf.data.Dataset` of `(inputs, labels)` batches (labels int32),
+        sharded by data under multi-worker strategies.
+    """
+    inputs = np.asarray(inputs)
+    labels = np.asarray(labels, "int32")
+    if inputs.ndim < 2 or len(inputs) != len(labels) or not len(inputs):
+        raise ValueError(
+            "Expected inputs [n, ...] and n labels, n > 0. "
+            f"Received: inputs {inputs.shape}, labels {labels.shape}"
+        )
+    dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if transform is not None:
+        dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

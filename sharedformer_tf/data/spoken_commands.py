@@ -1,0 +1,173 @@
+"""A spoken-command data set synthesized offline with espeak-ng.
+
+Ten command words plus `_silence_` (background noise only) and `_unknown_`
+(other words), with the label names and order of TensorFlow Datasets'
+`speech_commands`, so models and tools carry over. Every speaker is one
+espeak-ng English accent (`en-us`, `en-gb-scotland`, ...) combined with one
+voice variant (`m3`, `f2`, `klatt4`, ...); the split is by variant, so the
+test set has voices no training clip used. Each clip has its own speed,
+pitch, loudness, position in the second and background noise (white, pink
+or brown at 5-30 dB SNR), all drawn from a generator seeded by the clip's
+identity: the set is the same for a seed whatever the thread order.
+Clips are cached on disk as int16 after the first run.
+"""
+
+import concurrent.futures
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import zlib
+
+import numpy as np
+
+from sharedformer_tf.data.wav_files import decode_wav, fit_length, resample
+
+COMMANDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
+LABELS = COMMANDS + ("_silence_", "_unknown_")
+# Words chosen to sound unlike every command.
+UNKNOWN_WORDS = ("apple", "basket", "candle", "dinner", "eleven", "forest", "guitar",
+                 "happy", "jacket", "kitchen", "lemon", "marble", "nature", "pencil",
+                 "rabbit", "seven", "tiger", "velvet", "window", "zebra")  # fmt: skip
+ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
+           "en-gb-x-gbcwmd", "en-us-nyc")  # fmt: skip
+SPLITS = ("train", "validation", "test")
+SAMPLE_RATE = 16000
+CACHE_VERSION = 1
+# Share of voice variants per split (by a stable hash of the variant name).
+SPLIT_PERCENT = {"test": 15, "validation": 10}
+
+
+def espeak_binary():
+    """Path of `espeak-ng`, or a `FileNotFoundError` saying how to get it."""
+    path = shutil.which("espeak-ng")
+    if path is None:
+        raise FileNotFoundError(
+            "espeak-ng is not installed, so the spoken commands cannot be synthesized. "
+            "Install it with `sudo apt-get install espeak-ng` (Debian/Ubuntu), or pass "
+            "--data tfds:speech_commands (a prepared TensorFlow Datasets data_dir) or "
+            "--data folder:DIR (one sub-folder of WAV files per label)."
+        )
+    return path
+
+
+def voice_variants():
+    """Sorted names of espeak-ng's voice variants (`m1`, `f3`, `klatt`, ...)."""
+    listing = subprocess.run([espeak_binary(), "--voices=variant"], capture_output=True,
+                             text=True, check=True).stdout  # fmt: skip
+    # Lines end in "!v/NAME" and optionally "(LANGUAGE PRIORITY)"; names
+    # with a space cannot be passed as "accent+NAME" and are skipped.
+    names = (re.search(r"!v/(\S+)\s*(\([^)]*\))?\s*$", line) for line in listing.splitlines())
+    return sorted({match.group(1) for match in names if match})
+
+
+def split_of(variant):
+    """`"train"`, `"validation"` or `"test"` for a voice variant."""
+    bucket = zlib.crc32(variant.encode()) % 100
+    if bucket < SPLIT_PERCENT["test"]:
+        return "test"
+    if bucket < SPLIT_PERCENT["test"] + SPLIT_PERCENT["validation"]:
+        return "validation"
+    return "train"
+
+
+def clip_plan(split, unknown_per_speaker=2, silence_per_speaker=1):
+    """The clips of `split`: a list of `(speaker, word or None, label)`,
+    where a speaker is `"accent+variant"` and word None means silence."""
+    if split not in SPLITS:
+        raise ValueError(f"Expected a split in {SPLITS}. Received: split={split!r}")
+    plan = []
+    for variant in voice_variants():
+        if split_of(variant) != split:
+            continue
+        for accent in ACCENTS:
+            speaker = f"{accent}+{variant}"
+            rng = np.random.default_rng(zlib.crc32(speaker.encode()))
+            plan += [(speaker, word, LABELS.index(word)) for word in COMMANDS]
+            for word in rng.choice(UNKNOWN_WORDS, unknown_per_speaker, replace=False):
+                plan.append((speaker, str(word), LABELS.index("_unknown_")))
+            plan += [(speaker, None, LABELS.index("_silence_"))] * silence_per_speaker
+    return plan
+
+
+def _noise(rng, length):
+    """White, pink or brown noise with unit RMS."""
+    kind = rng.integers(3)
+    white = rng.standard_normal(length)
+    if kind == 0:
+        noise = white
+    else:
+        spectrum = np.fft.rfft(white)
+        frequencies = np.maximum(np.arange(len(spectrum)), 1)
+        spectrum /= frequencies ** (0.5 if kind == 1 else 1.0)
+        noise = np.fft.irfft(spectrum, length)
+    return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
+
+
+def synthesize_clip(speaker, word, index, seed, binary):
+    """One second of int16 audio at 16 kHz (see the module docstring)."""
+    rng = np.random.default_rng([seed, zlib.crc32(f"{speaker}/{word}/{index}".encode())])
+    speech = np.zeros(0, "float32")
+    if word is not None:
+        command = [binary, "-v", speaker, "-s", str(rng.integers(110, 200)),
+                   "-p", str(rng.integers(20, 80)), "--stdout", word]  # fmt: skip
+        wav = subprocess.run(command, capture_output=True, check=True).stdout
+        samples, rate = decode_wav(wav, f"espeak-ng {speaker} {word!r}")
+        loud = np.flatnonzero(np.abs(samples) > 0.02)  # trim espeak's leading/trailing silence
+        if len(loud):
+            samples = samples[loud[0] : loud[-1] + 1]
+        speech = fit_length(resample(samples, rate, SAMPLE_RATE), min(len(samples), SAMPLE_RATE))
+        speech = speech / (np.max(np.abs(speech)) + 1e-6) * rng.uniform(0.2, 0.9)
+    clip = np.zeros(SAMPLE_RATE, "float64")
+    start = rng.integers(0, SAMPLE_RATE - len(speech) + 1)
+    clip[start : start + len(speech)] = speech
+    if word is None:
+        clip += _noise(rng, SAMPLE_RATE) * 10 ** rng.uniform(-3.5, -1)  # quiet to loud rooms
+    else:
+        rms = np.sqrt(np.mean(speech.astype("float64") ** 2)) * np.sqrt(len(speech) / SAMPLE_RATE)
+        clip += _noise(rng, SAMPLE_RATE) * rms / 10 ** (rng.uniform(5, 30) / 20)
+    return (np.clip(clip, -1, 1) * 32767).round().astype("int16")
+
+
+def espeak_version():
+    return subprocess.run([espeak_binary(), "--version"], capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
+
+
+def synthesize(split, seed=0, cache_dir=None, workers=None):
+    """The clips of `split`, synthesized (or read from the cache).
+
+    Args:
+        split: `"train"`, `"validation"` or `"test"`.
+        seed: int.
+        cache_dir: directory of the cache; default
+            `~/.cache/sharedformer_tf/spoken_commands`.
+        workers: parallel espeak-ng processes (default: CPU count).
+
+    Returns:
+        `(waveforms, labels, speakers)`: float32 `[n, 16000]` in `[-1, 1]`,
+        int32 `[n]` (index into `LABELS`), list of `n` speaker names.
+    """
+    binary = espeak_binary()
+    plan = clip_plan(split)
+    cache_dir = cache_dir or os.path.join(
+        os.path.expanduser("~"), ".cache", "sharedformer_tf", "spoken_commands"
+    )
+    key = json.dumps([CACHE_VERSION, seed, split, plan, espeak_version()])
+    path = os.path.join(cache_dir, f"{split}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz")
+    if os.path.isfile(path):
+        with np.load(path) as cached:
+            clips, labels = cached["clips"], cached["labels"]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+            jobs = [pool.submit(synthesize_clip, speaker, word, i, seed, binary)
+                    for i, (speaker, word, _) in enumerate(plan)]  # fmt: skip
+            clips = np.stack([job.result() for job in jobs])
+        labels = np.array([label for _, _, label in plan], "int32")
+        os.makedirs(cache_dir, exist_ok=True)
+        partial = f"{path}.{os.getpid()}.partial.npz"
+        np.savez(partial, clips=clips, labels=labels)
+        os.replace(partial, path)  # a killed run never leaves a torn cache file
+    return clips.astype("float32") / 32768, labels, [speaker for speaker, _, _ in plan]

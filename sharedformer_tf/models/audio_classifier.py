@@ -1,0 +1,60 @@
+import keras
+from keras import ops
+
+from sharedformer_tf.layers.log_mel_spectrogram import LogMelSpectrogram
+from sharedformer_tf.models.audio_config import AudioConfig
+from sharedformer_tf.models.config_model import ConfigModel
+from sharedformer_tf.models.patch_transformer import patch_transformer_logits
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class AudioClassifier(ConfigModel):
+    """Audio Transformer classifier (waveform in, logits out) whose encoder
+    depths share parameters.
+
+    A functional Keras model: the log-mel spectrogram is computed in the
+    graph (`LogMelSpectrogram`, builtin TFLite ops), normalized per clip
+    (zero mean, unit variance over all frames and bands, so loudness does
+    not matter), cut into tokens of `frames_per_patch` whole frames
+    (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
+    `config.plan`, pooled and classified by a float32 dense layer.
+
+    Args:
+        config: `AudioConfig` (or its dict), e.g. `models.audio_config.tiny()`.
+        dtype: optional dtype policy for all layers (e.g. `"mixed_bfloat16"`).
+        **kwargs: `keras.Model` arguments such as `name`.
+
+    Call arguments:
+        waveforms: float tensor `[batch, clip_samples]` at
+            `config.sample_rate`, samples in about `[-1, 1]`.
+
+    Returns:
+        float32 logits `[batch, num_classes]`.
+
+    Example:
+
+    >>> from sharedformer_tf.models import audio_config
+    >>> model = AudioClassifier(audio_config.tiny(hidden_dim=8, num_heads=2,
+    ...                                           intermediate_dim=16))
+    >>> model(keras.ops.zeros((2, 16000))).shape
+    (2, 12)
+    """
+
+    def __init__(self, config, dtype=None, **kwargs):
+        config = AudioConfig.coerce(config)
+        c = config
+        waveforms = keras.Input((c.clip_samples,), name="waveforms")
+        # The front end runs in float32 whatever the policy: log power spans
+        # more range than bfloat16 resolves well.
+        spectrogram = LogMelSpectrogram(c.sample_rate, c.frame_length, c.frame_step,
+                                        num_mel_bins=c.num_mel_bins, dtype="float32",
+                                        name="log_mel")(waveforms)  # fmt: skip
+        mean = ops.mean(spectrogram, axis=(1, 2), keepdims=True)
+        variance = ops.mean(ops.square(spectrogram - mean), axis=(1, 2), keepdims=True)
+        x = (spectrogram - mean) * ops.rsqrt(variance + 1e-5)
+        x = ops.expand_dims(x, -1)  # [batch, frames, bands, 1]
+        logits, layers = patch_transformer_logits(x, c, (c.frames_per_patch, c.num_mel_bins),
+                                                  dtype)  # fmt: skip
+        self.config = config
+        self.patch_embedding, self.encoder, self.head = layers
+        super().__init__(inputs=waveforms, outputs=logits, dtype=dtype, **kwargs)

@@ -1,0 +1,112 @@
+"""Configuration and presets of `AudioClassifier`."""
+
+import dataclasses
+
+from sharedformer_tf.models.config_dataclass import ConfigDataclass
+from sharedformer_tf.models.vit_config import POOLINGS
+from sharedformer_tf.sharing import SharingPlan
+from sharedformer_tf.validation import check_positive_int, check_rate
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioConfig(ConfigDataclass):
+    """Shape of a parameter-shared audio Transformer classifier.
+
+    Args:
+        sample_rate: int, Hz of the input waveforms.
+        clip_samples: int, samples per input clip (16000 = 1 s at 16 kHz).
+        frame_length: int, samples per spectrogram frame.
+        frame_step: int, samples between frames.
+        num_mel_bins: int, mel bands per frame.
+        frames_per_patch: int, consecutive frames embedded as one token;
+            must divide the number of frames.
+        num_classes: int.
+        hidden_dim: int. Width `H` of the encoder.
+        num_heads: int. Must divide `hidden_dim`.
+        intermediate_dim: int. Feed-forward width.
+        plan: `SharingPlan` of the encoder depths.
+        pooling: `"class_token"` or `"mean"`.
+        dropout: residual and feed-forward dropout.
+        per_depth_norms: unshared layer norms at every depth.
+        layer_norm_epsilon: epsilon of every layer norm.
+    """
+
+    sample_rate: int
+    clip_samples: int
+    frame_length: int
+    frame_step: int
+    num_mel_bins: int
+    frames_per_patch: int
+    num_classes: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    plan: SharingPlan
+    pooling: str = "class_token"
+    dropout: float = 0.0
+    per_depth_norms: bool = True
+    layer_norm_epsilon: float = 1e-6
+
+    def __post_init__(self):
+        object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
+        check_positive_int(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                              if f.type is int})  # fmt: skip
+        if self.clip_samples < self.frame_length:
+            raise ValueError(
+                "`clip_samples` must be at least `frame_length`. Received: "
+                f"clip_samples={self.clip_samples}, frame_length={self.frame_length}"
+            )
+        if self.num_frames % self.frames_per_patch:
+            raise ValueError(
+                f"`frames_per_patch` must divide the {self.num_frames} frames of a clip. "
+                f"Received: frames_per_patch={self.frames_per_patch}"
+            )
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={self.hidden_dim}, num_heads={self.num_heads}"
+            )
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
+        check_rate(dropout=self.dropout)
+
+    @property
+    def num_frames(self):
+        """Spectrogram frames of one clip."""
+        return 1 + (self.clip_samples - self.frame_length) // self.frame_step
+
+
+def tiny(**changes):
+    """1 s at 16 kHz, 25 ms frames every 10 ms (98), 40 mel bands, two
+    frames a token (49), H=64, 4 heads, FFN 128, 8 depths over 2 groups
+    (`cycle`), 12 classes (10 commands, unknown, silence)."""
+    config = AudioConfig(
+        sample_rate=16000,
+        clip_samples=16000,
+        frame_length=400,
+        frame_step=160,
+        num_mel_bins=40,
+        frames_per_patch=2,
+        num_classes=12,
+        hidden_dim=64,
+        num_heads=4,
+        intermediate_dim=128,
+        plan=SharingPlan(8, 2, strategy="cycle"),
+    )
+    return config.replace(**changes)
+
+
+def small(**changes):
+    """As `tiny` with 64 mel bands, H=128, FFN 256 (8 depths over 2
+    groups)."""
+    return tiny(num_mel_bins=64, hidden_dim=128, intermediate_dim=256).replace(**changes)
+
+
+PRESETS = {"tiny": tiny, "small": small}
+
+
+def preset(name, **changes):
+    """Returns the preset `name` (`"tiny"`, `"small"`) with `changes` applied."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: {name!r}")
+    return PRESETS[name](**changes)

@@ -1,0 +1,181 @@
+import importlib.util
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from sharedformer_tf.data.wav_files import encode_wav
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+APP = str(ROOT / "apps" / "keyword_spotting.py")
+SMALL = ["--layers", "2", "--unique", "1", "--sharing", "cycle", "--batch-size", "16",
+         "--learning-rate", "3e-3", "--no-jit"]  # fmt: skip
+LABELS = ("high", "low", "sweep")
+
+
+def run(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, APP, *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)  # fmt: skip
+
+
+def last_json(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def clip(label, rate, rng):
+    """Half a second of a high tone, a low tone or a rising sweep at a random
+    place, loudness and phase, over noise."""
+    t = np.arange(rate // 2) / rate
+    if label == "sweep":
+        sound = np.sin(2 * np.pi * (300 + 2000 * t) * t)
+    else:
+        sound = np.sin(2 * np.pi * (2600 if label == "high" else 400) * t + rng.uniform(0, 6))
+    out = 0.01 * rng.standard_normal(rate)
+    start = rng.integers(0, rate // 2)
+    out[start : start + len(sound)] += rng.uniform(0.1, 0.6) * sound
+    return out
+
+
+@pytest.fixture(scope="module")
+def clips_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    rng = np.random.default_rng(0)
+    for label in LABELS:
+        (folder / label).mkdir()
+        for i in range(60):
+            rate = (16000, 8000, 22050)[i % 3]  # the reader resamples
+            (folder / label / f"{i}.wav").write_bytes(encode_wav(clip(label, rate, rng), rate))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(clips_dir):
+    out = clips_dir.parent / "kws_model"
+    result = run("train", "--data", f"folder:{clips_dir}", "--out", str(out), "--epochs", "4",
+                 *SMALL)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result
+
+
+def test_train_writes_a_complete_model_directory(trained):
+    out, result = trained
+    for name in ("model.keras", "config.json", "parameter_report.json", "history.json"):
+        assert (out / name).is_file(), name
+    assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+    config = json.loads((out / "config.json").read_text())
+    assert config["class_names"] == list(LABELS) and config["model"]["num_classes"] == 3
+    report = json.loads((out / "parameter_report.json").read_text())
+    assert 0 < report["unique_params"] < report["effective_params"]
+    assert "unique parameters" in result.stdout and not (out / "backup").exists()
+
+
+def test_evaluate_reports_accuracy_and_a_confusion_matrix(trained):
+    out, _ = trained
+    result = run("evaluate", "--model", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = last_json(result.stdout)
+    assert metrics["num_examples"] > 5 and metrics["accuracy"] > 0.6  # chance is 1/3
+    assert list(metrics["per_class_accuracy"]) == list(LABELS)
+    assert pathlib.Path(metrics["confusion_matrix_png"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path):
+    import keras
+
+    from sharedformer_tf.data.audio_data import load_clip
+
+    out, _ = trained
+    rng = np.random.default_rng(7)
+    paths = []
+    for label, rate in (("high", 44100), ("low", 16000)):
+        path = tmp_path / f"{label}.wav"
+        path.write_bytes(encode_wav(clip(label, rate, rng), rate))
+        paths.append(str(path))
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio")
+    result = run("predict", "--model", str(out), paths[0], str(broken), paths[1])
+    assert result.returncode == 2
+    assert f"{broken}: no fmt chunk" in result.stderr
+    assert "1 of 3 files could not be read" in result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(": ")[0] for line in lines] == paths
+    model = keras.saving.load_model(out / "model.keras")
+    waveforms = np.stack([load_clip(p, 16000, 16000) for p in paths])
+    probabilities = np.asarray(keras.ops.softmax(model(waveforms)))
+    for line, p in zip(lines, probabilities, strict=True):
+        top = line.split(": ", 1)[1].split(", ")[0]
+        assert top == f"{LABELS[p.argmax()]} {p.max():.3f}"
+
+
+def test_export_waveform_models_match_keras(trained, tmp_path):
+    import keras
+
+    from sharedformer_tf.export import tflite
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    out, _ = trained
+    export_dir = tmp_path / "export"
+    result = run("export", "--model", str(out), "--out", str(export_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = last_json(result.stdout)
+    assert summary["input_shape"] == [None, 16000] and summary["input_dtype"] == "float32"
+    assert summary["agreement_with_keras"]["fp32"] == 1.0
+    print("TFLite accuracy", summary["accuracy"], summary["agreement_with_keras"])
+    for variant in ("fp32", "fp16", "int8"):
+        names = tflite.op_names((export_dir / f"classifier_{variant}.tflite").read_bytes())
+        assert not [n for n in names if n.startswith("Flex") or "FFT" in n], names
+    rng = np.random.default_rng(3)
+    waveforms = np.stack([clip(label, 16000, rng) for label in LABELS]).astype("float32")
+    model = keras.saving.load_model(out / "model.keras")
+    want = np.asarray(keras.ops.softmax(model(waveforms)))
+    got = TFLiteClassifier(export_dir / "classifier_fp32.tflite").predict(waveforms)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    np.save(tmp_path / "waveforms.npy", waveforms)
+    script = (
+        "import sys, json, numpy as np, tensorflow as tf\n"
+        "serve = tf.saved_model.load(sys.argv[1]).signatures['serving_default']\n"
+        "out = serve(inputs=tf.constant(np.load(sys.argv[2])))\n"
+        "assert 'sharedformer_tf' not in sys.modules\n"
+        "print(json.dumps(out['probabilities'].numpy().tolist()))\n"
+    )
+    arguments = [str(export_dir / "saved_model"), str(tmp_path / "waveforms.npy")]
+    served = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert served.returncode == 0, served.stderr[-2000:]
+    np.testing.assert_allclose(json.loads(served.stdout.splitlines()[-1]), want, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--out", "{tmp}/m", "--data", "folder:{tmp}/none"], "is not a directory"),
+        (["train", "--out", "{tmp}/m", "--data", "mp3:x"], "Unknown audio data SPEC"),
+        (["evaluate", "--model", "{tmp}/missing"], "is not a trained classifier directory"),
+        (["train", "--out", "{tmp}/m", "--sharing", "sometimes"], "invalid choice"),
+    ],
+)
+def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
+    result = run(*[a.format(tmp=tmp_path) for a in args])
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_and_evaluate_on_tfds_mock_speech_commands(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("keyword_spotting", APP)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    out = tmp_path / "model"
+    with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
+        app.main(["train", "--data", "tfds:speech_commands", "--out", str(out), "--epochs", "1",
+                  *SMALL])  # fmt: skip
+        app.main(["evaluate", "--model", str(out), "--num-examples", "10"])
+    metrics = last_json(capsys.readouterr().out)
+    assert metrics["num_examples"] == 10
+    names = json.loads((out / "config.json").read_text())["class_names"]
+    assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12

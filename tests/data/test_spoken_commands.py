@@ -1,0 +1,54 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from sharedformer_tf.data import spoken_commands
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None,
+    reason="espeak-ng is not installed (apt-get install espeak-ng); it synthesizes the set",
+)
+
+
+def test_splits_are_by_voice_variant_and_cover_every_label():
+    plans = {split: spoken_commands.clip_plan(split) for split in spoken_commands.SPLITS}
+    variants = {s: {speaker.split("+")[1] for speaker, _, _ in p} for s, p in plans.items()}
+    assert not variants["test"] & variants["train"]
+    assert not variants["validation"] & variants["train"]
+    assert len(variants["test"]) >= 5 and len(variants["train"]) >= 50
+    for plan in plans.values():
+        labels = {label for _, _, label in plan}
+        assert labels == set(range(len(spoken_commands.LABELS)))
+    words = {word for _, word, label in plans["train"] if label == 11}
+    assert words <= set(spoken_commands.UNKNOWN_WORDS) and not words & set(spoken_commands.COMMANDS)
+
+
+def test_clips_are_deterministic_one_second_and_not_silent():
+    binary = spoken_commands.espeak_binary()
+    a = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=0, binary=binary)
+    b = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=0, binary=binary)
+    c = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=1, binary=binary)
+    assert a.dtype == np.int16 and a.shape == (16000,)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    silence = spoken_commands.synthesize_clip("en-us+m3", None, 0, seed=0, binary=binary)
+    # Speech has far more energy than the background noise of a silence clip.
+    assert np.abs(a.astype(float)).max() > 3 * np.abs(silence.astype(float)).max()
+
+
+def test_synthesize_caches(tmp_path, monkeypatch):
+    plan = spoken_commands.clip_plan("validation")[:13]
+    monkeypatch.setattr(spoken_commands, "clip_plan", lambda split: plan)
+    waveforms, labels, speakers = spoken_commands.synthesize("validation", cache_dir=tmp_path)
+    assert waveforms.shape == (13, 16000) and waveforms.dtype == np.float32
+    assert labels.tolist() == [label for _, _, label in plan]
+    assert len(list(tmp_path.glob("*.npz"))) == 1
+    again, _, _ = spoken_commands.synthesize("validation", cache_dir=tmp_path, workers=1)
+    np.testing.assert_array_equal(again, waveforms)
+
+
+def test_missing_espeak_says_how_to_get_it(monkeypatch):
+    monkeypatch.setattr(spoken_commands.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install espeak-ng"):
+        spoken_commands.espeak_binary()

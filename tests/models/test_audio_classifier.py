@@ -1,0 +1,89 @@
+import keras
+import numpy as np
+import pytest
+
+import sharedformer_tf as sf
+from sharedformer_tf import SharingPlan
+from sharedformer_tf.models import AudioClassifier, audio_config
+
+
+def tiny(**changes):
+    base = dict(hidden_dim=8, num_heads=2, intermediate_dim=16, num_mel_bins=10,
+                plan=SharingPlan(4, 2, strategy="cycle"))  # fmt: skip
+    return audio_config.tiny(**{**base, **changes})
+
+
+def waveforms(n=3, seed=0, samples=16000):
+    rng = np.random.default_rng(seed)
+    return (0.1 * rng.standard_normal((n, samples))).astype("float32")
+
+
+def test_logits_from_waveforms():
+    model = AudioClassifier(tiny())
+    logits = model(waveforms())
+    assert logits.shape == (3, 12) and logits.dtype == "float32"
+    assert model.patch_embedding.num_patches == 49
+
+
+def test_loudness_does_not_change_the_output():
+    model = AudioClassifier(tiny())
+    x = waveforms()
+    np.testing.assert_allclose(np.asarray(model(4 * x)), np.asarray(model(x)), atol=1e-4)
+
+
+def test_default_preset_stores_under_a_third_of_the_unshared_model():
+    shared = sf.parameter_report(AudioClassifier(audio_config.tiny()))
+    plain = sf.parameter_report(
+        AudioClassifier(audio_config.tiny(plan=SharingPlan(8, strategy="none")))
+    )
+    assert shared["effective_params"] == plain["unique_params"]
+    assert shared["unique_params"] * 3 <= plain["unique_params"]
+
+
+def test_keras_save_load_round_trips_exactly(tmp_path):
+    model = AudioClassifier(tiny(pooling="mean"))
+    model.save(tmp_path / "audio.keras")
+    loaded = keras.models.load_model(tmp_path / "audio.keras", safe_mode=True)
+    assert isinstance(loaded, AudioClassifier) and loaded.config == model.config
+    np.testing.assert_array_equal(np.asarray(loaded(waveforms())), np.asarray(model(waveforms())))
+    assert len(loaded.encoder.self_attention_layers) == 2
+
+
+def test_mixed_precision_keeps_the_front_end_in_float32():
+    model = AudioClassifier(tiny(), dtype="mixed_bfloat16")
+    assert model.get_layer("log_mel").compute_dtype == "float32"
+    assert model.encoder.compute_dtype == "bfloat16"
+    assert model(waveforms()).dtype == "float32"
+
+
+def test_learns_tones():
+    # Class = a low or a high tone, at random phase and loudness.
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    y = rng.integers(0, 2, 128)
+    frequency = np.where(y == 1, 2500.0, 300.0)[:, None]
+    x = rng.uniform(0.05, 0.8, (128, 1)) * np.sin(2 * np.pi * frequency * t + rng.uniform(0, 6))
+    x = (x + 0.02 * rng.standard_normal(x.shape)).astype("float32")
+    model = AudioClassifier(tiny(num_classes=2))
+    model.compile(keras.optimizers.Adam(3e-3),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])  # fmt: skip
+    history = model.fit(x, y, epochs=6, batch_size=32, verbose=0)
+    assert history.history["accuracy"][-1] > 0.95
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [({"frames_per_patch": 4}, "frames_per_patch=4"), ({"num_heads": 3}, "num_heads=3"),
+     ({"clip_samples": 100}, "clip_samples=100"), ({"pooling": "max"}, "'max'")],
+)  # fmt: skip
+def test_bad_configs_name_what_they_received(changes, message):
+    with pytest.raises(ValueError, match=message):
+        tiny(**changes)
+
+
+def test_config_dict_round_trip():
+    config = audio_config.small()
+    assert audio_config.AudioConfig.coerce(config.to_dict()) == config
+    with pytest.raises(ValueError, match="Unknown AudioConfig fields"):
+        audio_config.AudioConfig.coerce({**config.to_dict(), "depth": 3})
