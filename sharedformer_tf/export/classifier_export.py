@@ -41,7 +41,9 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
       `tf.saved_model.load` and needs no sharedformer_tf import;
     - `classifier_<quantization>.tflite`: inputs to probabilities, builtin
       ops only (checked; LiteRT from pip has no Flex delegate). `"int8"` is
-      full integer quantization calibrated on `representative_inputs`;
+      full integer quantization calibrated on `representative_inputs`,
+      except the layers a model names in its `int8_float_layers` attribute
+      (e.g. `AudioClassifier`'s spectrogram), which stay float32;
     - `labels.txt`: one class name a line, line `i` is class id `i`;
     - `export.json`: file sizes and stored parameters.
 
@@ -89,8 +91,9 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
 
     for quantization in quantizations:
         flatbuffer = tflite.convert_function(
-            function, model, quantization, representative if quantization == "int8" else None
-        )
+            function, model, quantization, representative if quantization == "int8" else None,
+            float_scopes=getattr(model, "int8_float_layers", ()),
+        )  # fmt: skip
         name = f"classifier_{quantization}.tflite"
         sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
     report = parameter_report(model)

@@ -40,7 +40,8 @@ def convert_generator(model, source_length, max_output_length, quantization="fp3
     return convert_function(function, model, quantization)
 
 
-def convert_function(function, trackable, quantization="fp32", representative_dataset=None):
+def convert_function(function, trackable, quantization="fp32", representative_dataset=None,
+                     float_scopes=()):  # fmt: skip
     """Freezes a `tf.function` with one input signature and converts it to
     a TFLite flatbuffer with builtin ops only (the pip LiteRT runtime has no
     Flex delegate).
@@ -53,6 +54,10 @@ def convert_function(function, trackable, quantization="fp32", representative_da
             quantization of weights and activations; float input/output).
         representative_dataset: for `"int8"`, a callable yielding lists of
             input arrays to calibrate activation ranges.
+        float_scopes: for `"int8"`, name scopes (e.g. a layer name such as
+            `"log_mel"`) whose ops stay in float32 while the rest is integer
+            (selective quantization): for parts whose activations span more
+            range than one int8 scale can hold, like a power spectrum.
 
     Returns:
         `bytes`.
@@ -74,7 +79,29 @@ def convert_function(function, trackable, quantization="fp32", representative_da
     if quantization == "int8":
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if float_scopes:
+            return _quantize_except(converter, frozen, trackable, float_scopes)
     return converter.convert()
+
+
+def _quantize_except(converter, frozen, trackable, float_scopes):
+    """Full int8 conversion that keeps the ops under `float_scopes` float."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    plain = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
+    plain.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    tensors = Interpreter(model_content=plain.convert()).get_tensor_details()
+    keep_float = [t["name"] for t in tensors if any(f"/{s}" in t["name"] for s in float_scopes)]
+    if not keep_float:
+        raise ValueError(f"No op is under the float scopes. Received: float_scopes={float_scopes}")
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                           tf.lite.OpsSet.TFLITE_BUILTINS]  # fmt: skip
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=converter.representative_dataset,
+        debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float),
+    )
+    return debugger.get_nondebug_quantized_model()
 
 
 def write_builtin_only(flatbuffer, path):

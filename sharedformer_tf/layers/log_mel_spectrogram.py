@@ -51,6 +51,9 @@ class LogMelSpectrogram(keras.layers.Layer):
         upper_edge_hertz: float, highest mel filter edge; `sample_rate / 2`
             by default.
         log_offset: float added to the mel power before the log.
+        standardize: bool. Scale each clip's log-mel spectrogram to zero
+            mean and unit variance over all its frames and bands, so the
+            loudness of a recording does not matter.
         **kwargs: `keras.layers.Layer` arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -70,7 +73,7 @@ class LogMelSpectrogram(keras.layers.Layer):
 
     def __init__(self, sample_rate=16000, frame_length=400, frame_step=160, fft_length=None,
                  num_mel_bins=40, lower_edge_hertz=20.0, upper_edge_hertz=None,
-                 log_offset=1e-6, **kwargs):  # fmt: skip
+                 log_offset=1e-6, standardize=False, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         check_positive_int(sample_rate=sample_rate, frame_length=frame_length,
                            frame_step=frame_step, num_mel_bins=num_mel_bins)  # fmt: skip
@@ -98,6 +101,7 @@ class LogMelSpectrogram(keras.layers.Layer):
         self.lower_edge_hertz = lower_edge_hertz
         self.upper_edge_hertz = upper_edge_hertz
         self.log_offset = log_offset
+        self.standardize = standardize
 
     def build(self, waveforms_shape):
         fft_length = self.fft_length or self.frame_length
@@ -120,7 +124,12 @@ class LogMelSpectrogram(keras.layers.Layer):
         real, imaginary = spectrum[..., : self._num_bins], spectrum[..., self._num_bins :]
         power = real * real + imaginary * imaginary
         mel = ops.matmul(power, ops.convert_to_tensor(self._mel_matrix, self.compute_dtype))
-        return ops.log(mel + self.log_offset)
+        log_mel = ops.log(mel + self.log_offset)
+        if not self.standardize:
+            return log_mel
+        mean = ops.mean(log_mel, axis=(1, 2), keepdims=True)
+        variance = ops.mean(ops.square(log_mel - mean), axis=(1, 2), keepdims=True)
+        return (log_mel - mean) * ops.rsqrt(variance + 1e-5)
 
     def compute_output_shape(self, waveforms_shape):
         samples = waveforms_shape[1]
@@ -139,6 +148,7 @@ class LogMelSpectrogram(keras.layers.Layer):
                 "lower_edge_hertz": self.lower_edge_hertz,
                 "upper_edge_hertz": self.upper_edge_hertz,
                 "log_offset": self.log_offset,
+                "standardize": self.standardize,
             }
         )
         return config

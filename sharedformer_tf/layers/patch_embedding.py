@@ -20,6 +20,11 @@ class PatchEmbedding(keras.layers.Layer):
             takes e.g. `(2, mel_bins)`: two whole frames a patch.
         hidden_dim: int. Size of each patch vector.
         use_class_token: bool. Prepend a learned class token.
+        stem_filters: int. If > 0, a 3x3 convolution with this many filters
+            and GELU runs before the patch projection (a convolutional stem,
+            as in "Early Convolutions Help Transformers See Better", Xiao et
+            al. 2021): overlapping local features that make small ViTs
+            learn faster. 0 (default) is the plain linear patch projection.
         kernel_initializer: initializer of the projection kernel.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
@@ -41,6 +46,7 @@ class PatchEmbedding(keras.layers.Layer):
         patch_size,
         hidden_dim,
         use_class_token=True,
+        stem_filters=0,
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
@@ -54,6 +60,11 @@ class PatchEmbedding(keras.layers.Layer):
         self._patch_hw = sizes
         self.hidden_dim = hidden_dim
         self.use_class_token = use_class_token
+        if not isinstance(stem_filters, int) or stem_filters < 0:
+            raise ValueError(
+                f"`stem_filters` must be an integer >= 0. Received: stem_filters={stem_filters!r}"
+            )
+        self.stem_filters = stem_filters
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, images_shape):
@@ -65,6 +76,19 @@ class PatchEmbedding(keras.layers.Layer):
                 f"Received: images_shape={tuple(images_shape)}, patch_size={self.patch_size}"
             )
         self.num_patches = (height // patch_height) * (width // patch_width)
+        self.stem = None
+        if self.stem_filters:
+            self.stem = keras.layers.Conv2D(
+                self.stem_filters,
+                3,
+                padding="same",
+                activation="gelu",
+                kernel_initializer=layer_utils.clone_initializer(self.kernel_initializer, "stem"),
+                dtype=self.dtype_policy,
+                name="stem",
+            )
+            self.stem.build(images_shape)
+            images_shape = self.stem.compute_output_shape(images_shape)
         self.projection = keras.layers.Conv2D(
             self.hidden_dim,
             self._patch_hw,
@@ -87,7 +111,7 @@ class PatchEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, images):
-        x = self.projection(images)
+        x = self.projection(images if self.stem is None else self.stem(images))
         x = ops.reshape(x, (ops.shape(x)[0], self.num_patches, self.hidden_dim))
         if self.use_class_token:
             token = ops.cast(self.class_token, x.dtype)
@@ -107,6 +131,7 @@ class PatchEmbedding(keras.layers.Layer):
                 "patch_size": self.patch_size,
                 "hidden_dim": self.hidden_dim,
                 "use_class_token": self.use_class_token,
+                "stem_filters": self.stem_filters,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )

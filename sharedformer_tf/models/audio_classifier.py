@@ -40,18 +40,20 @@ class AudioClassifier(ConfigModel):
     (2, 12)
     """
 
+    # Exports keep the spectrogram float in int8 models: a power spectrum
+    # spans more range than one int8 scale holds (full int8 drops a trained
+    # model from 98% to 29% accuracy; the transformer alone in int8 keeps it).
+    int8_float_layers = ("log_mel",)
+
     def __init__(self, config, dtype=None, **kwargs):
         config = AudioConfig.coerce(config)
         c = config
         waveforms = keras.Input((c.clip_samples,), name="waveforms")
         # The front end runs in float32 whatever the policy: log power spans
         # more range than bfloat16 resolves well.
-        spectrogram = LogMelSpectrogram(c.sample_rate, c.frame_length, c.frame_step,
-                                        num_mel_bins=c.num_mel_bins, dtype="float32",
-                                        name="log_mel")(waveforms)  # fmt: skip
-        mean = ops.mean(spectrogram, axis=(1, 2), keepdims=True)
-        variance = ops.mean(ops.square(spectrogram - mean), axis=(1, 2), keepdims=True)
-        x = (spectrogram - mean) * ops.rsqrt(variance + 1e-5)
+        x = LogMelSpectrogram(c.sample_rate, c.frame_length, c.frame_step,
+                              num_mel_bins=c.num_mel_bins, standardize=True, dtype="float32",
+                              name="log_mel")(waveforms)  # fmt: skip
         x = ops.expand_dims(x, -1)  # [batch, frames, bands, 1]
         logits, layers = patch_transformer_logits(x, c, (c.frames_per_patch, c.num_mel_bins),
                                                   dtype)  # fmt: skip

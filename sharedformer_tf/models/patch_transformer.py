@@ -27,7 +27,8 @@ def patch_transformer_logits(x, config, patch_size, dtype=None):
     """
     c = config
     patches = PatchEmbedding(patch_size, c.hidden_dim, use_class_token=c.pooling == "class_token",
-                             dtype=dtype, name="patch_embedding")  # fmt: skip
+                             stem_filters=getattr(c, "stem_filters", 0), dtype=dtype,
+                             name="patch_embedding")  # fmt: skip
     encoder = SharedEncoder(
         c.plan,
         num_heads=c.num_heads,

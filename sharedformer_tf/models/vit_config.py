@@ -23,6 +23,8 @@ class ViTConfig(ConfigDataclass):
         intermediate_dim: int. Feed-forward width.
         plan: `SharingPlan` of the encoder depths.
         pooling: `"class_token"` or `"mean"` (of the patch vectors).
+        stem_filters: filters of a 3x3 convolutional stem before the patch
+            projection (0: none, the plain ViT patch embedding).
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         layer_norm_epsilon: epsilon of every layer norm.
@@ -37,6 +39,7 @@ class ViTConfig(ConfigDataclass):
     intermediate_dim: int
     plan: SharingPlan
     pooling: str = "class_token"
+    stem_filters: int = 0
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
@@ -52,6 +55,11 @@ class ViTConfig(ConfigDataclass):
             num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim,
         )
+        if not isinstance(self.stem_filters, int) or self.stem_filters < 0:
+            raise ValueError(
+                "`stem_filters` must be an integer >= 0. "
+                f"Received: stem_filters={self.stem_filters!r}"
+            )
         if self.image_size % self.patch_size:
             raise ValueError(
                 "`patch_size` must divide `image_size`. Received: "

@@ -126,7 +126,9 @@ def test_export_waveform_models_match_keras(trained, tmp_path):
     summary = last_json(result.stdout)
     assert summary["input_shape"] == [None, 16000] and summary["input_dtype"] == "float32"
     assert summary["agreement_with_keras"]["fp32"] == 1.0
-    print("TFLite accuracy", summary["accuracy"], summary["agreement_with_keras"])
+    # int8 keeps the spectrogram in float (AudioClassifier.int8_float_layers); a fully
+    # integer front end loses the quiet parts of the power spectrum and most predictions.
+    assert summary["agreement_with_keras"]["int8"] >= 0.8, summary["agreement_with_keras"]
     for variant in ("fp32", "fp16", "int8"):
         names = tflite.op_names((export_dir / f"classifier_{variant}.tflite").read_bytes())
         assert not [n for n in names if n.startswith("Flex") or "FFT" in n], names

@@ -105,3 +105,23 @@ def test_tflite_classifier_checks_input_shape(exported):
     classifier = TFLiteClassifier(directory / "classifier_fp32.tflite")
     with pytest.raises(ValueError, match=r"Expected inputs \[n, 28, 28, 1\]"):
         classifier.predict(images(2)[:, :14])
+
+
+def test_audio_int8_keeps_the_spectrogram_float(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from sharedformer_tf.models import AudioClassifier, audio_config
+
+    config = audio_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16, num_mel_bins=10,
+                               num_classes=3, plan=SharingPlan(4, 2))  # fmt: skip
+    model = AudioClassifier(config)
+    waveforms = (0.1 * np.random.default_rng(0).standard_normal((8, 16000))).astype("float32")
+    export_classifier(model, NAMES, tmp_path, ["int8"], waveforms, input_dtype=tf.float32)
+    interpreter = Interpreter(model_path=str(tmp_path / "classifier_int8.tflite"))
+    tensors = {t["name"]: t["dtype"] for t in interpreter.get_tensor_details()}
+    front_end = [dtype for name, dtype in tensors.items() if "/log_mel" in name]
+    encoder = [dtype for name, dtype in tensors.items() if "/encoder" in name]
+    assert front_end and all(dtype == np.float32 for dtype in front_end if dtype != np.int32)
+    assert sum(dtype == np.int8 for dtype in encoder) > len(encoder) / 2
+    got = TFLiteClassifier(tmp_path / "classifier_int8.tflite").predict(waveforms)
+    assert got.shape == (8, 3) and np.allclose(got.sum(-1), 1, atol=0.05)

@@ -73,3 +73,11 @@ def test_silence_is_finite_and_config_round_trips():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         LogMelSpectrogram(**kwargs)
+
+
+def test_standardize_gives_zero_mean_unit_variance_per_clip():
+    x = waveforms(2, 4000)
+    x[1] *= 0.01  # a much quieter clip
+    out = np.asarray(LogMelSpectrogram(num_mel_bins=8, standardize=True)(x))
+    np.testing.assert_allclose(out.mean(axis=(1, 2)), 0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=(1, 2)), 1, atol=1e-3)

@@ -60,3 +60,25 @@ def test_rectangular_patches_take_whole_spectrogram_frames():
         PatchEmbedding(patch_size=(3, 6), hidden_dim=8)(x)
     with pytest.raises(ValueError, match="int or a pair"):
         PatchEmbedding(patch_size=(1, 2, 3), hidden_dim=8)
+
+
+def test_convolutional_stem_adds_local_features_and_round_trips():
+    import numpy as np
+
+    plain = PatchEmbedding(patch_size=4, hidden_dim=8)
+    stem = PatchEmbedding(patch_size=4, hidden_dim=8, stem_filters=6)
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 1)).astype("float32")
+    assert tuple(stem(x).shape) == tuple(plain(x).shape) == (2, 5, 8)
+    # 3x3x1x6 + 6 stem weights; the projection sees 6 channels instead of 1.
+    assert stem.count_params() - plain.count_params() == 3 * 3 * 6 + 6 + 4 * 4 * 5 * 8
+    # A pixel just outside a patch now reaches it through the 3x3 stem.
+    x2 = x.copy()
+    x2[:, 4, 0, 0] += 1.0  # first row of the patches below patch 1
+    changed = np.abs(np.asarray(stem(x2)) - np.asarray(stem(x))).sum(axis=(0, 2)) > 1e-6
+    assert changed.tolist() == [False, True, False, True, False]
+    clone = PatchEmbedding.from_config(stem.get_config())
+    clone.build(x.shape)
+    clone.set_weights(stem.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(stem(x)), atol=1e-6)
+    with pytest.raises(ValueError, match="stem_filters"):
+        PatchEmbedding(patch_size=4, hidden_dim=8, stem_filters=-1)
