@@ -58,7 +58,7 @@ def parse_args(argv):
     train.add_argument("--data", default="fashion_mnist", help="SPEC of the training images")
     train.add_argument("--out", required=True, help="directory for model, config, report, plots")
     train.add_argument("--preset", choices=sorted(vit_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=cli.positive_int, default=10)
+    train.add_argument("--epochs", type=cli.positive_int, default=12)
     cli.add_sharing_flags(train)
     train.add_argument("--pooling", choices=vit_config.POOLINGS, help="default: the preset's")
     train.add_argument("--batch-size", type=cli.positive_int, default=128, help="per replica")

@@ -76,8 +76,9 @@ class ViTConfig(ConfigDataclass):
 
 
 def tiny(**changes):
-    """28x28 grayscale (Fashion-MNIST): 4x4 patches (49), H=64, 4 heads, FFN
-    128, 8 depths over 2 groups (`cycle`, ABABABAB), 10 classes."""
+    """28x28 grayscale (Fashion-MNIST): a 16-filter 3x3 convolutional stem,
+    4x4 patches (49), H=64, 4 heads, FFN 128, 8 depths over 2 groups
+    (`cycle`, ABABABAB), 10 classes."""
     config = ViTConfig(
         image_size=28,
         channels=1,
@@ -87,13 +88,15 @@ def tiny(**changes):
         num_heads=4,
         intermediate_dim=128,
         plan=SharingPlan(8, 2, strategy="cycle"),
+        stem_filters=16,
     )
     return config.replace(**changes)
 
 
 def small(**changes):
-    """32x32 RGB (CIFAR-10): 4x4 patches (64), H=128, 4 heads, FFN 256, 8
-    depths over 2 groups (`cycle`), 10 classes."""
+    """32x32 RGB (CIFAR-10): a 32-filter 3x3 convolutional stem, 4x4 patches
+    (64), H=128, 4 heads, FFN 256, 8 depths over 2 groups (`cycle`), 10
+    classes."""
     config = ViTConfig(
         image_size=32,
         channels=3,
@@ -103,6 +106,7 @@ def small(**changes):
         num_heads=4,
         intermediate_dim=256,
         plan=SharingPlan(8, 2, strategy="cycle"),
+        stem_filters=32,
     )
     return config.replace(**changes)
 

@@ -181,3 +181,20 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands(tmp_path, capsys):
     assert metrics["num_examples"] == 10
     names = json.loads((out / "config.json").read_text())["class_names"]
     assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12
+
+
+def test_mixed_bfloat16_training_exports_a_float32_model(clips_dir, tmp_path):
+    out = tmp_path / "bf16"
+    result = run("train", "--data", f"folder:{clips_dir}", "--out", str(out), "--epochs", "2",
+                 "--precision", "mixed_bfloat16", "--strategy", "one_device", *SMALL)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["devices"]["precision"] == "mixed_bfloat16"
+    export_dir = tmp_path / "export"
+    result = run("export", "--model", str(out), "--out", str(export_dir), "--tflite", "fp32")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = last_json(result.stdout)
+    # The TFLite model computes in float32, the Keras model in bfloat16: nearly always the same
+    # class, never a different model.
+    assert summary["agreement_with_keras"]["fp32"] >= 0.9
+    assert summary["bytes"]["classifier_fp32.tflite"] > 4 * summary["unique_params"]
