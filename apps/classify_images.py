@@ -62,9 +62,9 @@ def parse_args(argv):
     cli.add_sharing_flags(train)
     train.add_argument("--pooling", choices=vit_config.POOLINGS, help="default: the preset's")
     train.add_argument("--batch-size", type=cli.positive_int, default=128, help="per replica")
-    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--learning-rate", type=cli.positive_float, default=2e-3)
     train.add_argument("--warmup-steps", type=cli.positive_int)
-    train.add_argument("--weight-decay", type=float, default=0.05)
+    train.add_argument("--weight-decay", type=cli.non_negative_float, default=0.05)
     train.add_argument("--augment", type=augmentations, default=("flip",),
                        help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)}")  # fmt: skip
     train.add_argument("--train-examples", type=cli.positive_int, help="use the first N only")

@@ -19,6 +19,32 @@ def positive_int(text):
     return value
 
 
+def _float_in(text, low, high, low_inclusive, description):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    above = value >= low if low_inclusive else value > low
+    if not (above and value < high):
+        raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+    return value
+
+
+def positive_float(text):
+    """argparse type: a finite float > 0 (e.g. a learning rate)."""
+    return _float_in(text, 0.0, float("inf"), False, "a positive number")
+
+
+def non_negative_float(text):
+    """argparse type: a finite float >= 0 (e.g. a weight decay)."""
+    return _float_in(text, 0.0, float("inf"), True, "a number >= 0")
+
+
+def fraction(text):
+    """argparse type: a float in [0, 1) (e.g. label smoothing)."""
+    return _float_in(text, 0.0, 1.0, True, "a number in [0, 1)")
+
+
 def add_sharing_flags(parser):
     """`--layers N --unique M --sharing STRATEGY --share-scope SCOPE`."""
     group = parser.add_argument_group("parameter sharing (default: the preset's plan)")

@@ -29,6 +29,21 @@ def test_positive_int_rejects(text):
         cli.positive_int(text)
 
 
+@pytest.mark.parametrize(
+    "function, good, bad",
+    [
+        (cli.positive_float, ["3e-4", "2"], ["0", "-1e-3", "nan", "inf", "fast"]),
+        (cli.non_negative_float, ["0", "0.05"], ["-0.1", "nan", "inf"]),
+        (cli.fraction, ["0", "0.1", "0.99"], ["1", "-0.1", "nan", "x"]),
+    ],
+)
+def test_float_flag_types(function, good, bad):
+    assert [function(text) for text in good] == [float(text) for text in good]
+    for text in bad:
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+            function(text)
+
+
 def test_run_turns_bad_input_into_exit_status_2(capsys):
     parser = argparse.ArgumentParser(prog="app")
 

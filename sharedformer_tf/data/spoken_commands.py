@@ -63,6 +63,18 @@ def voice_variants():
     return sorted({match.group(1) for match in names if match})
 
 
+def available_accents():
+    """The `ACCENTS` this espeak-ng installation has (older releases lack
+    some), in `ACCENTS` order."""
+    listing = subprocess.run([espeak_binary(), "--voices=en"], capture_output=True, text=True,
+                             check=True).stdout  # fmt: skip
+    installed = {line.split()[1] for line in listing.splitlines()[1:] if len(line.split()) > 1}
+    accents = [accent for accent in ACCENTS if accent in installed]
+    if not accents:
+        raise ValueError(f"espeak-ng has none of the English voices {ACCENTS}")
+    return accents
+
+
 def split_of(variant):
     """`"train"`, `"validation"` or `"test"` for a voice variant."""
     bucket = zlib.crc32(variant.encode()) % 100
@@ -79,10 +91,11 @@ def clip_plan(split, unknown_per_speaker=2, silence_per_speaker=1):
     if split not in SPLITS:
         raise ValueError(f"Expected a split in {SPLITS}. Received: split={split!r}")
     plan = []
+    accents = available_accents()
     for variant in voice_variants():
         if split_of(variant) != split:
             continue
-        for accent in ACCENTS:
+        for accent in accents:
             speaker = f"{accent}+{variant}"
             rng = np.random.default_rng(zlib.crc32(speaker.encode()))
             plan += [(speaker, word, LABELS.index(word)) for word in COMMANDS]
@@ -113,7 +126,11 @@ def synthesize_clip(speaker, word, index, seed, binary):
     if word is not None:
         command = [binary, "-v", speaker, "-s", str(rng.integers(110, 200)),
                    "-p", str(rng.integers(20, 80)), "--stdout", word]  # fmt: skip
-        wav = subprocess.run(command, capture_output=True, check=True).stdout
+        result = subprocess.run(command, capture_output=True)
+        if result.returncode or not result.stdout:
+            reason = result.stderr.decode(errors="replace").strip() or f"status {result.returncode}"
+            raise ValueError(f"espeak-ng could not say {word!r} as {speaker}: {reason}")
+        wav = result.stdout
         samples, rate = decode_wav(wav, f"espeak-ng {speaker} {word!r}")
         loud = np.flatnonzero(np.abs(samples) > 0.02)  # trim espeak's leading/trailing silence
         if len(loud):

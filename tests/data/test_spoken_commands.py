@@ -52,3 +52,11 @@ def test_missing_espeak_says_how_to_get_it(monkeypatch):
     monkeypatch.setattr(spoken_commands.shutil, "which", lambda name: None)
     with pytest.raises(FileNotFoundError, match="apt-get install espeak-ng"):
         spoken_commands.espeak_binary()
+
+
+def test_accents_are_the_installed_ones_and_espeak_errors_are_clear():
+    accents = spoken_commands.available_accents()
+    assert accents and set(accents) <= set(spoken_commands.ACCENTS)
+    with pytest.raises(ValueError, match="espeak-ng could not say 'stop' as xx-nowhere"):
+        spoken_commands.synthesize_clip("xx-nowhere+m3", "stop", 0, 0,
+                                        spoken_commands.espeak_binary())  # fmt: skip
