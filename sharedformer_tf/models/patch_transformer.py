@@ -8,7 +8,7 @@ from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
 
-def patch_transformer_logits(x, config, patch_size, dtype=None):
+def patch_transformer_logits(x, config, patch_size, dtype=None, stem_filters=0):
     """Applies a patch embedding, a pre-LN `SharedEncoder` following
     `config.plan`, pooling and a float32 dense head to the symbolic
     `x [batch, height, width, channels]`.
@@ -20,6 +20,7 @@ def patch_transformer_logits(x, config, patch_size, dtype=None):
             `layer_norm_epsilon` and `num_classes`.
         patch_size: int or `(height, width)` of the patches.
         dtype: optional dtype policy.
+        stem_filters: filters of `PatchEmbedding`'s convolutional stem (0: none).
 
     Returns:
         `(logits, (patch_embedding, encoder, head))`: float32 logits
@@ -27,7 +28,7 @@ def patch_transformer_logits(x, config, patch_size, dtype=None):
     """
     c = config
     patches = PatchEmbedding(patch_size, c.hidden_dim, use_class_token=c.pooling == "class_token",
-                             stem_filters=getattr(c, "stem_filters", 0), dtype=dtype,
+                             stem_filters=stem_filters, dtype=dtype,
                              name="patch_embedding")  # fmt: skip
     encoder = SharedEncoder(
         c.plan,

@@ -41,7 +41,9 @@ class ViTClassifier(ConfigModel):
         images = keras.Input((config.image_size, config.image_size, config.channels),
                              name="images")  # fmt: skip
         x = keras.layers.Rescaling(1 / 255, dtype=dtype, name="rescale")(images)
-        logits, layers = patch_transformer_logits(x, config, config.patch_size, dtype)
+        logits, layers = patch_transformer_logits(
+            x, config, config.patch_size, dtype, stem_filters=config.stem_filters
+        )
         self.config = config
         self.patch_embedding, self.encoder, self.head = layers
         super().__init__(inputs=images, outputs=logits, dtype=dtype, **kwargs)
