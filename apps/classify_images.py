@@ -35,7 +35,7 @@ from sharedformer_tf.export.classifier_export import (  # noqa: E402
 from sharedformer_tf.models import ViTClassifier, vit_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "classify_images")
-MODEL_SHAPE_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
+MODEL_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
 log = logging.getLogger("classify_images")
 
 
@@ -129,7 +129,7 @@ def train(args):
     valid_ids = order[:held_out]
     run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples,
            "valid_examples": held_out, "augment": list(args.augment)}  # fmt: skip
-    run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
+    run.update({flag: getattr(args, flag) for flag in MODEL_FLAGS})
     if chief:
         training.prepare_run_directory(args.out, run, args.overwrite)
         devices = {"strategy": args.strategy, "precision": args.precision,

@@ -36,7 +36,7 @@ from sharedformer_tf.export.classifier_export import (  # noqa: E402
 from sharedformer_tf.models import AudioClassifier, audio_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "keyword_spotting")
-MODEL_SHAPE_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
+MODEL_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
 log = logging.getLogger("keyword_spotting")
 
 
@@ -100,7 +100,7 @@ def train(args):
     config = config.replace(**changes, **({"pooling": args.pooling} if args.pooling else {}))
     order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
     run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
-    run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
+    run.update({flag: getattr(args, flag) for flag in MODEL_FLAGS})
     if chief:
         training.prepare_run_directory(args.out, run, args.overwrite)
         devices = {"strategy": args.strategy, "precision": args.precision,

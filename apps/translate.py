@@ -34,9 +34,8 @@ from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "translate")
-MODEL_SHAPE_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope",
-                     "share_encoder_decoder", "tie_embeddings", "vocab_size",
-                     "max_length")  # fmt: skip
+MODEL_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "share_encoder_decoder",
+               "tie_embeddings", "vocab_size", "max_length", "dropout")  # fmt: skip
 log = logging.getLogger("translate")
 
 
@@ -62,6 +61,7 @@ def parse_args(argv):
         "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
     )
     train.add_argument("--max-length", type=cli.positive_int, help="longest sequence in tokens")
+    train.add_argument("--dropout", type=cli.fraction, help="residual/attention/FFN dropout rate")
     train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
     train.add_argument("--learning-rate", type=cli.positive_float, default=1e-3)
     train.add_argument("--warmup-steps", type=cli.positive_int)
@@ -98,6 +98,8 @@ def model_config(args, vocabulary_size):
         "decoder_plan": cli.plan_from_flags(args, config.decoder_plan),
         "max_length": args.max_length or config.max_length,
     }
+    if args.dropout is not None:
+        changes["dropout"] = args.dropout
     if args.share_encoder_decoder is not None:
         changes["share_encoder_decoder"] = args.share_encoder_decoder
     if args.tie_embeddings is not None:
@@ -129,7 +131,7 @@ def train(args):
     keras.utils.set_random_seed(args.seed)
     pairs, valid = load_training_data(args)
     run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
-    run.update({flag: getattr(args, flag) for flag in MODEL_SHAPE_FLAGS})
+    run.update({flag: getattr(args, flag) for flag in MODEL_FLAGS})
     resuming = training.has_backup(args.out) and not args.overwrite
     if chief:
         training.prepare_run_directory(args.out, run, args.overwrite)

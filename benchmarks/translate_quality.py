@@ -5,8 +5,10 @@ the same data for the same number of epochs.
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
                                            [--models shared,keras_hub] [--seeds 0,1]
 
-The last stdout line is one JSON object with a row per model and seed, and
-each model's mean over the seeds.
+The keras-hub model gets the preset's dropout. The last stdout line is one
+JSON object with a row per model and seed, each model's mean over the seeds,
+and the stored parameters of the preset against the keras-hub model at the
+corpus' vocabulary and at the preset's.
 """
 
 import argparse
@@ -64,6 +66,19 @@ def run(name, model, translator_fn, train_ds, tokens, test, args):
     return row
 
 
+def stored_params_vs_keras_hub(config, baseline_layers):
+    """Stored parameters of `config`'s model and of the keras-hub baseline
+    of the same width at `config`'s vocabulary, built but not trained."""
+    shared = sf.parameter_report(Seq2SeqTransformer(config))["unique_params"]
+    baseline = keras_hub_baseline.build(
+        config.vocabulary_size, config.hidden_dim, config.num_heads,
+        config.intermediate_dim, baseline_layers, config.max_length, config.dropout,
+    )  # fmt: skip
+    baseline = sf.parameter_report(baseline)["unique_params"]
+    return {"vocabulary_size": config.vocabulary_size, "shared": shared,
+            "keras_hub": baseline, "ratio": round(shared / baseline, 3)}  # fmt: skip
+
+
 def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
     """Builds, trains and scores the model called `name`; returns its row."""
     if name in ("shared", "unshared"):
@@ -78,7 +93,7 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
         parser.error(f"unknown model {name!r}")
     model = keras_hub_baseline.build(
         config.vocabulary_size, config.hidden_dim, config.num_heads,
-        config.intermediate_dim, args.baseline_layers, config.max_length,
+        config.intermediate_dim, args.baseline_layers, config.max_length, config.dropout,
     )  # fmt: skip
     helper = Translator(Seq2SeqTransformer(config), tokenizer)
 
@@ -141,6 +156,11 @@ def main():
     summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,
                "train_pairs": len(pairs), "test_pairs": len(test), "seeds": seeds,
                "mean": means, "rows": rows}  # fmt: skip
+    # Stored parameters against the keras-hub model, at the corpus' trained
+    # vocabulary and at the preset's (embeddings grow with the vocabulary).
+    summary["stored_params_vs_keras_hub"] = [
+        stored_params_vs_keras_hub(c, args.baseline_layers) for c in (config, preset)
+    ]
     print(json.dumps(summary))
 
 

@@ -75,3 +75,51 @@ def test_speech_sharing_benchmark(tmp_path):
             wav = encode_wav(clip(label, 16000, rng), 16000)
             (tmp_path / "clips" / label / f"{i}.wav").write_bytes(wav)
     run_sharing_benchmark("speech_sharing.py", f"folder:{tmp_path / 'clips'}", tmp_path / "runs")
+
+
+def import_benchmark(name):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_small_preset_stores_at_most_half_of_the_keras_hub_baseline():
+    from sharedformer_tf.models import seq2seq_config
+
+    translate_quality = import_benchmark("translate_quality")
+    small = translate_quality.stored_params_vs_keras_hub(seq2seq_config.small(), 3)
+    assert small["vocabulary_size"] == 8000
+    # 6+6 depths over 3 groups, decoder tied to the encoder, tied embeddings.
+    assert small["shared"] == 5_220_096
+    # keras-hub 3+3: 3 encoder layers of 789,760 and 3 decoder layers of
+    # 1,053,440, two 8000x256 token + two 128x256 position tables, output
+    # layer 256x8000 + 8000.
+    assert small["keras_hub"] == 3 * 789_760 + 3 * 1_053_440 + 2 * (8000 + 128) * 256 + 257 * 8000
+    assert small["ratio"] <= 0.5
+
+
+@pytest.mark.slow
+def test_translate_quality_benchmark_reports_every_model_and_seed():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "translate_quality.py"), "--train-examples",
+         "200", "--test-examples", "8", "--epochs", "1", "--seeds", "0,1", "--batch-size", "16",
+         "--no-jit"],
+        capture_output=True, text=True, timeout=1800, cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    models = ["shared", "unshared", "keras_hub_3+3"]
+    assert [(row["model"], row["seed"]) for row in summary["rows"]] == [
+        (model, seed) for seed in (0, 1) for model in models
+    ]
+    assert set(summary["mean"]) == set(models)
+    for row in summary["rows"]:
+        assert 0 <= row["bleu"] <= 100 and row["num_examples"] == 8
+    shared, unshared, _ = summary["rows"][:3]
+    assert shared["effective_params"] == unshared["unique_params"] > shared["unique_params"]
+    at_corpus, at_preset = summary["stored_params_vs_keras_hub"]
+    assert at_corpus["vocabulary_size"] < at_preset["vocabulary_size"] == 1000
+    assert at_corpus["shared"] == shared["unique_params"]

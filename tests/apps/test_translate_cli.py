@@ -44,8 +44,9 @@ def corpus(tmp_path_factory):
 def trained(corpus):
     out = corpus / "model"
     result = run(
-        "train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), "--epochs", "2", *SMALL
-    )
+        "train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), "--epochs", "2",
+        "--dropout", "0.05", *SMALL,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result
 
@@ -71,6 +72,7 @@ def test_train_writes_a_complete_model_directory(trained):
         "strategy": "all",
         "scope": "block",
     }
+    assert config["model"]["dropout"] == 0.05
     assert "unique parameters" in result.stdout
     assert not (out / "backup").exists()  # a finished run leaves no backup
 
@@ -126,6 +128,7 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus):
             "num_layers=3",
         ),
         (["train", "--out", "OUT", "--epochs", "0"], "must be a positive integer"),
+        (["train", "--out", "OUT", "--dropout", "1"], "a number in [0, 1)"),
         (["train", "--out", "OUT", "--strategy", "tpu"], "no TPU is reachable"),
         (["train", "--out", "OUT", "--precision", "float8"], "invalid choice: 'float8'"),
         (["evaluate", "--model", "NOWHERE"], "not a trained translator directory"),
