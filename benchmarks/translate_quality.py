@@ -136,11 +136,13 @@ def main():
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size())
     rows = []
     for seed in seeds:
-        train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size, config.max_length,
-                                            shuffle=True, seed=seed,
-                                            drop_remainder=True)  # fmt: skip
-        tokens = target_tokens(train_ds)
         for name in args.models.split(","):
+            # A new dataset per model: every model sees the same batches in
+            # the same order (iterating one shuffled dataset again reshuffles).
+            train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size,
+                                                config.max_length, shuffle=True, seed=seed,
+                                                drop_remainder=True)  # fmt: skip
+            tokens = target_tokens(train_ds)
             keras.utils.set_random_seed(seed)
             row = run_model(name, config, tokenizer, train_ds, tokens, test, args, parser)
             row["seed"] = seed
