@@ -66,15 +66,19 @@ def run(name, model, translator_fn, train_ds, tokens, test, args):
     return row
 
 
+def build_baseline(config, num_layers):
+    """The keras-hub model of `config`'s width, vocabulary and dropout."""
+    return keras_hub_baseline.build(
+        config.vocabulary_size, config.hidden_dim, config.num_heads,
+        config.intermediate_dim, num_layers, config.max_length, config.dropout,
+    )  # fmt: skip
+
+
 def stored_params_vs_keras_hub(config, baseline_layers):
     """Stored parameters of `config`'s model and of the keras-hub baseline
     of the same width at `config`'s vocabulary, built but not trained."""
     shared = sf.parameter_report(Seq2SeqTransformer(config))["unique_params"]
-    baseline = keras_hub_baseline.build(
-        config.vocabulary_size, config.hidden_dim, config.num_heads,
-        config.intermediate_dim, baseline_layers, config.max_length, config.dropout,
-    )  # fmt: skip
-    baseline = sf.parameter_report(baseline)["unique_params"]
+    baseline = sf.parameter_report(build_baseline(config, baseline_layers))["unique_params"]
     return {"vocabulary_size": config.vocabulary_size, "shared": shared,
             "keras_hub": baseline, "ratio": round(shared / baseline, 3)}  # fmt: skip
 
@@ -91,10 +95,7 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
         return run(name, model, translator.translate, train_ds, tokens, test, args)
     if name != "keras_hub":
         parser.error(f"unknown model {name!r}")
-    model = keras_hub_baseline.build(
-        config.vocabulary_size, config.hidden_dim, config.num_heads,
-        config.intermediate_dim, args.baseline_layers, config.max_length, config.dropout,
-    )  # fmt: skip
+    model = build_baseline(config, args.baseline_layers)
     helper = Translator(Seq2SeqTransformer(config), tokenizer)
 
     def translate(texts, length=config.max_length - 1):
