@@ -20,6 +20,8 @@ class Seq2SeqConfig(ConfigDataclass):
         intermediate_dim: feed-forward width.
         encoder_plan: `SharingPlan` of the encoder depths.
         decoder_plan: `SharingPlan` of the decoder depths.
+        cross_attention_plan: `SharingPlan` of the decoder's cross-attention
+            sublayers, or `None` to follow `decoder_plan`'s attention groups.
         embedding_dim: `E < H` factorizes the embeddings (ALBERT); `None`
             means `E = H`.
         dropout: residual, embedding and feed-forward dropout.
@@ -46,6 +48,7 @@ class Seq2SeqConfig(ConfigDataclass):
     intermediate_dim: int
     encoder_plan: SharingPlan
     decoder_plan: SharingPlan
+    cross_attention_plan: SharingPlan | None = None
     embedding_dim: int | None = None
     dropout: float = 0.1
     norm_first: bool = True
@@ -65,6 +68,15 @@ class Seq2SeqConfig(ConfigDataclass):
     def __post_init__(self):
         for field in ("encoder_plan", "decoder_plan"):
             object.__setattr__(self, field, SharingPlan.coerce(getattr(self, field)))
+        if self.cross_attention_plan is not None:
+            cross = SharingPlan.coerce(self.cross_attention_plan)
+            object.__setattr__(self, "cross_attention_plan", cross)
+            if cross.num_layers != self.decoder_plan.num_layers:
+                raise ValueError(
+                    "`cross_attention_plan` must have as many depths as "
+                    f"`decoder_plan`. Received: cross_attention_plan={cross!r}, "
+                    f"decoder_plan={self.decoder_plan!r}"
+                )
         check_positive_int(
             vocabulary_size=self.vocabulary_size,
             hidden_dim=self.hidden_dim,

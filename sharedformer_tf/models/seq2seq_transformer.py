@@ -93,6 +93,7 @@ class Seq2SeqTransformer(ConfigModel):
         encoder = SharedEncoder(c.encoder_plan, name="encoder", **stack_args)
         decoder = SharedDecoder(
             c.decoder_plan,
+            cross_attention_plan=c.cross_attention_plan,
             tied_encoder=encoder if c.share_encoder_decoder else None,
             name="decoder",
             **stack_args,

@@ -6,11 +6,7 @@ import keras
 
 from sharedformer_tf.stacks.shared_stack import SharedStack
 
-_SUBLAYERS = (
-    ("self_attention", "attention"),
-    ("cross_attention", "attention"),
-    ("feed_forward", "feed_forward"),
-)
+_SUBLAYERS = ("self_attention", "cross_attention", "feed_forward")
 
 
 def _size(variable):
@@ -123,10 +119,10 @@ def parameter_report(model):
                 "assignments": list(stack.plan.assignments),
             }
         )
-        for name, kind in _SUBLAYERS:
+        for name in _SUBLAYERS:
             if not hasattr(stack.blocks[0], name):
                 continue
-            assignments = getattr(stack.plan, f"{kind}_assignments")
+            assignments = stack.sublayer_assignments(name)
             for group in sorted(set(assignments)):
                 depths = [d for d, g in enumerate(assignments) if g == group]
                 layer = getattr(stack.blocks[depths[0]], name)

@@ -19,6 +19,19 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _check_groups(strategy, num_layers, groups, field):
+    if groups > num_layers:
+        raise ValueError(
+            f"`{field}` cannot exceed `num_layers`. Received: "
+            f"{field}={groups}, num_layers={num_layers}"
+        )
+    if strategy == "sequence" and num_layers % groups:
+        raise ValueError(
+            f"Strategy 'sequence' needs `num_layers` divisible by `{field}`. "
+            f"Received: num_layers={num_layers}, {field}={groups}"
+        )
+
+
 class SharingPlan:
     """Maps each depth of a Transformer stack to a parameter group.
 
@@ -39,6 +52,9 @@ class SharingPlan:
     `scope` says which sublayers follow the plan: `"block"` shares attention
     and feed-forward, `"attention"` shares only attention (feed-forward is
     unique per depth), `"ffn"` shares only the feed-forward network.
+    `num_unique_ffn` gives the feed-forward networks their own number of
+    groups under the same strategy (scope `"block"` only), e.g. attention
+    `ABCCBA` with feed-forward `ABABBA`.
 
     Args:
         num_layers: int. Number of depths `N`, at least 1.
@@ -48,6 +64,9 @@ class SharingPlan:
         strategy: str. One of `"none"`, `"all"`, `"sequence"`, `"cycle"`,
             `"cycle_rev"`, `"sandwich"`.
         scope: str. One of `"block"`, `"attention"`, `"ffn"`.
+        num_unique_ffn: int or `None`. Number of feed-forward groups when it
+            differs from `num_unique`; only for `"sequence"`, `"cycle"` and
+            `"cycle_rev"` with scope `"block"`.
 
     Example:
 
@@ -56,9 +75,13 @@ class SharingPlan:
     (0, 1, 2, 2, 1, 0)
     >>> SharingPlan(6, strategy="sandwich").assignments
     (0, 1, 1, 1, 1, 2)
+    >>> SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2).feed_forward_assignments
+    (0, 1, 0, 1, 1, 0)
     """
 
-    def __init__(self, num_layers, num_unique=None, strategy="cycle", scope="block"):
+    def __init__(
+        self, num_layers, num_unique=None, strategy="cycle", scope="block", num_unique_ffn=None
+    ):
         if not _is_int(num_layers) or num_layers < 1:
             raise ValueError(
                 f"`num_layers` must be an integer >= 1. Received: num_layers={num_layers!r}"
@@ -90,25 +113,33 @@ class SharingPlan:
                     f"Strategy {strategy!r} needs `num_unique`. "
                     f"Received: num_unique=None, num_layers={num_layers}"
                 )
-            if num_unique > num_layers:
+            _check_groups(strategy, num_layers, num_unique, "num_unique")
+        if num_unique_ffn is not None:
+            if strategy in _IMPLIED or scope != "block":
                 raise ValueError(
-                    "`num_unique` cannot exceed `num_layers`. Received: "
-                    f"num_unique={num_unique}, num_layers={num_layers}"
+                    "`num_unique_ffn` needs strategy 'sequence', 'cycle' or "
+                    "'cycle_rev' and scope 'block'. Received: "
+                    f"num_unique_ffn={num_unique_ffn!r}, strategy={strategy!r}, "
+                    f"scope={scope!r}"
                 )
-            if strategy == "sequence" and num_layers % num_unique:
+            if not _is_int(num_unique_ffn) or num_unique_ffn < 1:
                 raise ValueError(
-                    "Strategy 'sequence' needs `num_layers` divisible by "
-                    f"`num_unique`. Received: num_layers={num_layers}, "
-                    f"num_unique={num_unique}"
+                    "`num_unique_ffn` must be None or an integer >= 1. "
+                    f"Received: num_unique_ffn={num_unique_ffn!r}"
                 )
+            _check_groups(strategy, num_layers, num_unique_ffn, "num_unique_ffn")
         self.num_layers = num_layers
         self.num_unique = num_unique
         self.strategy = strategy
         self.scope = scope
-        self._assignments = self._assign()
+        self.num_unique_ffn = num_unique_ffn
+        self._assignments = self._assign(num_unique)
+        self._ffn_assignments = self._assignments
+        if num_unique_ffn is not None:
+            self._ffn_assignments = self._assign(num_unique_ffn)
 
-    def _assign(self):
-        n, m = self.num_layers, self.num_unique
+    def _assign(self, m):
+        n = self.num_layers
         if self.strategy == "none":
             return tuple(range(n))
         if self.strategy == "all":
@@ -147,7 +178,7 @@ class SharingPlan:
         """Group of the feed-forward sublayer at each depth (scope applied)."""
         if self.scope == "attention":
             return tuple(range(self.num_layers))
-        return self._assignments
+        return self._ffn_assignments
 
     def depths_of(self, group, kind="block"):
         """Depths that use `group`, for `kind` in `"block"`, `"attention"`,
@@ -161,12 +192,15 @@ class SharingPlan:
             raise ValueError(f"Expected kind in {tuple(table)}. Received: kind={kind!r}")
         return tuple(d for d, g in enumerate(table[kind]) if g == group)
 
-    def replace(self, num_layers=None, num_unique=None, strategy=None, scope=None):
+    def replace(
+        self, num_layers=None, num_unique=None, strategy=None, scope=None, num_unique_ffn=None
+    ):
         """A new plan with the given fields changed (`None` keeps a field).
 
         A strategy that needs `num_unique` keeps this plan's value unless one
         is given; strategies that imply it (`none`, `all`, `sandwich`) drop
-        it. The result is validated like any plan.
+        it. `num_unique_ffn` is kept only while strategy, `num_unique` and
+        scope stay as they are. The result is validated like any plan.
 
         Example:
 
@@ -174,9 +208,14 @@ class SharingPlan:
         (0, 1, 2, 0, 1, 2, 2, 1, 0)
         """
         strategy = strategy or self.strategy
+        scope = scope or self.scope
+        regrouped = (num_unique, strategy, scope) != (None, self.strategy, self.scope)
         if num_unique is None and strategy not in _IMPLIED:
             num_unique = self.num_unique
-        return SharingPlan(num_layers or self.num_layers, num_unique, strategy, scope or self.scope)
+        if num_unique_ffn is None and not regrouped:
+            num_unique_ffn = self.num_unique_ffn
+        num_layers = num_layers or self.num_layers
+        return SharingPlan(num_layers, num_unique, strategy, scope, num_unique_ffn)
 
     def get_config(self):
         return {
@@ -184,6 +223,7 @@ class SharingPlan:
             "num_unique": self.num_unique,
             "strategy": self.strategy,
             "scope": self.scope,
+            "num_unique_ffn": self.num_unique_ffn,
         }
 
     @classmethod
@@ -215,8 +255,13 @@ class SharingPlan:
         return f"SharingPlan({args})"
 
     def __str__(self):
-        letters = "".join(chr(ord("A") + g) if g < 26 else f"[{g}]" for g in self._assignments)
-        return (
-            f"{self.strategy} {letters} ({self.num_groups} groups over "
-            f"{self.num_layers} depths, scope={self.scope})"
-        )
+        def letters(assignments):
+            return "".join(chr(ord("A") + g) if g < 26 else f"[{g}]" for g in assignments)
+
+        text = f"{self.strategy} {letters(self._assignments)}"
+        if self.num_unique_ffn is None:
+            groups = f"{self.num_groups} groups"
+        else:
+            text += f" ffn {letters(self._ffn_assignments)}"
+            groups = f"{self.num_groups} + {len(set(self._ffn_assignments))} ffn groups"
+        return f"{text} ({groups} over {self.num_layers} depths, scope={self.scope})"

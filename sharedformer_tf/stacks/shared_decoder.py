@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from sharedformer_tf.layers import layer_utils
+from sharedformer_tf.sharing.sharing_plan import SharingPlan
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 from sharedformer_tf.stacks.shared_stack import SharedStack
 
@@ -19,6 +20,11 @@ class SharedDecoder(SharedStack):
     and feed-forward instances of group `d`'s group (W_i^E = W_i^D); the
     cross-attention and the layer norms stay the decoder's own.
 
+    The cross-attention follows `plan`'s attention groups unless
+    `cross_attention_plan` gives it groups of its own: e.g.
+    `SharingPlan(n, strategy="all")` makes one cross-attention instance serve
+    every depth, so its keys and values are computed once per source.
+
     Args:
         plan: `SharingPlan` (or its config dict).
         num_heads: int. Attention heads; must divide the hidden size.
@@ -31,6 +37,10 @@ class SharedDecoder(SharedStack):
         use_depth_embedding: bool. Learned per-depth vector added before each
             depth (Universal Transformer).
         kernel_initializer: initializer of all kernels.
+        cross_attention_plan: `SharingPlan` (or its config dict) of the
+            cross-attention sublayers, with `plan.num_layers` depths; `None`
+            (default) uses `plan`'s attention groups. Its `scope` does not
+            apply.
         tied_encoder: a `SharedEncoder` whose sublayers this decoder reuses, or
             `None`. Not part of `get_config()`: the model owning both stacks
             ties them again when it is rebuilt.
@@ -66,8 +76,17 @@ class SharedDecoder(SharedStack):
 
     use_cross_attention = True
 
-    def __init__(self, *args, tied_encoder=None, **kwargs):
+    def __init__(self, *args, cross_attention_plan=None, tied_encoder=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if cross_attention_plan is not None:
+            cross_attention_plan = SharingPlan.coerce(cross_attention_plan)
+            if cross_attention_plan.num_layers != self.plan.num_layers:
+                raise ValueError(
+                    "`cross_attention_plan` must have as many depths as `plan`. "
+                    f"Received: cross_attention_plan={cross_attention_plan!r}, "
+                    f"plan={self.plan!r}"
+                )
+        self.cross_attention_plan = cross_attention_plan
         if tied_encoder is not None:
             self._check_tied_encoder(tied_encoder)
         self.tied_encoder = tied_encoder
@@ -96,6 +115,11 @@ class SharedDecoder(SharedStack):
                     f"{encoder.plan!r} with {theirs} groups"
                 )
 
+    def sublayer_assignments(self, name):
+        if name == "cross_attention" and self.cross_attention_plan is not None:
+            return self.cross_attention_plan.assignments
+        return super().sublayer_assignments(name)
+
     def _shared_sublayers(self, depth):
         shared = super()._shared_sublayers(depth)
         encoder = self.tied_encoder
@@ -114,8 +138,8 @@ class SharedDecoder(SharedStack):
 
     @property
     def cross_attention_layers(self):
-        """The cross-attention instance of each attention group."""
-        return self._sublayer_groups("cross_attention", "attention")
+        """The cross-attention instance of each cross-attention group."""
+        return self._sublayer_groups("cross_attention")
 
     @property
     def head_dim(self):
@@ -135,7 +159,7 @@ class SharedDecoder(SharedStack):
         a cross-attention instance share one computation."""
         per_group = {}
         slots = []
-        for depth, group in enumerate(self.plan.attention_assignments):
+        for depth, group in enumerate(self.sublayer_assignments("cross_attention")):
             if group not in per_group:
                 layer = self.blocks[depth].cross_attention
                 per_group[group] = layer.compute_key_value_cache(encoder_outputs)
@@ -205,3 +229,9 @@ class SharedDecoder(SharedStack):
         if self_attention_cache is None:
             return x
         return x, ops.stack(new_caches, axis=1)
+
+    def get_config(self):
+        config = super().get_config()
+        plan = self.cross_attention_plan
+        config["cross_attention_plan"] = None if plan is None else plan.get_config()
+        return config

@@ -52,32 +52,20 @@ class SharedStack(keras.layers.Layer):
     def num_layers(self):
         return self.plan.num_layers
 
-    def _owner(self, depth, kind):
-        """First depth of the group that `depth` uses for `kind`."""
-        assignments = (
-            self.plan.attention_assignments
-            if kind == "attention"
-            else self.plan.feed_forward_assignments
-        )
-        return self.plan.depths_of(assignments[depth], kind)[0]
-
     def _shared_sublayers(self, depth):
         """Sublayer instances that `depth` reuses from earlier depths."""
         shared = {}
-        attention_names = ["self_attention"]
+        names = ["self_attention", "feed_forward"]
         if self.use_cross_attention:
-            attention_names.append("cross_attention")
-        for kind, names in (
-            ("attention", attention_names),
-            ("feed_forward", ["feed_forward"]),
-        ):
-            owner = self._owner(depth, kind)
+            names.append("cross_attention")
+        for name in names:
+            assignments = self.sublayer_assignments(name)
+            owner = assignments.index(assignments[depth])
             if owner == depth:
                 continue
-            for name in names:
-                shared[name] = getattr(self.blocks[owner], name)
-                if not self.per_depth_norms:
-                    shared[f"{name}_norm"] = getattr(self.blocks[owner], f"{name}_norm")
+            shared[name] = getattr(self.blocks[owner], name)
+            if not self.per_depth_norms:
+                shared[f"{name}_norm"] = getattr(self.blocks[owner], f"{name}_norm")
         return shared
 
     def build(self, inputs_shape):
@@ -119,26 +107,29 @@ class SharedStack(keras.layers.Layer):
             self.output_norm.build(inputs_shape)
         self.built = True
 
-    def _sublayer_groups(self, name, kind):
-        assignments = (
-            self.plan.attention_assignments
-            if kind == "attention"
-            else self.plan.feed_forward_assignments
-        )
+    def sublayer_assignments(self, name):
+        """Group of the sublayer `name` (`"self_attention"`,
+        `"cross_attention"` or `"feed_forward"`) at each depth."""
+        if name == "feed_forward":
+            return self.plan.feed_forward_assignments
+        return self.plan.attention_assignments
+
+    def _sublayer_groups(self, name):
+        assignments = self.sublayer_assignments(name)
         return [
-            getattr(self.blocks[self.plan.depths_of(group, kind)[0]], name)
-            for group in range(len(set(assignments)))
+            getattr(self.blocks[assignments.index(group)], name)
+            for group in sorted(set(assignments))
         ]
 
     @property
     def self_attention_layers(self):
         """The self-attention instance of each attention group."""
-        return self._sublayer_groups("self_attention", "attention")
+        return self._sublayer_groups("self_attention")
 
     @property
     def feed_forward_layers(self):
         """The feed-forward instance of each feed-forward group."""
-        return self._sublayer_groups("feed_forward", "feed_forward")
+        return self._sublayer_groups("feed_forward")
 
     def _enter_depth(self, x, depth):
         if self.use_depth_embedding:

@@ -66,6 +66,7 @@ def _valid():
         (dict(position_encoding="rotary"), "position_encoding='rotary'"),
         (dict(eos_id=10), "eos_id=10, vocabulary_size=10"),
         (dict(bos_id=0), "must differ"),
+        (dict(cross_attention_plan=SharingPlan(3, strategy="all")), "cross_attention_plan=.*3"),
     ],
 )
 def test_invalid_configs(changes, message):
@@ -74,7 +75,9 @@ def test_invalid_configs(changes, message):
 
 
 def test_plans_are_coerced_and_round_trip():
-    config = Seq2SeqConfig(**_valid())
+    cross = {"num_layers": 2, "num_unique": None, "strategy": "none", "scope": "block"}
+    config = Seq2SeqConfig(**_valid(), cross_attention_plan=cross)
     assert isinstance(config.decoder_plan, SharingPlan)
+    assert config.cross_attention_plan == SharingPlan(2, strategy="none")
     assert Seq2SeqConfig.from_dict(config.to_dict()) == config
     assert dataclasses.replace(config, dropout=0.2).dropout == 0.2

@@ -38,6 +38,9 @@ VARIANTS = {
         use_depth_embedding=True,
         per_depth_norms=False,
     ),
+    "one_cross_attention": dict(
+        share_encoder_decoder=True, cross_attention_plan=SharingPlan(4, strategy="all")
+    ),
     "post_ln_attention_scope": dict(
         norm_first=False,
         encoder_plan=SharingPlan(4, 2, strategy="cycle", scope="attention"),

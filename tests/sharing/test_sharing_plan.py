@@ -89,11 +89,37 @@ def test_depths_of():
         (dict(num_layers=6, num_unique=2, strategy="all"), "num_unique=2"),
         (dict(num_layers=6, num_unique=3, strategy="none"), "implies num_unique=6"),
         (dict(num_layers=6, num_unique=2, strategy="sandwich"), "implies num_unique=3"),
+        (dict(num_layers=6, num_unique=3, num_unique_ffn=0), "num_unique_ffn=0"),
+        (dict(num_layers=6, num_unique=3, num_unique_ffn=7), "num_unique_ffn=7, num_layers=6"),
+        (
+            dict(num_layers=6, num_unique=3, strategy="sequence", num_unique_ffn=4),
+            "num_layers=6, num_unique_ffn=4",
+        ),
+        (dict(num_layers=6, strategy="all", num_unique_ffn=2), "strategy='all'"),
+        (dict(num_layers=6, num_unique=3, scope="ffn", num_unique_ffn=2), "scope='ffn'"),
     ],
 )
 def test_invalid_plans_name_received_values(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         SharingPlan(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "strategy, ffn",
+    [
+        ("cycle_rev", (0, 1, 0, 1, 1, 0)),
+        ("cycle", (0, 1, 0, 1, 0, 1)),
+        ("sequence", (0, 0, 0, 1, 1, 1)),
+    ],
+)
+def test_num_unique_ffn_groups_the_feed_forward_networks_apart(strategy, ffn):
+    plan = SharingPlan(6, 3, strategy, num_unique_ffn=2)
+    assert plan.attention_assignments == plan.assignments == SharingPlan(6, 3, strategy).assignments
+    assert plan.feed_forward_assignments == ffn
+    assert plan.depths_of(1, "feed_forward") == tuple(d for d, g in enumerate(ffn) if g == 1)
+    assert plan.num_groups == 3
+    assert SharingPlan.from_config(plan.get_config()) == plan
+    assert plan != SharingPlan(6, 3, strategy)
 
 
 def test_implied_num_unique_may_be_given_when_equal():
@@ -117,7 +143,10 @@ def test_config_round_trip_is_plain_json(strategy, scope):
 
 def test_str_and_repr():
     plan = SharingPlan(6, 3, "cycle_rev")
-    assert "ABCCBA" in str(plan)
+    assert "ABCCBA" in str(plan) and "ffn" not in str(plan)
+    assert eval(repr(plan)) == plan
+    plan = SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
+    assert "ABCCBA ffn ABABBA (3 + 2 ffn groups" in str(plan)
     assert eval(repr(plan)) == plan
 
 
@@ -137,3 +166,13 @@ def test_replace_keeps_or_drops_num_unique():
         plan.replace(num_layers=4, strategy="sequence")
     with pytest.raises(ValueError, match="needs `num_unique`"):
         SharingPlan(4, strategy="all").replace(strategy="cycle")
+
+
+def test_replace_keeps_num_unique_ffn_only_while_the_groups_stay():
+    plan = SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
+    assert plan.replace(num_layers=8).num_unique_ffn == 2
+    assert plan.replace(num_layers=8).feed_forward_assignments == (0, 1, 0, 1, 0, 1, 1, 0)
+    assert plan.replace(num_unique=4).num_unique_ffn is None
+    assert plan.replace(strategy="none") == SharingPlan(6, strategy="none")
+    assert plan.replace(scope="attention").num_unique_ffn is None
+    assert plan.replace(num_unique=4, num_unique_ffn=1).feed_forward_assignments == (0,) * 6

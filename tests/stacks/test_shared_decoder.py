@@ -87,6 +87,45 @@ def test_cross_attention_cache_shared_groups_compute_once():
     assert not np.allclose(cross[:, 0], cross[:, 1])
 
 
+def test_one_cross_attention_for_all_depths():
+    cross_plan = SharingPlan(4, strategy="all")
+    decoder = _decoder(SharingPlan(4, 2, strategy="cycle_rev"), cross_attention_plan=cross_plan)
+    assert len(decoder.cross_attention_layers) == 1
+    for block in decoder.blocks:
+        assert block.cross_attention is decoder.cross_attention_layers[0]
+    assert decoder.blocks[0].self_attention is not decoder.blocks[1].self_attention
+    # 2 self-attention + 2 FFN groups, 1 cross-attention, 3 norms a depth.
+    assert decoder.count_params() == 2 * (ATTENTION + FFN) + ATTENTION + 4 * 3 * NORM + NORM
+    memory = _x(2, 5, H)
+    cross = decoder.compute_cross_attention_cache(memory)
+    for depth in range(1, 4):
+        np.testing.assert_array_equal(cross[:, depth], cross[:, 0])
+    y, memory_mask = _x(2, 6, H), np.array([[True] * 5, [True, True, False, False, False]])
+    full = decoder(y, memory, encoder_padding_mask=memory_mask)
+    steps, _ = _stepwise(decoder, y, memory, memory_mask)
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+    rows = [r for r in parameter_report(decoder)["groups"] if r["sublayer"] == "cross_attention"]
+    assert [r["depths"] for r in rows] == [[0, 1, 2, 3]]
+
+
+def test_cross_attention_plan_can_share_less_than_the_plan():
+    decoder = _decoder(
+        SharingPlan(4, strategy="all"),
+        cross_attention_plan=SharingPlan(4, 2, strategy="sequence"),
+        per_depth_norms=False,
+    )
+    groups = [decoder.cross_attention_layers.index(b.cross_attention) for b in decoder.blocks]
+    assert groups == [0, 0, 1, 1]
+    assert decoder.blocks[1].cross_attention_norm is decoder.blocks[0].cross_attention_norm
+    assert decoder.blocks[2].cross_attention_norm is not decoder.blocks[0].cross_attention_norm
+    assert decoder.count_params() == 3 * ATTENTION + FFN + 4 * NORM + NORM
+
+
+def test_cross_attention_plan_must_match_the_depths():
+    with pytest.raises(ValueError, match="as many depths.*num_layers=3.*num_layers=4"):
+        _decoder(SharingPlan(4, 2), cross_attention_plan=SharingPlan(3, strategy="all"))
+
+
 def test_future_tokens_do_not_change_past_outputs():
     decoder = _decoder(SharingPlan(2, strategy="all"))
     y, memory = _x(1, 4, H), _x(1, 3, H)
@@ -136,16 +175,20 @@ def test_tied_encoder_reuses_self_attention_and_ffn_instances():
     assert owners[(decoder.name, "cross_attention")] == decoder.name
 
 
-def test_tied_encoder_cached_decoding_equals_full_forward():
-    encoder = _encoder(SharingPlan(4, 2, strategy="cycle"))
+@pytest.mark.parametrize("num_unique_ffn", [None, 1])
+def test_tied_encoder_cached_decoding_equals_full_forward(num_unique_ffn):
+    encoder = _encoder(SharingPlan(4, 2, strategy="cycle", num_unique_ffn=num_unique_ffn))
     decoder = SharedDecoder(
-        SharingPlan(4, 2, strategy="cycle"),
+        SharingPlan(4, 2, strategy="cycle", num_unique_ffn=num_unique_ffn),
         num_heads=HEADS,
         intermediate_dim=F,
         tied_encoder=encoder,
     )
     y, memory = _x(2, 5, H), encoder(_x(2, 3, H))
     full = decoder(y, memory)
+    for block in decoder.blocks:
+        assert block.feed_forward in encoder.feed_forward_layers
+    assert len(encoder.feed_forward_layers) == (num_unique_ffn or 2)
     steps, _ = _stepwise(decoder, y, memory, None)
     np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
 
@@ -177,8 +220,14 @@ def test_cache_without_index_is_an_error():
 
 
 def test_config_round_trip():
-    decoder = _decoder(SharingPlan(4, 2, strategy="sequence"), dropout=0.2, activation="gelu")
+    decoder = _decoder(
+        SharingPlan(4, 2, strategy="sequence"),
+        dropout=0.2,
+        activation="gelu",
+        cross_attention_plan=SharingPlan(4, strategy="all"),
+    )
     restored = SharedDecoder.from_config(decoder.get_config())
+    assert restored.cross_attention_plan == SharingPlan(4, strategy="all")
     restored.build((None, None, H), (None, None, H))
     restored.set_weights(decoder.get_weights())
     y, memory = _x(1, 3, H), _x(1, 2, H)

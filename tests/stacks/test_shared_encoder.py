@@ -81,6 +81,24 @@ def test_shared_variables_appear_once(plan):
             assert not np.allclose(kernels[i], kernels[j])
 
 
+@pytest.mark.parametrize("per_depth_norms", [True, False])
+def test_feed_forward_groups_apart_from_attention_groups(per_depth_norms):
+    plan = SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
+    encoder = _encoder(plan, per_depth_norms=per_depth_norms)
+    assert len(encoder.self_attention_layers) == 3 and len(encoder.feed_forward_layers) == 2
+    for depth, group in enumerate((0, 1, 0, 1, 1, 0)):
+        assert encoder.blocks[depth].feed_forward is encoder.feed_forward_layers[group]
+    assert encoder.blocks[2].self_attention is not encoder.blocks[0].self_attention
+    expected = closed_form(plan, per_depth_norms)
+    assert (
+        _model(encoder).count_params()
+        == expected
+        == 3 * ATTENTION + 2 * FFN + (12 if per_depth_norms else 5) * NORM + NORM
+    )
+    rows = [r for r in parameter_report(encoder)["groups"] if r["sublayer"] == "feed_forward"]
+    assert [r["depths"] for r in rows] == [[0, 2, 5], [1, 3, 4]]
+
+
 @pytest.mark.parametrize("depth_embedding", [False, True])
 def test_all_shared_stays_constant_as_depth_grows(depth_embedding):
     counts = []
@@ -191,6 +209,7 @@ def test_config_round_trip_gives_identical_outputs(norm_first):
         "num_unique": 2,
         "strategy": "cycle_rev",
         "scope": "attention",
+        "num_unique_ffn": None,
     }
     restored = SharedEncoder.from_config(config)
     restored.build((None, None, H))
