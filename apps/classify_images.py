@@ -35,7 +35,7 @@ from sharedformer_tf.export.classifier_export import (  # noqa: E402
 from sharedformer_tf.models import ViTClassifier, vit_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "classify_images")
-MODEL_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
+MODEL_FLAGS = ("preset", *cli.SHARING_FLAGS, "pooling")
 log = logging.getLogger("classify_images")
 
 

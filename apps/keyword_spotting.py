@@ -36,7 +36,7 @@ from sharedformer_tf.export.classifier_export import (  # noqa: E402
 from sharedformer_tf.models import AudioClassifier, audio_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "keyword_spotting")
-MODEL_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "pooling")
+MODEL_FLAGS = ("preset", *cli.SHARING_FLAGS, "pooling")
 log = logging.getLogger("keyword_spotting")
 
 

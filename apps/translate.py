@@ -34,7 +34,7 @@ from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "translate")
-MODEL_FLAGS = ("preset", "layers", "unique", "sharing", "share_scope", "share_encoder_decoder",
+MODEL_FLAGS = ("preset", *cli.SHARING_FLAGS, "share_encoder_decoder", "share_cross_attention",
                "tie_embeddings", "vocab_size", "max_length", "dropout")  # fmt: skip
 log = logging.getLogger("translate")
 
@@ -55,8 +55,10 @@ def parse_args(argv):
     train.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
     train.add_argument("--epochs", type=cli.positive_int, default=3)
     cli.add_sharing_flags(train)
-    train.add_argument("--share-encoder-decoder", action="store_true", default=None)
-    train.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=None)
+    on_off = argparse.BooleanOptionalAction
+    train.add_argument("--share-encoder-decoder", action=on_off, help="decoder uses encoder groups")
+    train.add_argument("--share-cross-attention", action=on_off, help="one for all decoder depths")
+    train.add_argument("--tie-embeddings", action=on_off)
     train.add_argument(
         "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
     )
@@ -92,12 +94,22 @@ def parse_args(argv):
 
 
 def model_config(args, vocabulary_size):
+    """The preset with the flags applied; `--sharing none` is the plain model of
+    the preset's shape (no encoder-decoder or cross-attention sharing either,
+    unless asked for)."""
     config = seq2seq_config.preset(args.preset, vocabulary_size=vocabulary_size)
+    decoder_plan = cli.plan_from_flags(args, config.decoder_plan)
+    plain = args.sharing == "none"
     changes = {
         "encoder_plan": cli.plan_from_flags(args, config.encoder_plan),
-        "decoder_plan": cli.plan_from_flags(args, config.decoder_plan),
+        "decoder_plan": decoder_plan,
         "max_length": args.max_length or config.max_length,
+        "share_encoder_decoder": config.share_encoder_decoder and not plain,
     }
+    cross = None if plain or args.share_cross_attention is False else config.cross_attention_plan
+    if args.share_cross_attention:
+        cross = sf.SharingPlan(decoder_plan.num_layers, strategy="all")
+    changes["cross_attention_plan"] = cross and cross.replace(num_layers=decoder_plan.num_layers)
     if args.dropout is not None:
         changes["dropout"] = args.dropout
     if args.share_encoder_decoder is not None:

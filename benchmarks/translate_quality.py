@@ -89,7 +89,8 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
         if name == "unshared":
             none = config.encoder_plan.replace(strategy="none")
             config = config.replace(encoder_plan=none, decoder_plan=none,
-                                    share_encoder_decoder=False)  # fmt: skip
+                                    share_encoder_decoder=False,
+                                    cross_attention_plan=None)  # fmt: skip
         model = Seq2SeqTransformer(config)
         translator = Translator(model, tokenizer)
         return run(name, model, translator.translate, train_ds, tokens, test, args)

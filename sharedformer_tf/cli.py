@@ -45,11 +45,18 @@ def fraction(text):
     return _float_in(text, 0.0, 1.0, True, "a number in [0, 1)")
 
 
+# Attributes that `add_sharing_flags` adds to the parsed arguments.
+SHARING_FLAGS = ("layers", "unique", "unique_ffn", "sharing", "share_scope")
+
+
 def add_sharing_flags(parser):
-    """`--layers N --unique M --sharing STRATEGY --share-scope SCOPE`."""
+    """`--layers N --unique M --unique-ffn M --sharing STRATEGY --share-scope SCOPE`."""
     group = parser.add_argument_group("parameter sharing (default: the preset's plan)")
     group.add_argument("--layers", type=positive_int, help="depths per stack")
     group.add_argument("--unique", type=positive_int, help="parameter groups per stack")
+    group.add_argument(
+        "--unique-ffn", type=positive_int, help="feed-forward groups, if not --unique"
+    )
     group.add_argument("--sharing", choices=STRATEGIES, help="sharing strategy")
     group.add_argument("--share-scope", choices=SCOPES, help="sublayers that are shared")
     return group
@@ -103,7 +110,7 @@ def setup_devices(args):
 
 def plan_from_flags(args, plan):
     """`plan` with the sharing flags of `args` applied."""
-    return plan.replace(args.layers, args.unique, args.sharing, args.share_scope)
+    return plan.replace(args.layers, args.unique, args.sharing, args.share_scope, args.unique_ffn)
 
 
 def run(commands, parser, args):

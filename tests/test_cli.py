@@ -21,6 +21,12 @@ def test_sharing_flags_override_the_preset_plan():
         _parse(["--layers", "8", "--unique", "4", "--share-scope", "ffn"]), base
     )
     assert changed == SharingPlan(8, 4, "cycle_rev", "ffn")
+    two_ffn = cli.plan_from_flags(_parse(["--unique-ffn", "2"]), base)
+    assert two_ffn == SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
+    assert cli.plan_from_flags(_parse(["--layers", "8"]), two_ffn).num_unique_ffn == 2
+    assert cli.plan_from_flags(_parse(["--unique", "2"]), two_ffn) == SharingPlan(6, 2, "cycle_rev")
+    with pytest.raises(ValueError, match="strategy='all'"):
+        cli.plan_from_flags(_parse(["--sharing", "all", "--unique-ffn", "2"]), base)
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "x", "1.5"])

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import os
 import pathlib
@@ -8,7 +9,9 @@ import time
 
 import pytest
 
+from sharedformer_tf import SharingPlan, parameter_report
 from sharedformer_tf.data import builtin_corpus
+from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "translate.py")
@@ -71,6 +74,7 @@ def test_train_writes_a_complete_model_directory(trained):
         "num_unique": None,
         "strategy": "all",
         "scope": "block",
+        "num_unique_ffn": None,
     }
     assert config["model"]["dropout"] == 0.05
     assert "unique parameters" in result.stdout
@@ -210,3 +214,34 @@ def test_mixed_precision_training_exports_float32_models(corpus, tmp_path):
     assert exported.returncode == 0, exported.stderr[-3000:]
     summary = json.loads(exported.stdout.strip().splitlines()[-1])
     assert summary["bytes"]["translator_fp32.tflite"] > 0
+
+
+def load_app():
+    spec = importlib.util.spec_from_file_location("translate", APP)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sharing_flags_shape_the_model_config():
+    app = load_app()
+
+    def config(*flags):
+        _, args = app.parse_args(["train", "--out", "unused", "--preset", "small", *flags])
+        return app.model_config(args, 100)
+
+    preset = seq2seq_config.small()
+    shared = config()
+    assert (shared.encoder_plan, shared.decoder_plan) == (preset.encoder_plan, preset.decoder_plan)
+    assert shared.share_encoder_decoder and shared.vocabulary_size == 100
+    deeper = config("--layers", "8", "--unique-ffn", "2")
+    assert deeper.encoder_plan == preset.encoder_plan.replace(num_layers=8, num_unique_ffn=2)
+    plain = config("--sharing", "none")
+    assert plain.encoder_plan == SharingPlan(6, strategy="none") == plain.decoder_plan
+    assert not plain.share_encoder_decoder and plain.cross_attention_plan is None
+    report = parameter_report(Seq2SeqTransformer(plain))
+    assert report["unique_params"] == report["effective_params"]
+    one_cross = config("--layers", "4", "--share-cross-attention")
+    assert one_cross.cross_attention_plan == SharingPlan(4, strategy="all")
+    assert config("--sharing", "none", "--share-encoder-decoder").share_encoder_decoder
+    assert not config("--no-share-encoder-decoder").share_encoder_decoder
