@@ -85,18 +85,23 @@ def import_benchmark(name):
         sys.path.remove(str(ROOT / "benchmarks"))
 
 
-def test_small_preset_stores_at_most_half_of_the_keras_hub_baseline():
+@pytest.mark.parametrize("vocabulary_size", [247, 8000])  # builtin corpus, preset
+def test_small_preset_stores_at_most_half_of_the_keras_hub_baseline(vocabulary_size):
     from sharedformer_tf.models import seq2seq_config
 
     translate_quality = import_benchmark("translate_quality")
-    small = translate_quality.stored_params_vs_keras_hub(seq2seq_config.small(), 3)
-    assert small["vocabulary_size"] == 8000
-    # 6+6 depths over 3 groups, decoder tied to the encoder, tied embeddings.
-    assert small["shared"] == 5_220_096
+    config = seq2seq_config.small(vocabulary_size=vocabulary_size)
+    small = translate_quality.stored_params_vs_keras_hub(config, 3)
+    v = small["vocabulary_size"]
+    assert v == vocabulary_size
+    # 6+6 depths: 2 attention groups of 263,168 (+ 2 cross-attention groups),
+    # 3 FFN groups of 525,568, 32 norms of 512, the decoder tied to the
+    # encoder, one tied Vx256 table.
+    assert small["shared"] == 4 * 263_168 + 3 * 525_568 + 32 * 512 + v * 256
     # keras-hub 3+3: 3 encoder layers of 789,760 and 3 decoder layers of
-    # 1,053,440, two 8000x256 token + two 128x256 position tables, output
-    # layer 256x8000 + 8000.
-    assert small["keras_hub"] == 3 * 789_760 + 3 * 1_053_440 + 2 * (8000 + 128) * 256 + 257 * 8000
+    # 1,053,440, two Vx256 token + two 128x256 position tables, output layer
+    # 256xV + V.
+    assert small["keras_hub"] == 3 * 789_760 + 3 * 1_053_440 + 2 * (v + 128) * 256 + 257 * v
     assert small["ratio"] <= 0.5
 
 
