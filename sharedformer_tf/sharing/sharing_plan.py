@@ -163,7 +163,8 @@ class SharingPlan:
 
     @property
     def num_groups(self):
-        """Number of distinct parameter groups `M`."""
+        """Number of distinct groups `M` of `assignments` (the attention
+        groups; see `feed_forward_assignments` for the feed-forward ones)."""
         return len(set(self._assignments))
 
     @property
