@@ -65,7 +65,7 @@ def parse_args(argv):
     train.add_argument("--max-length", type=cli.positive_int, help="longest sequence in tokens")
     train.add_argument("--dropout", type=cli.fraction, help="residual/attention/FFN dropout rate")
     train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
-    train.add_argument("--learning-rate", type=cli.positive_float, default=1e-3)
+    train.add_argument("--learning-rate", type=cli.positive_float, help="peak (default: preset's)")
     train.add_argument("--warmup-steps", type=cli.positive_int)
     train.add_argument("--label-smoothing", type=cli.fraction, default=0.1)
     train.add_argument("--train-examples", type=cli.positive_int, help="builtin size, or first N")
@@ -160,12 +160,17 @@ def train(args):
     distribute.check_same_across_workers(strategy, proto, "tokenizer")
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     config = model_config(args, tokenizer.vocabulary_size())
+    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
+    learning_rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]
     if chief:
         devices = {"strategy": args.strategy, "precision": args.precision,
                    "replicas": strategy.num_replicas_in_sync}  # fmt: skip
-        training.write_run_config(args.out, run, model=config.to_dict(), devices=devices)
+        recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
+                  "label_smoothing": args.label_smoothing, "global_batch_size": batch_size,
+                  "epochs": args.epochs}  # fmt: skip
+        training.write_run_config(args.out, run, model=config.to_dict(), devices=devices,
+                                  training=recipe)  # fmt: skip
 
-    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
     train_ds = make_translation_dataset(pairs, tokenizer, batch_size, config.max_length,
                                         shuffle=True, seed=args.seed,
                                         drop_remainder=True)  # fmt: skip
@@ -177,7 +182,7 @@ def train(args):
     log.info("Attention core XLA-compiled: %s", xla_attention.xla_attention_enabled())
     with strategy.scope():
         model = Seq2SeqTransformer(config)
-        training.compile_seq2seq(model, steps, args.learning_rate, args.warmup_steps,
+        training.compile_seq2seq(model, steps, learning_rate, args.warmup_steps,
                                  args.label_smoothing, config.pad_id,
                                  jit_compile=jit_compile)  # fmt: skip
     report = sf.parameter_report(model)
@@ -185,8 +190,9 @@ def train(args):
     if chief:
         with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
             json.dump(report, f, indent=2)
-    log.info("Training on %d pairs (%d validation), %d epochs, global batch %d",
-             len(pairs), len(valid), args.epochs, batch_size)  # fmt: skip
+    log.info("Training on %d pairs (%d validation), %d epochs, global batch %d, peak "
+             "learning rate %g", len(pairs), len(valid), args.epochs, batch_size,
+             learning_rate)  # fmt: skip
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
               callbacks=training.training_callbacks(args.out, chief=chief),
               verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip

@@ -133,9 +133,10 @@ def small(**changes):
     sublayers use 2 groups (ABABBA) and feed-forward networks 3 (ABCCBA), the
     decoder reusing the encoder's groups, tied embeddings, vocabulary 8000,
     no dropout (a handful of epochs underfits rather than overfits; pass
-    `dropout=0.1` for long runs on small corpora). Twice the depth of a plain
-    3+3 Transformer of the same width at 0.40x its stored parameters (0.47x
-    at a 247-piece vocabulary)."""
+    `dropout=0.1` for long runs on small corpora), trained at a peak
+    learning rate of 2e-3 (`LEARNING_RATES`). Twice the depth of a plain 3+3
+    Transformer of the same width at 0.40x its stored parameters (0.47x at a
+    247-piece vocabulary)."""
     plan = SharingPlan(6, 2, strategy="cycle_rev", num_unique_ffn=3)
     config = Seq2SeqConfig(
         vocabulary_size=8000,
@@ -167,6 +168,14 @@ def base(**changes):
 
 
 PRESETS = {"tiny": tiny, "small": small, "base": base}
+
+# The peak learning rate each preset trains with by default (AdamW, 10%
+# warmup, cosine decay; `training.compile_seq2seq`). `small`, pre-LN with
+# weights shared by up to four depths, was short of converged on some seeds
+# at 1e-3 after 3 epochs of the builtin en-fr corpus (20,000 pairs); 2e-3
+# raised its five-seed mean from 98.69 to 99.11 BLEU and its worst seed from
+# 97.67 to 98.60.
+LEARNING_RATES = {"tiny": 1e-3, "small": 2e-3, "base": 1e-3}
 
 
 def preset(name, **changes):

@@ -77,6 +77,8 @@ def test_train_writes_a_complete_model_directory(trained):
         "num_unique_ffn": None,
     }
     assert config["model"]["dropout"] == 0.05
+    assert config["training"]["learning_rate"] == seq2seq_config.LEARNING_RATES["tiny"]
+    assert config["training"]["epochs"] == 2
     assert "unique parameters" in result.stdout
     assert not (out / "backup").exists()  # a finished run leaves no backup
 
@@ -204,11 +206,13 @@ def test_non_utf8_stdin_names_the_line(trained):
 
 def test_mixed_precision_training_exports_float32_models(corpus, tmp_path):
     out = tmp_path / "mixed"
-    args = ["--data", f"tsv:{corpus}/train.tsv", "--epochs", "1", "--precision", "mixed_bfloat16"]
+    args = ["--data", f"tsv:{corpus}/train.tsv", "--epochs", "1", "--precision", "mixed_bfloat16",
+            "--learning-rate", "5e-4"]  # fmt: skip
     result = run("train", "--out", str(out), *args, *SMALL)
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((out / "config.json").read_text())
     assert config["devices"]["precision"] == "mixed_bfloat16"
+    assert config["training"]["learning_rate"] == 5e-4
     export_dir = str(tmp_path / "export")
     exported = run("export", "--model", str(out), "--out", export_dir, "--tflite", "fp32")
     assert exported.returncode == 0, exported.stderr[-3000:]
