@@ -5,7 +5,10 @@ the same data for the same number of epochs.
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
                                            [--models shared,keras_hub] [--seeds 0,1]
 
-The keras-hub model gets the preset's dropout. The last stdout line is one
+The keras-hub model gets the preset's dropout. Each model trains at its own
+peak learning rate: the preset's (`seq2seq_config.LEARNING_RATES`) for the
+sharedformer_tf models, `--baseline-learning-rate` for keras-hub (post-LN, it
+needs a lower one); `--learning-rate` sets one for all. The last stdout line is one
 JSON object with a row per model and seed, each model's mean over the seeds,
 and the stored parameters of the preset against the keras-hub model at the
 corpus' vocabulary and at the preset's.
@@ -46,9 +49,9 @@ def target_tokens(dataset):
     return int(sum(int(np.sum(labels != 0)) for _, labels in dataset.as_numpy_iterator()))
 
 
-def run(name, model, translator_fn, train_ds, tokens, test, args):
+def run(name, model, translator_fn, train_ds, tokens, test, args, learning_rate):
     steps = int(train_ds.cardinality()) * args.epochs
-    training.compile_seq2seq(model, steps, args.learning_rate, jit_compile=not args.no_jit)
+    training.compile_seq2seq(model, steps, learning_rate, jit_compile=not args.no_jit)
     timer = EpochTimer()
     model.fit(train_ds, epochs=args.epochs, callbacks=[timer], verbose=2)
     report = sf.parameter_report(model)
@@ -56,7 +59,8 @@ def run(name, model, translator_fn, train_ds, tokens, test, args):
     outputs = translator_fn([s for s, _ in test])
     decode_seconds = time.perf_counter() - start
     row = {"model": name, "unique_params": report["unique_params"],
-           "effective_params": report["effective_params"]}  # fmt: skip
+           "effective_params": report["effective_params"],
+           "learning_rate": learning_rate}  # fmt: skip
     row.update(score(outputs, [t for _, t in test]))
     # Steady state: epochs after the first, which also pays for compilation.
     steady = timer.seconds[1:] or timer.seconds
@@ -93,7 +97,8 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
                                     cross_attention_plan=None)  # fmt: skip
         model = Seq2SeqTransformer(config)
         translator = Translator(model, tokenizer)
-        return run(name, model, translator.translate, train_ds, tokens, test, args)
+        rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]
+        return run(name, model, translator.translate, train_ds, tokens, test, args, rate)
     if name != "keras_hub":
         parser.error(f"unknown model {name!r}")
     model = build_baseline(config, args.baseline_layers)
@@ -107,7 +112,8 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
         return outputs
 
     layers = f"{args.baseline_layers}+{args.baseline_layers}"
-    return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, test, args)
+    rate = args.learning_rate or args.baseline_learning_rate
+    return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, test, args, rate)
 
 
 def main():
@@ -118,7 +124,18 @@ def main():
     parser.add_argument("--train-examples", type=cli.positive_int)
     parser.add_argument("--test-examples", type=cli.positive_int, default=1000)
     parser.add_argument("--batch-size", type=cli.positive_int, default=64)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument(
+        "--learning-rate",
+        type=cli.positive_float,
+        help="every model's peak learning rate (default: the preset's for "
+        "sharedformer_tf models, --baseline-learning-rate for keras-hub)",
+    )
+    parser.add_argument(
+        "--baseline-learning-rate",
+        type=cli.positive_float,
+        default=1e-3,
+        help="keras-hub's (post-LN; the best of 5e-4, 1e-3, 2e-3 for small)",
+    )
     parser.add_argument("--baseline-layers", type=cli.positive_int, default=3)
     parser.add_argument("--models", default="shared,unshared,keras_hub")
     parser.add_argument("--seeds", default="0", help="comma-separated; every model per seed")

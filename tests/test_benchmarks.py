@@ -110,7 +110,7 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "translate_quality.py"), "--train-examples",
          "200", "--test-examples", "8", "--epochs", "1", "--seeds", "0,1", "--batch-size", "16",
-         "--no-jit"],
+         "--no-jit", "--baseline-learning-rate", "5e-4"],
         capture_output=True, text=True, timeout=1800, cwd=ROOT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )  # fmt: skip
@@ -123,7 +123,12 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     assert set(summary["mean"]) == set(models)
     for row in summary["rows"]:
         assert 0 <= row["bleu"] <= 100 and row["num_examples"] == 8
-    shared, unshared, _ = summary["rows"][:3]
+    shared, unshared, keras_hub = summary["rows"][:3]
+    from sharedformer_tf.models import seq2seq_config
+
+    tiny_rate = seq2seq_config.LEARNING_RATES["tiny"]
+    assert shared["learning_rate"] == unshared["learning_rate"] == tiny_rate
+    assert keras_hub["learning_rate"] == 5e-4
     assert shared["effective_params"] == unshared["unique_params"] > shared["unique_params"]
     at_corpus, at_preset = summary["stored_params_vs_keras_hub"]
     assert at_corpus["vocabulary_size"] < at_preset["vocabulary_size"] == 1000
