@@ -8,10 +8,10 @@ the same data for the same number of epochs.
 The keras-hub model gets the preset's dropout. Each model trains at its own
 peak learning rate: the preset's (`seq2seq_config.LEARNING_RATES`) for the
 sharedformer_tf models, `--baseline-learning-rate` for keras-hub (post-LN, it
-needs a lower one); `--learning-rate` sets one for all. The last stdout line is one
-JSON object with a row per model and seed, each model's mean over the seeds,
-and the stored parameters of the preset against the keras-hub model at the
-corpus' vocabulary and at the preset's.
+needs a lower one); `--learning-rate` sets one for all. The last stdout line
+is one JSON object with a row per model and seed (with its learning rate),
+each model's mean over the seeds, and the stored parameters of the preset
+against the keras-hub model at the corpus' vocabulary and at the preset's.
 """
 
 import argparse
