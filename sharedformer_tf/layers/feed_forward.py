@@ -13,7 +13,11 @@ class FeedForward(keras.layers.Layer):
         intermediate_dim: int. Width of the hidden layer.
         activation: str or callable. Activation of the hidden layer.
         dropout: float. Dropout rate after the activation.
-        kernel_initializer: initializer for both kernels.
+        kernel_initializer: initializer of the kernels.
+        output_kernel_initializer: initializer of the output kernel, or
+            `None` (default) for `kernel_initializer`. `"zeros"` makes the
+            network start as the zero function (a residual adapter that
+            starts as the identity of its block).
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -36,6 +40,7 @@ class FeedForward(keras.layers.Layer):
         activation="relu",
         dropout=0.0,
         kernel_initializer="glorot_uniform",
+        output_kernel_initializer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -45,6 +50,11 @@ class FeedForward(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.dropout = dropout
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.output_kernel_initializer = (
+            None
+            if output_kernel_initializer is None
+            else keras.initializers.get(output_kernel_initializer)
+        )
 
     def build(self, inputs_shape):
         self.intermediate_dense = keras.layers.Dense(
@@ -60,11 +70,10 @@ class FeedForward(keras.layers.Layer):
         self.dropout_layer = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="dropout"
         )
+        output_initializer = self.output_kernel_initializer or self.kernel_initializer
         self.output_dense = keras.layers.Dense(
             inputs_shape[-1],
-            kernel_initializer=layer_utils.clone_initializer(
-                self.kernel_initializer, "output_dense"
-            ),
+            kernel_initializer=layer_utils.clone_initializer(output_initializer, "output_dense"),
             dtype=self.dtype_policy,
             name="output_dense",
         )
@@ -87,6 +96,11 @@ class FeedForward(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "output_kernel_initializer": (
+                    None
+                    if self.output_kernel_initializer is None
+                    else keras.initializers.serialize(self.output_kernel_initializer)
+                ),
             }
         )
         return config

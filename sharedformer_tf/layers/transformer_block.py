@@ -40,6 +40,14 @@ class TransformerBlock(keras.layers.Layer):
         activation: activation of the feed-forward network.
         layer_norm_epsilon: float. Epsilon of the layer norms.
         kernel_initializer: initializer of all kernels.
+        adapter_dim: int or `None`. Width of a small feed-forward network of
+            this block's own, run in parallel to the (possibly shared)
+            feed-forward network on the same normalized input and added to
+            its output; its output kernel starts at zero. A block-private
+            adapter lets depths that share weights still differ (relaxed
+            sharing, as the per-depth low-rank modules of Relaxed Recursive
+            Transformers; parallel adapters of He et al., 2022). `None`
+            (default): no adapter.
         shared_sublayers: optional dict from sublayer name (`"self_attention"`,
             `"self_attention_norm"`, `"cross_attention"`,
             `"cross_attention_norm"`, `"feed_forward"`, `"feed_forward_norm"`)
@@ -86,6 +94,7 @@ class TransformerBlock(keras.layers.Layer):
         activation="relu",
         layer_norm_epsilon=1e-5,
         kernel_initializer="glorot_uniform",
+        adapter_dim=None,
         shared_sublayers=None,
         **kwargs,
     ):
@@ -105,6 +114,8 @@ class TransformerBlock(keras.layers.Layer):
                     f"use_cross_attention=False. Received: {cross}"
                 )
         check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
+        if adapter_dim is not None:
+            check_positive_int(adapter_dim=adapter_dim)
         check_rate(dropout=dropout)
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
@@ -114,6 +125,7 @@ class TransformerBlock(keras.layers.Layer):
         self.activation = keras.activations.get(activation)
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.adapter_dim = adapter_dim
         self.shared_sublayers = shared_sublayers
 
     def _sublayer(self, name, *shapes):
@@ -162,6 +174,19 @@ class TransformerBlock(keras.layers.Layer):
             self.cross_attention = self._sublayer("cross_attention", inputs_shape, source_shape)
         self.feed_forward_norm = self._sublayer("feed_forward_norm", inputs_shape)
         self.feed_forward = self._sublayer("feed_forward", inputs_shape)
+        if self.adapter_dim is not None:
+            self.adapter = FeedForward(
+                self.adapter_dim,
+                activation=self.activation,
+                dropout=self.dropout,
+                kernel_initializer=layer_utils.clone_initializer(
+                    self.kernel_initializer, "adapter"
+                ),
+                output_kernel_initializer="zeros",
+                dtype=self.dtype_policy,
+                name="adapter",
+            )
+            self.adapter.build(inputs_shape)
         self.residual_dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="residual_dropout"
         )
@@ -212,7 +237,10 @@ class TransformerBlock(keras.layers.Layer):
             x = self._residual(x, h, self.cross_attention_norm, training)
 
         h = self.feed_forward_norm(x) if self.norm_first else x
-        h = self.feed_forward(h, training=training)
+        if self.adapter_dim is None:
+            h = self.feed_forward(h, training=training)
+        else:
+            h = self.feed_forward(h, training=training) + self.adapter(h, training=training)
         x = self._residual(x, h, self.feed_forward_norm, training)
         if self_attention_cache is None:
             return x
@@ -233,6 +261,7 @@ class TransformerBlock(keras.layers.Layer):
                 "activation": keras.activations.serialize(self.activation),
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "adapter_dim": self.adapter_dim,
             }
         )
         return config

@@ -29,6 +29,8 @@ class Seq2SeqConfig(ConfigDataclass):
         activation: feed-forward activation.
         per_depth_norms: unshared layer norms at every depth.
         use_depth_embedding: learned per-depth vectors (Universal Transformer).
+        adapter_dim: width of a per-depth feed-forward adapter beside the
+            shared feed-forward network (relaxed sharing), or `None`.
         share_encoder_decoder: decoder depths reuse the encoder's
             self-attention and feed-forward instances of their group.
         tie_embeddings: source and target share one embedding table.
@@ -55,6 +57,7 @@ class Seq2SeqConfig(ConfigDataclass):
     activation: str = "relu"
     per_depth_norms: bool = True
     use_depth_embedding: bool = False
+    adapter_dim: int | None = None
     share_encoder_decoder: bool = False
     tie_embeddings: bool = True
     tie_output: bool = True
@@ -94,6 +97,8 @@ class Seq2SeqConfig(ConfigDataclass):
                 "`embedding_dim` must be None or in [1, hidden_dim]. Received: "
                 f"embedding_dim={self.embedding_dim}, hidden_dim={self.hidden_dim}"
             )
+        if self.adapter_dim is not None:
+            check_positive_int(adapter_dim=self.adapter_dim)
         check_rate(dropout=self.dropout)
         if self.position_encoding not in POSITION_ENCODINGS:
             raise ValueError(

@@ -88,6 +88,7 @@ class Seq2SeqTransformer(ConfigModel):
             layer_norm_epsilon=c.layer_norm_epsilon,
             per_depth_norms=c.per_depth_norms,
             use_depth_embedding=c.use_depth_embedding,
+            adapter_dim=c.adapter_dim,
             dtype=dtype,
         )
         encoder = SharedEncoder(c.encoder_plan, name="encoder", **stack_args)

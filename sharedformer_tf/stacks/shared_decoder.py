@@ -37,6 +37,10 @@ class SharedDecoder(SharedStack):
         use_depth_embedding: bool. Learned per-depth vector added before each
             depth (Universal Transformer).
         kernel_initializer: initializer of all kernels.
+        adapter_dim: int or `None`. Gives every depth its own small
+            feed-forward adapter of this width beside the shared feed-forward
+            network (see `TransformerBlock`), so depths sharing weights can
+            still differ; `None` (default): none.
         cross_attention_plan: `SharingPlan` (or its config dict) of the
             cross-attention sublayers, with `plan.num_layers` depths; `None`
             (default) uses `plan`'s attention groups. Its `scope` does not

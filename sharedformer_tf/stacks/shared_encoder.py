@@ -28,6 +28,10 @@ class SharedEncoder(SharedStack):
         use_depth_embedding: bool. Add a learned per-depth ("timestep")
             vector before each depth, as in the Universal Transformer.
         kernel_initializer: initializer of all kernels.
+        adapter_dim: int or `None`. Gives every depth its own small
+            feed-forward adapter of this width beside the shared feed-forward
+            network (see `TransformerBlock`), so depths sharing weights can
+            still differ; `None` (default): none.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:

@@ -15,7 +15,8 @@ class SharedStack(keras.layers.Layer):
     group is given those same instances through `shared_sublayers`, so one
     Keras layer is called at several depths and its variables exist once.
     Per-depth state (layer norms when `per_depth_norms=True`, the depth
-    embedding row, the decoder's cache slot) is indexed by depth.
+    embedding row, the adapter when `adapter_dim` is set, the decoder's
+    cache slot) is indexed by depth.
     """
 
     use_cross_attention = False
@@ -32,10 +33,13 @@ class SharedStack(keras.layers.Layer):
         per_depth_norms=True,
         use_depth_embedding=False,
         kernel_initializer="glorot_uniform",
+        adapter_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
+        if adapter_dim is not None:
+            check_positive_int(adapter_dim=adapter_dim)
         check_rate(dropout=dropout)
         self.plan = SharingPlan.coerce(plan)
         self.num_heads = num_heads
@@ -47,6 +51,7 @@ class SharedStack(keras.layers.Layer):
         self.per_depth_norms = per_depth_norms
         self.use_depth_embedding = use_depth_embedding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.adapter_dim = adapter_dim
 
     @property
     def num_layers(self):
@@ -86,6 +91,7 @@ class SharedStack(keras.layers.Layer):
                 kernel_initializer=layer_utils.clone_initializer(
                     self.kernel_initializer, f"block_{depth}"
                 ),
+                adapter_dim=self.adapter_dim,
                 shared_sublayers=self._shared_sublayers(depth),
                 dtype=self.dtype_policy,
                 name=f"block_{depth}",
@@ -156,6 +162,7 @@ class SharedStack(keras.layers.Layer):
                 "per_depth_norms": self.per_depth_norms,
                 "use_depth_embedding": self.use_depth_embedding,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+                "adapter_dim": self.adapter_dim,
             }
         )
         return config

@@ -33,3 +33,13 @@ def test_dropout_only_in_training():
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         FeedForward(**kwargs)
+
+
+def test_zero_output_kernel_starts_as_the_zero_function():
+    ffn = FeedForward(intermediate_dim=4, output_kernel_initializer="zeros")
+    x = np.random.rand(2, 3, 8).astype("float32")
+    np.testing.assert_array_equal(ffn(x), np.zeros((2, 3, 8)))
+    assert np.any(ffn.intermediate_dense.kernel.numpy() != 0)
+    config = ffn.get_config()
+    assert FeedForward.from_config(config).get_config() == config
+    assert FeedForward(4).get_config()["output_kernel_initializer"] is None

@@ -68,9 +68,13 @@ def test_shared_sublayers_are_the_same_instances():
     assert len(model.weights) == len({id(w) for w in model.weights})
 
 
-def test_self_attention_cache_matches_full_call():
-    block = _block(use_cross_attention=True)
+@pytest.mark.parametrize("adapter_dim", [None, 4])
+def test_self_attention_cache_matches_full_call(adapter_dim):
+    block = _block(use_cross_attention=True, adapter_dim=adapter_dim)
     x, memory = _x(2, 5, 8), _x(2, 3, 8)
+    if adapter_dim:
+        block.build((None, None, 8), (None, None, 8))
+        block.adapter.output_dense.kernel.assign(_x(4, 8))  # starts at zero
     full = block(x, self_attention_mask=layer_utils.causal_mask(5, 5), encoder_outputs=memory)
     cache = ops.zeros((2, 2, 5, 2, 4))
     cross_cache = block.cross_attention.compute_key_value_cache(memory)
@@ -109,3 +113,52 @@ def test_errors_name_received_values():
     block = _block(use_cross_attention=True)
     with pytest.raises(ValueError, match="needs `encoder_outputs`"):
         block(_x(1, 2, 8))
+
+
+def _adapter_count(h=8, r=4):
+    return h * r + r + r * h + h
+
+
+def test_adapter_is_private_and_starts_as_the_plain_block():
+    plain = _block(use_cross_attention=True)
+    plain.build((None, None, 8), (None, None, 8))
+    owner = _block(use_cross_attention=True, adapter_dim=4)
+    owner.build((None, None, 8), (None, None, 8))
+    assert owner.count_params() == _count(cross=True) + _adapter_count()
+    user = _block(
+        use_cross_attention=True,
+        adapter_dim=4,
+        shared_sublayers={"feed_forward": owner.feed_forward},
+    )
+    user.build((None, None, 8), (None, None, 8))
+    assert user.feed_forward is owner.feed_forward
+    assert user.adapter is not owner.adapter
+
+    x, memory = _x(2, 4, 8), _x(2, 3, 8)
+    owned = {id(v) for v in owner.adapter.weights}
+    plain.set_weights(
+        [w for v, w in zip(owner.weights, owner.get_weights(), strict=True) if id(v) not in owned]
+    )
+    np.testing.assert_allclose(owner(x, encoder_outputs=memory), plain(x, encoder_outputs=memory))
+    owner.adapter.output_dense.kernel.assign(np.random.rand(4, 8).astype("float32"))
+    assert not np.allclose(owner(x, encoder_outputs=memory), plain(x, encoder_outputs=memory))
+
+
+def test_adapter_config_round_trips():
+    block = _block(use_cross_attention=True, adapter_dim=4, norm_first=False)
+    x, memory = _x(2, 5, 8), _x(2, 3, 8)
+    block.build((None, None, 8), (None, None, 8))
+    block.adapter.output_dense.kernel.assign(_x(4, 8))
+    restored = TransformerBlock.from_config(block.get_config())
+    assert restored.adapter_dim == 4
+    restored.build((None, None, 8), (None, None, 8))
+    restored.set_weights(block.get_weights())
+    np.testing.assert_array_equal(
+        restored(x, encoder_outputs=memory), block(x, encoder_outputs=memory)
+    )
+
+
+def test_invalid_adapter_dim():
+    for value in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"adapter_dim={value!r}"):
+            _block(adapter_dim=value)

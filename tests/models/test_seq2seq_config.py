@@ -69,6 +69,7 @@ def _valid():
         (dict(hidden_dim=0), "hidden_dim=0"),
         (dict(embedding_dim=9), "embedding_dim=9"),
         (dict(dropout=1.5), "dropout=1.5"),
+        (dict(adapter_dim=0), "adapter_dim=0"),
         (dict(position_encoding="rotary"), "position_encoding='rotary'"),
         (dict(eos_id=10), "eos_id=10, vocabulary_size=10"),
         (dict(bos_id=0), "must differ"),

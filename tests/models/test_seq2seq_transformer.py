@@ -41,6 +41,7 @@ VARIANTS = {
     "one_cross_attention": dict(
         share_encoder_decoder=True, cross_attention_plan=SharingPlan(4, strategy="all")
     ),
+    "relaxed_by_adapters": dict(share_encoder_decoder=True, adapter_dim=4),
     "post_ln_attention_scope": dict(
         norm_first=False,
         encoder_plan=SharingPlan(4, 2, strategy="cycle", scope="attention"),
@@ -59,9 +60,21 @@ def _inputs(source, target):
     return {"encoder_token_ids": source, "decoder_token_ids": target}
 
 
+def _randomize_adapters(model):
+    """Adapters start at zero; give them weights so tests see them."""
+    rng = np.random.default_rng(0)
+    for stack in (model.encoder, model.decoder):
+        for block in stack.blocks:
+            if block.adapter_dim is not None:
+                kernel = block.adapter.output_dense.kernel
+                kernel.assign(rng.normal(0, 0.5, kernel.shape).astype("float32"))
+
+
 @pytest.fixture(params=sorted(VARIANTS))
 def model(request):
-    return Seq2SeqTransformer(_config(**VARIANTS[request.param]))
+    model = Seq2SeqTransformer(_config(**VARIANTS[request.param]))
+    _randomize_adapters(model)
+    return model
 
 
 def test_forward_shape_and_dtype(model):
@@ -139,6 +152,7 @@ def test_empty_source_generates_without_nan():
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_keras_file_round_trip_in_safe_mode(tmp_path, variant):
     model = Seq2SeqTransformer(_config(**VARIANTS[variant]))
+    _randomize_adapters(model)
     source, target = _ids()
     path = os.path.join(tmp_path, "model.keras")
     model.save(path)
@@ -157,6 +171,7 @@ def test_keras_file_round_trip_in_safe_mode(tmp_path, variant):
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_get_config_from_config_round_trip(variant):
     model = Seq2SeqTransformer(_config(**VARIANTS[variant]))
+    _randomize_adapters(model)
     config = model.get_config()
     restored = Seq2SeqTransformer.from_config(config)
     assert restored.get_config() == config

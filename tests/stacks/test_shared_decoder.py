@@ -21,8 +21,8 @@ def _decoder(plan, **kwargs):
     return decoder
 
 
-def _encoder(plan):
-    encoder = SharedEncoder(plan, num_heads=HEADS, intermediate_dim=F)
+def _encoder(plan, **kwargs):
+    encoder = SharedEncoder(plan, num_heads=HEADS, intermediate_dim=F, **kwargs)
     encoder.build((None, None, H))
     return encoder
 
@@ -232,3 +232,25 @@ def test_config_round_trip():
     restored.set_weights(decoder.get_weights())
     y, memory = _x(1, 3, H), _x(1, 2, H)
     np.testing.assert_array_equal(restored(y, memory), decoder(y, memory))
+
+
+def test_tied_encoder_with_adapters_keeps_them_per_stack_and_decodes_with_cache():
+    encoder = _encoder(SharingPlan(4, 2, strategy="cycle_rev"), adapter_dim=4)
+    decoder = SharedDecoder(
+        SharingPlan(4, 2, strategy="cycle_rev"),
+        num_heads=HEADS,
+        intermediate_dim=F,
+        adapter_dim=4,
+        tied_encoder=encoder,
+    )
+    y, memory = _x(2, 5, H), encoder(_x(2, 3, H))
+    decoder.build((None, None, H), (None, None, H))
+    for block in decoder.blocks:
+        assert block.feed_forward in encoder.feed_forward_layers
+        assert all(block.adapter is not b.adapter for b in encoder.blocks)
+        kernel = block.adapter.output_dense.kernel
+        kernel.assign(np.random.rand(*kernel.shape).astype("float32"))
+    full = decoder(y, memory)
+    steps, _ = _stepwise(decoder, y, memory, None)
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+    assert SharedDecoder.from_config(decoder.get_config()).adapter_dim == 4

@@ -225,3 +225,34 @@ def test_invalid_arguments():
         SharedEncoder("all", num_heads=2, intermediate_dim=4)
     with pytest.raises(ValueError, match="hidden_dim=9, num_heads=2"):
         _encoder(SharingPlan(2, strategy="all")).build((None, None, 9))
+
+
+def test_adapters_give_every_depth_its_own_weights():
+    plan = SharingPlan(6, strategy="all")
+    encoder = _encoder(plan, adapter_dim=4)
+    adapter = H * 4 + 4 + 4 * H + H
+    assert _model(encoder).count_params() == closed_form(plan) + 6 * adapter
+    adapters = [block.adapter for block in encoder.blocks]
+    assert len({id(a) for a in adapters}) == 6
+    assert len({id(block.feed_forward) for block in encoder.blocks}) == 1
+    report = parameter_report(encoder)
+    assert report["unique_params"] == closed_form(plan) + 6 * adapter
+    assert report["effective_params"] == closed_form(SharingPlan(6, strategy="none")) + 6 * adapter
+
+    # Only the adapters differ between depths; they start at zero, so the
+    # stack starts as the fully shared one and learns per-depth corrections.
+    plain = _encoder(plan)
+    owned = {id(v) for a in adapters for v in a.weights}
+    plain.set_weights(
+        [
+            w
+            for v, w in zip(encoder.weights, encoder.get_weights(), strict=True)
+            if id(v) not in owned
+        ]
+    )
+    x = _x(2, 3, H)
+    np.testing.assert_allclose(encoder(x), plain(x), rtol=1e-6)
+    restored = SharedEncoder.from_config(encoder.get_config())
+    assert restored.adapter_dim == 4
+    with pytest.raises(ValueError, match="adapter_dim=0"):
+        SharedEncoder(plan, num_heads=HEADS, intermediate_dim=F, adapter_dim=0)
