@@ -60,6 +60,9 @@ def parse_args(argv):
     train.add_argument("--share-cross-attention", action=on_off, help="one for all decoder depths")
     train.add_argument("--tie-embeddings", action=on_off)
     train.add_argument(
+        "--adapter-dim", type=cli.positive_int, help="per-depth adapter width (relaxed sharing)"
+    )
+    train.add_argument(
         "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
     )
     train.add_argument("--max-length", type=cli.positive_int, help="longest sequence in tokens")
@@ -95,8 +98,8 @@ def parse_args(argv):
 
 def model_config(args, vocabulary_size):
     """The preset with the flags applied; `--sharing none` is the plain model of
-    the preset's shape (no encoder-decoder or cross-attention sharing either,
-    unless asked for)."""
+    the preset's shape (no encoder-decoder or cross-attention sharing and no
+    adapters either, unless asked for)."""
     config = seq2seq_config.preset(args.preset, vocabulary_size=vocabulary_size)
     decoder_plan = cli.plan_from_flags(args, config.decoder_plan)
     plain = args.sharing == "none"
@@ -105,6 +108,7 @@ def model_config(args, vocabulary_size):
         "decoder_plan": decoder_plan,
         "max_length": args.max_length or config.max_length,
         "share_encoder_decoder": config.share_encoder_decoder and not plain,
+        "adapter_dim": args.adapter_dim or (None if plain else config.adapter_dim),
     }
     cross = None if plain or args.share_cross_attention is False else config.cross_attention_plan
     if args.share_cross_attention:

@@ -94,7 +94,7 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
             none = config.encoder_plan.replace(strategy="none")
             config = config.replace(encoder_plan=none, decoder_plan=none,
                                     share_encoder_decoder=False,
-                                    cross_attention_plan=None)  # fmt: skip
+                                    cross_attention_plan=None, adapter_dim=None)  # fmt: skip
         model = Seq2SeqTransformer(config)
         translator = Translator(model, tokenizer)
         rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]

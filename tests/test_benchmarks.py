@@ -94,10 +94,11 @@ def test_small_preset_stores_at_most_half_of_the_keras_hub_baseline(vocabulary_s
     small = translate_quality.stored_params_vs_keras_hub(config, 3)
     v = small["vocabulary_size"]
     assert v == vocabulary_size
-    # 6+6 depths: 2 attention groups of 263,168 (+ 2 cross-attention groups),
-    # 3 FFN groups of 525,568, 32 norms of 512, the decoder tied to the
-    # encoder, one tied Vx256 table.
-    assert small["shared"] == 4 * 263_168 + 3 * 525_568 + 32 * 512 + v * 256
+    # 4+4 depths: 2 attention groups of 263,168 (+ 2 cross-attention groups),
+    # 3 FFN groups of 525,568, the decoder tied to the encoder, 22 norms of
+    # 512, 8 per-depth adapters of 16,672, one tied Vx256 table.
+    adapters = 8 * 16_672
+    assert small["shared"] == 4 * 263_168 + 3 * 525_568 + 22 * 512 + adapters + v * 256
     # keras-hub 3+3: 3 encoder layers of 789,760 and 3 decoder layers of
     # 1,053,440, two Vx256 token + two 128x256 position tables, output layer
     # 256xV + V.

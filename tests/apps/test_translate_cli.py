@@ -238,11 +238,14 @@ def test_sharing_flags_shape_the_model_config():
     shared = config()
     assert (shared.encoder_plan, shared.decoder_plan) == (preset.encoder_plan, preset.decoder_plan)
     assert shared.share_encoder_decoder and shared.vocabulary_size == 100
+    assert shared.adapter_dim == preset.adapter_dim
+    assert config("--adapter-dim", "8").adapter_dim == 8
     deeper = config("--layers", "8", "--unique-ffn", "2")
     assert deeper.encoder_plan == preset.encoder_plan.replace(num_layers=8, num_unique_ffn=2)
     plain = config("--sharing", "none")
-    assert plain.encoder_plan == SharingPlan(6, strategy="none") == plain.decoder_plan
+    assert plain.encoder_plan == SharingPlan(4, strategy="none") == plain.decoder_plan
     assert not plain.share_encoder_decoder and plain.cross_attention_plan is None
+    assert plain.adapter_dim is None
     report = parameter_report(Seq2SeqTransformer(plain))
     assert report["unique_params"] == report["effective_params"]
     one_cross = config("--layers", "4", "--share-cross-attention")

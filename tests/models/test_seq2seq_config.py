@@ -7,13 +7,14 @@ from sharedformer_tf.models import Seq2SeqConfig, Seq2SeqTransformer, seq2seq_co
 
 # Stored (unique) and effective parameter counts of every preset as shipped.
 # small, by hand: attention 4*(256*256+256) = 263,168; FFN 2*256*1024+1024+256
-# = 525,568; the encoder's 2 attention groups and 3 FFN groups (2,103,040),
-# 12 norms + final norm; the decoder reuses them and adds 2 cross-attention
-# groups (526,336) + 18 norms + final norm; one tied 8000x256 table
-# (2,048,000): 4,693,760 stored.
+# = 525,568; adapter 2*256*32+32+256 = 16,672; the encoder's 2 attention
+# groups and 3 FFN groups (2,103,040), 8 norms + final norm, 4 adapters; the
+# decoder reuses the groups and adds 2 cross-attention groups (526,336),
+# 12 norms + final norm and 4 adapters; one tied 8000x256 table (2,048,000):
+# 4,822,016 stored.
 PINNED = {
     "tiny": (1_056_768, 1_979_904),
-    "small": (4_693_760, 13_108_224),
+    "small": (4_822_016, 9_555_200),
     "base": (38_470_656, 60_524_544),
 }
 
