@@ -237,11 +237,10 @@ class TransformerBlock(keras.layers.Layer):
             x = self._residual(x, h, self.cross_attention_norm, training)
 
         h = self.feed_forward_norm(x) if self.norm_first else x
-        if self.adapter_dim is None:
-            h = self.feed_forward(h, training=training)
-        else:
-            h = self.feed_forward(h, training=training) + self.adapter(h, training=training)
-        x = self._residual(x, h, self.feed_forward_norm, training)
+        out = self.feed_forward(h, training=training)
+        if self.adapter_dim is not None:
+            out = out + self.adapter(h, training=training)
+        x = self._residual(x, out, self.feed_forward_norm, training)
         if self_attention_cache is None:
             return x
         return x, self_attention_cache
