@@ -9,6 +9,10 @@ SPEC is one of:
 - `folder:DIR`: one sub-folder of WAV files per label; a stable hash of
   each file's path puts 10% of them in `test` and 10% in `validation`.
 
+Split `"all"` is the whole set. WAV files are refused (named, and skipped
+inside `folder:` data) outside 1 kHz to 384 kHz or beyond 60 s
+(`wav_files.MAX_SECONDS`); empty and silent clips are named in warnings.
+
 Clips of other sample rates are resampled, then padded or trimmed to the
 clip length.
 """
@@ -21,9 +25,12 @@ import zlib
 import numpy as np
 
 from sharedformer_tf.data import spoken_commands
+from sharedformer_tf.data.class_folders import folder_classes
+from sharedformer_tf.data.tfds_reader import load_prepared
 from sharedformer_tf.data.wav_files import fit_length, read_wav, resample
 
-SPLITS = ("train", "validation", "test")
+SPLITS = ("train", "validation", "test", "all")
+SILENCE_PEAK = 1e-4  # -80 dBFS
 FOLDER_PERCENT = {"test": 10, "validation": 10}
 logger = logging.getLogger("sharedformer_tf")
 
@@ -44,7 +51,7 @@ def read_audio(spec, split="train", sample_rate=16000, clip_samples=16000, data_
 
     Args:
         spec: `spoken_commands`, `tfds:NAME` or `folder:DIR`.
-        split: `"train"`, `"validation"` or `"test"`.
+        split: `"train"`, `"validation"`, `"test"` or `"all"`.
         sample_rate: int, Hz the clips are resampled to.
         clip_samples: int, samples per clip after padding/trimming.
         data_dir: TensorFlow Datasets data_dir for `tfds:` specs.
@@ -57,6 +64,13 @@ def read_audio(spec, split="train", sample_rate=16000, clip_samples=16000, data_
     if split not in SPLITS:
         raise ValueError(f"Expected a split in {SPLITS}. Received: split={split!r}")
     kind, _, argument = spec.partition(":")
+    if split == "all" and kind != "folder":
+        parts = [read_audio(spec, part, sample_rate, clip_samples, data_dir, seed, cache_dir)
+                 for part in SPLITS[:3]]  # fmt: skip
+        waves, labels = (
+            np.concatenate([getattr(p, k) for p in parts]) for k in ("waveforms", "labels")
+        )
+        return AudioData(waves, labels, parts[0].class_names)
     if kind == "spoken_commands" and not argument:
         waveforms, labels, _ = spoken_commands.synthesize(split, seed, cache_dir)
         if sample_rate != spoken_commands.SAMPLE_RATE:
@@ -76,17 +90,15 @@ def read_audio(spec, split="train", sample_rate=16000, clip_samples=16000, data_
 
 
 def _read_tfds(name, split, sample_rate, clip_samples, data_dir):
-    import tensorflow_datasets as tfds
-
-    builder = tfds.builder(name, data_dir=data_dir)
-    source_rate = getattr(builder.info.features["audio"], "sample_rate", None) or sample_rate
+    dataset, info = load_prepared(name, split, data_dir)
+    source_rate = getattr(info.features["audio"], "sample_rate", None) or sample_rate
     waveforms, labels = [], []
-    for example in builder.as_dataset(split=split).as_numpy_iterator():
+    for example in dataset.as_numpy_iterator():
         audio = np.asarray(example["audio"])
         audio = audio.astype("float32") / (32768 if audio.dtype == np.int16 else 1)
         waveforms.append(fit_length(resample(audio, source_rate, sample_rate), clip_samples))
         labels.append(example["label"])
-    names = tuple(builder.info.features["label"].names)
+    names = tuple(info.features["label"].names)
     return AudioData(np.stack(waveforms), np.asarray(labels, "int32"), names)
 
 
@@ -99,22 +111,33 @@ def folder_split(relative_path):
 
 
 def load_clip(path, sample_rate, clip_samples):
-    """One WAV file, resampled and padded/trimmed: float32 `[clip_samples]`."""
+    """One WAV file, resampled and padded/trimmed: float32 `[clip_samples]`.
+
+    Only the middle of a long file (what `fit_length` keeps) is resampled,
+    so memory is bounded by the clip length. An empty or silent file is
+    named in a warning (it is still returned, as silence).
+    """
     samples, rate = read_wav(path)
+    span = -(-clip_samples * rate // sample_rate) + 2 * (rate // 100)  # the clip + 10 ms a side
+    if len(samples) > span:
+        start = (len(samples) - span) // 2
+        samples = samples[start : start + span]
+    if not len(samples):
+        logger.warning("%s: the WAV file has no samples; it is read as silence", path)
+    elif np.abs(samples).max() < SILENCE_PEAK:
+        logger.warning("%s: the clip is silent (peak below -80 dBFS)", path)
     return fit_length(resample(samples, rate, sample_rate), clip_samples)
 
 
 def _read_folder(directory, split, sample_rate, clip_samples):
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"folder:{directory} is not a directory")
-    names = sorted(d for d in os.listdir(directory) if os.path.isdir(os.path.join(directory, d)))
-    if not names:
-        raise ValueError(f"folder:{directory} has no label sub-folders")
+    names = folder_classes(directory)
     waveforms, labels, skipped = [], [], []
     for label, name in enumerate(names):
         for file in sorted(os.listdir(os.path.join(directory, name))):
             relative = f"{name}/{file}"
-            if not file.lower().endswith(".wav") or folder_split(relative) != split:
+            if not file.lower().endswith(".wav"):
+                continue
+            if split != "all" and folder_split(relative) != split:
                 continue
             try:
                 waveforms.append(load_clip(os.path.join(directory, relative), sample_rate,
@@ -127,4 +150,9 @@ def _read_folder(directory, split, sample_rate, clip_samples):
         logger.warning("Skipped %d unreadable WAV files in folder:%s", len(skipped), directory)
     if not waveforms:
         raise ValueError(f"folder:{directory} has no readable WAV files in its {split!r} split")
-    return AudioData(np.stack(waveforms), np.asarray(labels, "int32"), tuple(names))
+    waveforms = np.stack(waveforms)
+    silent = int(np.sum(np.abs(waveforms).max(axis=1) < SILENCE_PEAK))
+    if silent:
+        logger.warning("%d of %d clips in folder:%s (%s) are empty or silent", silent,
+                       len(waveforms), directory, split)  # fmt: skip
+    return AudioData(waveforms, np.asarray(labels, "int32"), tuple(names))

@@ -7,6 +7,23 @@ import tensorflow as tf
 from sharedformer_tf.data.array_dataset import make_array_dataset
 
 AUGMENTATIONS = ("flip", "translate", "contrast")
+# Sets whose classes keep their meaning when mirrored left to right (clothes,
+# animals, vehicles); digits, letters and text do not.
+MIRROR_SAFE = ("fashion_mnist", "tfds:fashion_mnist", "tfds:cifar10", "tfds:cifar100")
+
+
+def default_augmentation(spec):
+    """The augmentation a SPEC gets unless one is asked for: a horizontal
+    flip for the sets in `MIRROR_SAFE` (a `fashion_mnist:DIR` included),
+    none for any other, whose images may not survive a mirror.
+
+    Example:
+
+    >>> default_augmentation("fashion_mnist"), default_augmentation("folder:digits")
+    (('flip',), ())
+    """
+    kind = spec.split(":")[0]
+    return ("flip",) if spec in MIRROR_SAFE or kind == "fashion_mnist" else ()
 
 
 def image_augmentation(names, seed=None):

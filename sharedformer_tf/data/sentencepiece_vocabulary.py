@@ -1,6 +1,7 @@
 """Training SentencePiece vocabularies with fixed special-token ids."""
 
 import io
+import os
 
 import sentencepiece
 
@@ -54,3 +55,25 @@ def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
         minloglevel=2,
     )
     return model.getvalue()
+
+
+def load_sentencepiece(path):
+    """A `keras_hub.tokenizers.SentencePieceTokenizer` from a `.model` file.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: the file is not a SentencePiece model (the message names
+            it), e.g. truncated or overwritten.
+    """
+    import keras_hub
+    import tensorflow as tf
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such tokenizer file")
+    with open(path, "rb") as f:
+        proto = f.read()
+    try:
+        return keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    except (tf.errors.OpError, ValueError, RuntimeError):
+        raise ValueError(f"{path} is not a SentencePiece model (damaged or truncated?); "
+                         "train the model again or restore the file") from None  # fmt: skip

@@ -15,6 +15,7 @@ import dataclasses
 import os
 
 from sharedformer_tf.data import builtin_corpus
+from sharedformer_tf.data.tfds_reader import load_prepared
 
 KINDS = ("builtin", "parallel", "tsv", "tfds")
 # Default number of builtin pairs per split.
@@ -122,11 +123,10 @@ def _read_tsv(path):
 
 
 def _read_tfds(name, split, data_dir):
-    import tensorflow_datasets as tfds
-
-    dataset = tfds.load(name, split=split, as_supervised=True, data_dir=data_dir)
+    dataset, _ = load_prepared(name, split, data_dir, as_supervised=True)
     return [
-        (s.decode("utf-8").strip(), t.decode("utf-8").strip()) for s, t in tfds.as_numpy(dataset)
+        (s.decode("utf-8").strip(), t.decode("utf-8").strip())
+        for s, t in dataset.as_numpy_iterator()
     ]
 
 

@@ -31,6 +31,31 @@ def encode_pair(tokenizer, source, target, max_length):
     return encoder_ids, decoder_ids, labels
 
 
+def count_truncated_pairs(pairs, tokenizer, max_length):
+    """How many `(source, target)` pairs have a side longer than the
+    `max_length - 1` tokens that `encode_pair` keeps (one id goes to BOS/EOS).
+
+    Example:
+
+    >>> import keras_hub
+    >>> from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
+    >>> proto = train_sentencepiece(["one two three", "four five"] * 20, 20)
+    >>> tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    >>> count_truncated_pairs([("one two three", "four"), ("one", "two")], tokenizer, 3)
+    1
+    """
+    if not pairs:
+        return 0
+    graph_tokenizer = tf_text.SentencepieceTokenizer(model=tokenizer.proto, out_type=tf.int32)
+    truncated = 0
+    for start in range(0, len(pairs), 4096):
+        chunk = pairs[start : start + 4096]
+        lengths = [graph_tokenizer.tokenize([p[side] for p in chunk]).row_lengths().numpy()
+                   for side in (0, 1)]  # fmt: skip
+        truncated += int(((lengths[0] > max_length - 1) | (lengths[1] > max_length - 1)).sum())
+    return truncated
+
+
 def make_translation_dataset(
     pairs,
     tokenizer,

@@ -25,8 +25,13 @@ def test_folder_resamples_pads_and_skips_unreadable_files(tmp_path, caplog):
     broken = [f"yes/broken{i}.wav" for i in range(40)]
     for name in broken:
         (tmp_path / name).write_bytes(b"RIFF....WAVEjunk")
-    splits = {s: audio_data.read_audio(f"folder:{tmp_path}", s) for s in audio_data.SPLITS}
+    parts = ("train", "validation", "test")
+    splits = {s: audio_data.read_audio(f"folder:{tmp_path}", s) for s in parts}
     assert sum(len(d.labels) for d in splits.values()) == 60  # every good file, once
+    whole = audio_data.read_audio(f"folder:{tmp_path}", "all")
+    assert sorted(whole.labels.tolist()) == sorted(
+        sum((d.labels.tolist() for d in splits.values()), [])
+    )
     for data in splits.values():
         assert data.class_names == ("no", "yes") and data.waveforms.shape[1:] == (16000,)
     train = splits["train"]
@@ -44,3 +49,41 @@ def test_folder_resamples_pads_and_skips_unreadable_files(tmp_path, caplog):
 def test_bad_specs(spec, error, message):
     with pytest.raises(error, match=message):
         audio_data.read_audio(spec, "train")
+
+
+def test_a_hostile_header_cannot_make_the_resampler_allocate_much(tmp_path):
+    """59 s at the lowest accepted rate, and at 48 kHz, made into one 16 kHz
+    second: only the clip's span is resampled, so resampling adds well under
+    2 MB to what reading the file takes (resampling the whole file would
+    take over 7 MB at 1 kHz and over 40 MB at 48 kHz)."""
+    import tracemalloc
+
+    from sharedformer_tf.data.wav_files import MIN_SAMPLE_RATE, read_wav
+
+    def peak_bytes(function, *args):
+        tracemalloc.start()
+        function(*args)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak
+
+    for rate in (MIN_SAMPLE_RATE, 48000):
+        path = tmp_path / f"{rate}.wav"
+        path.write_bytes(encode_wav(0.1 * np.sin(np.arange(rate * 59) / 3), rate))
+        reading = peak_bytes(read_wav, path)
+        loading = peak_bytes(audio_data.load_clip, path, 16000, 16000)
+        assert loading - reading < 2 * 2**20, (rate, reading, loading)
+    hostile = tmp_path / "one_hertz.wav"
+    hostile.write_bytes(encode_wav(np.zeros(16000), 1000)[:24] + (1).to_bytes(4, "little")
+                        + encode_wav(np.zeros(16000), 1000)[28:])  # fmt: skip
+    with pytest.raises(ValueError, match="sample rate 1 Hz is outside"):
+        audio_data.load_clip(hostile, 16000, 16000)
+
+
+def test_empty_and_silent_clips_are_named_in_warnings(tmp_path, caplog):
+    (tmp_path / "empty.wav").write_bytes(encode_wav(np.zeros(0), 16000))
+    (tmp_path / "quiet.wav").write_bytes(encode_wav(np.zeros(8000), 16000))
+    for name in ("empty.wav", "quiet.wav"):
+        assert not audio_data.load_clip(tmp_path / name, 16000, 16000).any()
+    assert "empty.wav: the WAV file has no samples" in caplog.text
+    assert "quiet.wav: the clip is silent" in caplog.text

@@ -70,5 +70,29 @@ def test_unknown_specs_name_what_they_received(spec):
 
 
 def test_unknown_split():
-    with pytest.raises(ValueError, match="Received: split='valid'"):
+    with pytest.raises(ValueError, match="Received: split=.valid."):
         image_data.read_images("fashion_mnist", "valid")
+
+
+def test_folder_names_and_skips_unreadable_files_and_reads_any_mode(tmp_path, caplog):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(12):
+            Image.new("RGB", (9, 7), (40 * i, 0, 0)).save(tmp_path / label / f"{i}.png")
+    Image.new("CMYK", (9, 7), (0, 0, 0, 0)).save(tmp_path / "a" / "cmyk.jpg")
+    Image.new("P", (9, 7), 1).save(tmp_path / "b" / "palette.gif")
+    (tmp_path / "b" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (tmp_path / "b" / ".DS_Store").write_bytes(b"ignored: hidden")
+    whole = image_data.read_images(f"folder:{tmp_path}", "all", image_size=8, channels=3)
+    assert len(whole.labels) == 26 and whole.images.shape[1:] == (8, 8, 3)
+    assert "broken.png: not a readable" in caplog.text
+    assert "Skipped 1 unreadable files" in caplog.text
+    parts = [image_data.read_images(f"folder:{tmp_path}", s, 8, 3) for s in ("train", "test")]
+    assert sum(len(p.labels) for p in parts) == 26
+
+
+def test_all_is_train_and_test(fashion_dir):
+    whole = image_data.read_images(f"fashion_mnist:{fashion_dir}", "all")
+    assert whole.images.shape == (17, 28, 28, 1)

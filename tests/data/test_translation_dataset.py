@@ -65,3 +65,12 @@ def test_overlong_pairs_are_truncated(setup):
 def test_empty_input_is_an_error(setup):
     with pytest.raises(ValueError, match="0 pairs"):
         make_translation_dataset([], setup[1], 4, 16)
+
+
+def test_truncated_pairs_are_counted(setup):
+    from sharedformer_tf.data.translation_dataset import count_truncated_pairs
+
+    pairs, tokenizer = setup
+    long = (" ".join(["neuf"] * 40), "neuf")
+    assert count_truncated_pairs([long, ("neuf", "neuf"), long[::-1]], tokenizer, 16) == 2
+    assert count_truncated_pairs(pairs[:50], tokenizer, 512) == 0

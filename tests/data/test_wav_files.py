@@ -73,3 +73,29 @@ def test_bad_files_are_named(tmp_path):
         decode_wav(adpcm, "x.wav")
     with pytest.raises(ValueError, match="no data chunk"):
         decode_wav(adpcm[:36], "y.wav")
+
+
+@pytest.mark.parametrize("rate", [1, 999, 384_001])
+def test_sample_rates_outside_the_range_are_refused(rate):
+    with pytest.raises(ValueError, match=f"h.wav: sample rate {rate} Hz is outside"):
+        decode_wav(wav_bytes(np.zeros(16, "<i2"), rate, 1, 16), "h.wav")
+    with pytest.raises(ValueError, match="from_rate: sample rate"):
+        resample(np.zeros(16), rate, 16000)
+
+
+def test_clips_over_the_maximum_length_are_refused(monkeypatch):
+    from sharedformer_tf.data import wav_files
+
+    too_long = np.zeros(1000 * (wav_files.MAX_SECONDS + 1), "uint8")
+    with pytest.raises(ValueError, match=r"long\.wav: 61\.0 s of audio; clips of at most 60 s"):
+        decode_wav(wav_bytes(too_long, 1000, 1, 8), "long.wav")
+    monkeypatch.setattr(wav_files, "MAX_DATA_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"big\.wav: more than"):
+        decode_wav(wav_bytes(np.zeros(1001, "uint8"), 16000, 1, 8), "big.wav")
+
+
+def test_a_header_that_overstates_the_data_reads_what_is_there():
+    data = wav_bytes(np.full(8, 1000, "<i2"), 16000, 1, 16)
+    lying = data[:40] + struct.pack("<I", 0xFFFFFFF0) + data[44:]  # data chunk size
+    samples, rate = decode_wav(lying, "stream.wav")
+    assert rate == 16000 and len(samples) == 8
