@@ -1,5 +1,6 @@
 """Scoring and plotting for the classification apps (images, audio)."""
 
+from sharedformer_tf.classification.class_labels import align_labels, check_training_classes
 from sharedformer_tf.classification.classification_metrics import classification_metrics
 from sharedformer_tf.classification.classifier_app import (
     export_and_score,
@@ -17,6 +18,8 @@ from sharedformer_tf.classification.classifier_files import load_classifier, sav
 from sharedformer_tf.classification.plots import plot_confusion_matrix, plot_learning_curves
 
 __all__ = [
+    "align_labels",
+    "check_training_classes",
     "classification_metrics",
     "describe_top",
     "evaluate_classifier",

@@ -14,7 +14,8 @@ def classification_metrics(labels, predictions, class_names):
     Returns:
         dict with `accuracy` (float), `per_class_accuracy` (name -> recall of
         that class, `None` for a class with no examples), `num_examples` and
-        `confusion_matrix` (list of rows: true class; columns: predicted).
+        `confusion_matrix` (list of rows: true class; columns: predicted) and
+        `per_class_count` (name -> number of examples of that class).
 
     Example:
 
@@ -47,4 +48,7 @@ def classification_metrics(labels, predictions, class_names):
         "per_class_accuracy": per_class,
         "num_examples": int(len(labels)),
         "confusion_matrix": matrix.tolist(),
+        "per_class_count": {
+            str(name): int(n) for name, n in zip(class_names, support, strict=True)
+        },
     }

@@ -70,10 +70,13 @@ def export_and_score(model, class_names, directory, variants, representative, te
 
 
 def print_evaluation(result):
-    """Per-class accuracy lines, then the evaluation as one JSON line."""
+    """Per-class accuracy and example count lines, then the evaluation as
+    one JSON line."""
     width = max(len(name) for name in result["per_class_accuracy"])
     for name, accuracy in result["per_class_accuracy"].items():
-        print(f"  {name:>{width}}: {'-' if accuracy is None else f'{accuracy:.1%}'}")
+        count = result["per_class_count"][name]
+        shown = "-" if accuracy is None else f"{accuracy:.1%}"
+        print(f"  {name:>{width}}: {shown:>6} of {count} examples")
     print(json.dumps(result))
 
 

@@ -16,7 +16,7 @@ def evaluate_classifier(model, inputs, labels, class_names, out_dir, title="", b
     matrix) into `out_dir`.
 
     Returns:
-        dict with `accuracy`, `per_class_accuracy`, `num_examples`,
+        dict with `accuracy`, `per_class_accuracy`, `per_class_count`, `num_examples`,
         `seconds` (prediction time) and `confusion_matrix_png`.
     """
     start = time.perf_counter()
@@ -29,7 +29,8 @@ def evaluate_classifier(model, inputs, labels, class_names, out_dir, title="", b
                           title=f"{title} accuracy {metrics['accuracy']:.2%}".strip())  # fmt: skip
     with open(os.path.join(out_dir, "evaluation.json"), "w") as f:
         json.dump({"title": title, **metrics}, f, indent=2)
-    result = {key: metrics[key] for key in ("accuracy", "per_class_accuracy", "num_examples")}
+    keys = ("accuracy", "per_class_accuracy", "per_class_count", "num_examples")
+    result = {key: metrics[key] for key in keys}
     result.update(seconds=round(seconds, 2), confusion_matrix_png=png)
     return result
 

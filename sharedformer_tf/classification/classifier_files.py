@@ -1,11 +1,8 @@
 """The model directory of a trained classifier."""
 
-import json
 import os
 
-import keras
-
-from sharedformer_tf.training.run_directory import RUN_FILE
+from sharedformer_tf.training.model_directory import RUN_FILE, load_keras_model, read_run_config
 
 MODEL_FILE = "model.keras"
 
@@ -25,24 +22,25 @@ def load_classifier(directory):
 
     Returns:
         `(model, run_config)`: the Keras model and the parsed `config.json`.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+        ValueError: a file is damaged or they disagree (the message names it).
     """
     directory = os.fspath(directory)
-    paths = [os.path.join(directory, name) for name in (MODEL_FILE, RUN_FILE)]
-    missing = [p for p in paths if not os.path.isfile(p)]
-    if missing:
+    model_path = os.path.join(directory, MODEL_FILE)
+    if not os.path.isfile(model_path):
         raise FileNotFoundError(
-            f"{directory} is not a trained classifier directory (missing {missing[0]}); "
+            f"{directory} is not a trained classifier directory (missing {model_path}); "
             "train one first"
         )
-    with open(paths[1]) as f:
-        run_config = json.load(f)
-    if not run_config.get("class_names"):
-        raise ValueError(f"{paths[1]} has no class_names")
-    model = keras.saving.load_model(paths[0])
+    run_config = read_run_config(directory, required=("run", "model", "class_names"))
+    names = run_config["class_names"]
+    path = os.path.join(directory, RUN_FILE)
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path}: class_names must be a list of names. Received: {names!r}")
+    model = load_keras_model(model_path)
     num_classes = model.outputs[0].shape[-1]
-    if len(run_config["class_names"]) != num_classes:
-        raise ValueError(
-            f"{paths[1]} names {len(run_config['class_names'])} classes but the model has "
-            f"{num_classes}"
-        )
+    if len(names) != num_classes:
+        raise ValueError(f"{path} names {len(names)} classes but the model has {num_classes}")
     return model, run_config

@@ -1,12 +1,12 @@
 import logging
 import os
 
-import keras
 import keras_hub
 import numpy as np
 
-from sharedformer_tf.data.sentencepiece_vocabulary import EOS_ID, PAD_ID
+from sharedformer_tf.data.sentencepiece_vocabulary import EOS_ID, PAD_ID, load_sentencepiece
 from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
+from sharedformer_tf.training.model_directory import load_keras_model
 
 MODEL_FILE = "model.keras"
 TOKENIZER_FILE = "tokenizer.model"
@@ -66,10 +66,7 @@ class Translator:
                     f"{directory!r} is not a trained translator directory: missing {path!r}. "
                     "Train one with `python apps/translate.py train --out DIR`."
                 )
-        model = keras.models.load_model(model_path, compile=False, safe_mode=True)
-        with open(tokenizer_path, "rb") as f:
-            tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=f.read())
-        return cls(model, tokenizer)
+        return cls(load_keras_model(model_path), load_sentencepiece(tokenizer_path))
 
     def save(self, directory):
         """Writes `model.keras` and `tokenizer.model` into `directory`, each
