@@ -25,9 +25,13 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import classification, cli, distribute, training  # noqa: E402
+from sharedformer_tf import app, classification, cli, distribute, training  # noqa: E402
 from sharedformer_tf.data.image_data import read_images  # noqa: E402
-from sharedformer_tf.data.image_dataset import AUGMENTATIONS, make_image_dataset  # noqa: E402
+from sharedformer_tf.data.image_dataset import (  # noqa: E402
+    AUGMENTATIONS,
+    default_augmentation,
+    make_image_dataset,
+)
 from sharedformer_tf.data.image_files import load_image  # noqa: E402
 from sharedformer_tf.export.classifier_export import (  # noqa: E402
     CLASSIFIER_QUANTIZATIONS,
@@ -35,7 +39,6 @@ from sharedformer_tf.export.classifier_export import (  # noqa: E402
 from sharedformer_tf.models import ViTClassifier, vit_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "classify_images")
-MODEL_FLAGS = ("preset", *cli.SHARING_FLAGS, "pooling")
 log = logging.getLogger("classify_images")
 
 
@@ -65,8 +68,9 @@ def parse_args(argv):
     train.add_argument("--learning-rate", type=cli.positive_float, default=2e-3)
     train.add_argument("--warmup-steps", type=cli.positive_int)
     train.add_argument("--weight-decay", type=cli.non_negative_float, default=0.05)
-    train.add_argument("--augment", type=augmentations, default=("flip",),
-                       help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)}")  # fmt: skip
+    train.add_argument("--augment", type=augmentations,
+                       help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)} (default: "
+                       "flip for sets known to be mirror-safe, else none)")  # fmt: skip
     train.add_argument("--train-examples", type=cli.positive_int, help="use the first N only")
     train.add_argument("--valid-examples", type=cli.positive_int, default=2000,
                        help="training images held out for validation (at most 10%%)")  # fmt: skip
@@ -81,6 +85,7 @@ def parse_args(argv):
             sub.add_argument("--data", help="SPEC of the test images (default: the training SPEC)")
             sub.add_argument("--num-examples", type=cli.positive_int, help="first N test images")
             sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir")
+            app.add_split_flag(sub)
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="BMP/GIF/JPEG/PNG files")
@@ -92,16 +97,16 @@ def parse_args(argv):
     return parser, parser.parse_args(argv)
 
 
-def read_split(spec, split, config, args, limit=None):
-    """`ImageData` of `split`, checked against the model's input shape."""
+def read_split(spec, split, config, args, class_names, limit=None):
+    """`ImageData` of `split`, checked against the model's input shape, its
+    labels renumbered to the model's classes by name."""
     data = read_images(spec, split, config.image_size, config.channels, args.tfds_data_dir)
     want = (config.image_size, config.image_size, config.channels)
     if data.images.shape[1:] != want:
         raise ValueError(f"{spec} has images of shape {data.images.shape[1:]}; the model "
                          f"takes {want}. Received: --data {spec}")  # fmt: skip
-    if limit:
-        data = type(data)(data.images[:limit], data.labels[:limit], data.class_names)
-    return data
+    labels = classification.align_labels(data.labels, data.class_names, class_names, spec)
+    return type(data)(data.images[:limit], labels[:limit], tuple(class_names))
 
 
 def model_config(args, data):
@@ -121,28 +126,30 @@ def train(args):
     chief = distribute.is_chief(strategy)  # only the chief writes into --out
     keras.utils.set_random_seed(args.seed)
     preset = vit_config.preset(args.preset)
+    cli.plan_from_flags(args, preset.plan)  # bad flags fail before the data is read
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
     config = model_config(args, data)
+    augment = default_augmentation(args.data) if args.augment is None else args.augment
     order = np.random.default_rng(args.seed).permutation(len(data.labels))
     held_out = min(args.valid_examples, len(order) // 10)
     train_ids = order[held_out:][: args.train_examples]
     valid_ids = order[:held_out]
-    run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples,
-           "valid_examples": held_out, "augment": list(args.augment)}  # fmt: skip
-    run.update({flag: getattr(args, flag) for flag in MODEL_FLAGS})
-    if chief:
-        training.prepare_run_directory(args.out, run, args.overwrite)
-        devices = {"strategy": args.strategy, "precision": args.precision,
-                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
-        training.write_run_config(args.out, run, model=config.to_dict(),
-                                  class_names=list(data.class_names), devices=devices)  # fmt: skip
-
+    classification.check_training_classes(data.labels[train_ids], data.class_names, args.data)
     batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
     if len(train_ids) < batch_size:
         raise ValueError(f"{len(train_ids)} training images are fewer than one batch of "
                          f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    run_dir = app.RunDirectory(args.out, app.describe_run(args), args.overwrite)
+    if chief:  # everything is validated: now write
+        run_dir.create()
+        devices = {"strategy": args.strategy, "precision": args.precision,
+                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
+        training.write_run_config(run_dir.work, run_dir.run, model=config.to_dict(),
+                                  class_names=list(data.class_names), devices=devices,
+                                  training={"augment": list(augment)})  # fmt: skip
+
     train_ds = make_image_dataset(data.images[train_ids], data.labels[train_ids], batch_size,
-                                  shuffle=True, seed=args.seed, augment=args.augment,
+                                  shuffle=True, seed=args.seed, augment=augment,
                                   drop_remainder=True)  # fmt: skip
     valid_ds = None
     if held_out:
@@ -158,15 +165,18 @@ def train(args):
     report = sf.parameter_report(model)
     print(report, flush=True)
     if chief:
-        with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+        with open(os.path.join(run_dir.work, "parameter_report.json"), "w") as f:
             json.dump(report, f, indent=2)
-    log.info("Training on %d images (%d validation), %d epochs, global batch %d",
-             len(train_ids), held_out, args.epochs, batch_size)  # fmt: skip
+    log.info("Training on %d images (%d validation) of %dx%d with %d channel(s), %d epochs, "
+             "global batch %d, augmentation: %s", len(train_ids), held_out, config.image_size,
+             config.image_size, config.channels, args.epochs, batch_size,
+             ", ".join(augment) or "none")  # fmt: skip
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(args.out, chief=chief),
+              callbacks=training.training_callbacks(run_dir.work, chief=chief),
               verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
     if chief:
-        classification.save_training_outputs(model, args.out)
+        classification.save_training_outputs(model, run_dir.work)
+        run_dir.commit()
     print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
 
 
@@ -178,10 +188,12 @@ def load(args):
 def evaluate_model(args):
     model, saved, config = load(args)
     spec = args.data or saved["run"]["data"]
-    data = read_split(spec, "test", config, args, args.num_examples)
-    out, names = args.out or args.model, saved["class_names"]
-    result = classification.evaluate_classifier(model, data.images, data.labels, names, out,
-                                                title=f"{spec} test:")  # fmt: skip
+    split = app.evaluation_split(args.split, spec, saved["run"]["data"])
+    names = saved["class_names"]
+    data = read_split(spec, split, config, args, names, args.num_examples)
+    result = classification.evaluate_classifier(model, data.images, data.labels, names,
+                                                args.out or args.model,
+                                                title=f"{spec} {split}:")  # fmt: skip
     classification.print_evaluation(result)
     return result
 
@@ -196,17 +208,18 @@ def predict(args):
 
 def export(args):
     model, saved, config = load(args)
-    spec = args.data or saved["run"]["data"]
+    spec, names = args.data or saved["run"]["data"], saved["class_names"]
+    split = app.evaluation_split(args.split, spec, saved["run"]["data"])
     variants = CLASSIFIER_QUANTIZATIONS if args.tflite == "all" else (args.tflite,)
     representative = None
     if "int8" in variants:  # calibrate on a seeded sample of training images
-        train_images = read_split(spec, "train", config, args).images
+        train_images = read_split(spec, "train" if split == "test" else "all", config, args,
+                                  names).images  # fmt: skip
         sample = np.random.default_rng(0).permutation(len(train_images))[:256]
         representative = train_images[sample]
-    test = read_split(spec, "test", config, args, args.num_examples)
+    test = read_split(spec, split, config, args, names, args.num_examples)
     summary = classification.export_and_score(
-        model, saved["class_names"], args.out, variants, representative,
-        (test.images, test.labels, spec),
+        model, names, args.out, variants, representative, (test.images, test.labels, spec),
     )  # fmt: skip
     print(json.dumps(summary))
     return summary
@@ -215,9 +228,8 @@ def export(args):
 def demo(_):
     start = time.perf_counter()
     model_dir = os.path.join(EXPORT_DIR, "model")
-    # Start afresh unless an interrupted demo run can be resumed.
-    overwrite = [] if training.has_backup(model_dir) else ["--overwrite"]
-    train(parse_args(["train", "--out", model_dir, *overwrite])[1])
+    # Replaces an earlier demo model once trained; an interrupted run resumes.
+    train(parse_args(["train", "--out", model_dir, "--overwrite"])[1])
     metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
     summary = export(parse_args(["export", "--model", model_dir])[1])
     classification.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import classification, cli, distribute, training  # noqa: E402
+from sharedformer_tf import app, classification, cli, distribute, training  # noqa: E402
 from sharedformer_tf.data.array_dataset import make_array_dataset  # noqa: E402
 from sharedformer_tf.data.audio_data import load_clip, read_audio  # noqa: E402
 from sharedformer_tf.export.classifier_export import (  # noqa: E402
@@ -36,7 +36,6 @@ from sharedformer_tf.export.classifier_export import (  # noqa: E402
 from sharedformer_tf.models import AudioClassifier, audio_config  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "keyword_spotting")
-MODEL_FLAGS = ("preset", *cli.SHARING_FLAGS, "pooling")
 log = logging.getLogger("keyword_spotting")
 
 
@@ -68,6 +67,7 @@ def parse_args(argv):
         if command in ("evaluate", "export"):
             sub.add_argument("--data", help="SPEC of the test clips (default: the training SPEC)")
             sub.add_argument("--num-examples", type=cli.positive_int, help="first N test clips")
+            app.add_split_flag(sub)
         if command != "predict":
             sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir")
             sub.add_argument("--cache-dir", help="cache of the synthesized clips")
@@ -80,12 +80,15 @@ def parse_args(argv):
     return parser, parser.parse_args(argv)
 
 
-def read_split(spec, split, config, args, seed=0, limit=None):
+def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
+    """`AudioData` of `split`; with `class_names` (a trained model's), its
+    labels renumbered to the model's classes by name."""
     data = read_audio(spec, split, config.sample_rate, config.clip_samples,
                       args.tfds_data_dir, seed, args.cache_dir)  # fmt: skip
-    if limit:
-        data = type(data)(data.waveforms[:limit], data.labels[:limit], data.class_names)
-    return data
+    if class_names is None:
+        return data
+    labels = classification.align_labels(data.labels, data.class_names, class_names, spec)
+    return type(data)(data.waveforms[:limit], labels[:limit], tuple(class_names))
 
 
 def train(args):
@@ -93,25 +96,27 @@ def train(args):
     chief = distribute.is_chief(strategy)  # only the chief writes into --out
     keras.utils.set_random_seed(args.seed)
     config = audio_config.preset(args.preset)
+    plan = cli.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
     data = read_split(args.data, "train", config, args, args.seed)
     valid = read_split(args.data, "validation", config, args, args.seed)
-    changes = {"num_classes": len(data.class_names),
-               "plan": cli.plan_from_flags(args, config.plan)}  # fmt: skip
-    config = config.replace(**changes, **({"pooling": args.pooling} if args.pooling else {}))
+    labels = classification.align_labels(valid.labels, valid.class_names, data.class_names)
+    valid = type(valid)(valid.waveforms, labels, data.class_names)
+    config = config.replace(num_classes=len(data.class_names), plan=plan,
+                            **({"pooling": args.pooling} if args.pooling else {}))  # fmt: skip
     order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
-    run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
-    run.update({flag: getattr(args, flag) for flag in MODEL_FLAGS})
-    if chief:
-        training.prepare_run_directory(args.out, run, args.overwrite)
-        devices = {"strategy": args.strategy, "precision": args.precision,
-                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
-        training.write_run_config(args.out, run, model=config.to_dict(),
-                                  class_names=list(data.class_names), devices=devices)  # fmt: skip
-
+    classification.check_training_classes(data.labels[order], data.class_names, args.data)
     batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
     if len(order) < batch_size:
         raise ValueError(f"{len(order)} training clips are fewer than one batch of "
                          f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    run_dir = app.RunDirectory(args.out, app.describe_run(args), args.overwrite)
+    if chief:  # everything is validated: now write
+        run_dir.create()
+        devices = {"strategy": args.strategy, "precision": args.precision,
+                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
+        training.write_run_config(run_dir.work, run_dir.run, model=config.to_dict(),
+                                  class_names=list(data.class_names), devices=devices)  # fmt: skip
+
     train_ds = make_array_dataset(data.waveforms[order], data.labels[order], batch_size,
                                   shuffle=True, seed=args.seed, drop_remainder=True)  # fmt: skip
     valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
@@ -126,15 +131,16 @@ def train(args):
     report = sf.parameter_report(model)
     print(report, flush=True)
     if chief:
-        with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+        with open(os.path.join(run_dir.work, "parameter_report.json"), "w") as f:
             json.dump(report, f, indent=2)
     log.info("Training on %d clips (%d validation), %d epochs, global batch %d",
              len(order), len(valid.labels), args.epochs, batch_size)  # fmt: skip
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(args.out, chief=chief),
+              callbacks=training.training_callbacks(run_dir.work, chief=chief),
               verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
     if chief:
-        classification.save_training_outputs(model, args.out)
+        classification.save_training_outputs(model, run_dir.work)
+        run_dir.commit()
     print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
 
 
@@ -145,11 +151,12 @@ def load(args):
 
 def evaluate_model(args):
     model, saved, config = load(args)
-    spec = args.data or saved["run"]["data"]
-    data = read_split(spec, "test", config, args, saved["run"]["seed"], args.num_examples)
-    out, names = args.out or args.model, saved["class_names"]
-    result = classification.evaluate_classifier(model, data.waveforms, data.labels, names, out,
-                                                title=f"{spec} test:")  # fmt: skip
+    spec, names = args.data or saved["run"]["data"], saved["class_names"]
+    split = app.evaluation_split(args.split, spec, saved["run"]["data"])
+    data = read_split(spec, split, config, args, saved["run"]["seed"], names, args.num_examples)
+    result = classification.evaluate_classifier(model, data.waveforms, data.labels, names,
+                                                args.out or args.model,
+                                                title=f"{spec} {split}:")  # fmt: skip
     classification.print_evaluation(result)
     return result
 
@@ -164,15 +171,18 @@ def predict(args):
 
 def export(args):
     model, saved, config = load(args)
-    spec, seed = args.data or saved["run"]["data"], saved["run"]["seed"]
+    spec, names = args.data or saved["run"]["data"], saved["class_names"]
+    seed = saved["run"]["seed"]
+    split = app.evaluation_split(args.split, spec, saved["run"]["data"])
     variants = CLASSIFIER_QUANTIZATIONS if args.tflite == "all" else (args.tflite,)
     representative = None
     if "int8" in variants:  # calibrate on a seeded sample of training clips
-        waveforms = read_split(spec, "train", config, args, seed).waveforms
+        calibration = "train" if split == "test" else "all"
+        waveforms = read_split(spec, calibration, config, args, seed, names).waveforms
         representative = waveforms[np.random.default_rng(0).permutation(len(waveforms))[:200]]
-    test = read_split(spec, "test", config, args, seed, args.num_examples)
+    test = read_split(spec, split, config, args, seed, names, args.num_examples)
     summary = classification.export_and_score(
-        model, saved["class_names"], args.out, variants, representative,
+        model, names, args.out, variants, representative,
         (test.waveforms, test.labels, spec), input_dtype=tf.float32,
     )  # fmt: skip
     print(json.dumps(summary))
@@ -182,9 +192,8 @@ def export(args):
 def demo(_):
     start = time.perf_counter()
     model_dir = os.path.join(EXPORT_DIR, "model")
-    # Start afresh unless an interrupted demo run can be resumed.
-    overwrite = [] if training.has_backup(model_dir) else ["--overwrite"]
-    train(parse_args(["train", "--out", model_dir, *overwrite])[1])
+    # Replaces an earlier demo model once trained; an interrupted run resumes.
+    train(parse_args(["train", "--out", model_dir, "--overwrite"])[1])
     metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
     summary = export(parse_args(["export", "--model", model_dir])[1])
     classification.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)

@@ -23,10 +23,16 @@ import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import cli, distribute, training  # noqa: E402
+from sharedformer_tf import app, cli, distribute, training  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
-from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
-from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
+from sharedformer_tf.data.sentencepiece_vocabulary import (  # noqa: E402
+    load_sentencepiece,
+    train_sentencepiece,
+)
+from sharedformer_tf.data.translation_dataset import (  # noqa: E402
+    count_truncated_pairs,
+    make_translation_dataset,
+)
 from sharedformer_tf.export import tflite  # noqa: E402
 from sharedformer_tf.export.translator_export import export_translator  # noqa: E402
 from sharedformer_tf.layers import xla_attention  # noqa: E402
@@ -34,8 +40,7 @@ from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "translate")
-MODEL_FLAGS = ("preset", *cli.SHARING_FLAGS, "share_encoder_decoder", "share_cross_attention",
-               "tie_embeddings", "vocab_size", "max_length", "dropout")  # fmt: skip
+MIN_MAX_LENGTH = 8  # BOS or EOS and a few pieces: a shorter model cannot translate
 log = logging.getLogger("translate")
 
 
@@ -65,7 +70,8 @@ def parse_args(argv):
     train.add_argument(
         "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
     )
-    train.add_argument("--max-length", type=cli.positive_int, help="longest sequence in tokens")
+    train.add_argument("--max-length", type=cli.int_at_least(MIN_MAX_LENGTH),
+                       help=f"longest sequence in tokens, at least {MIN_MAX_LENGTH}")  # fmt: skip
     train.add_argument("--dropout", type=cli.fraction, help="residual/attention/FFN dropout rate")
     train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
     train.add_argument("--learning-rate", type=cli.positive_float, help="peak (default: preset's)")
@@ -145,35 +151,36 @@ def train(args):
     strategy = cli.setup_devices(args)
     chief = distribute.is_chief(strategy)  # only the chief writes into --out
     keras.utils.set_random_seed(args.seed)
+    preset = seq2seq_config.preset(args.preset)
+    model_config(args, args.vocab_size or preset.vocabulary_size)  # bad flags fail first
     pairs, valid = load_training_data(args)
-    run = {"data": args.data, "seed": args.seed, "train_examples": args.train_examples}
-    run.update({flag: getattr(args, flag) for flag in MODEL_FLAGS})
-    resuming = training.has_backup(args.out) and not args.overwrite
-    if chief:
-        training.prepare_run_directory(args.out, run, args.overwrite)
-    tokenizer_path = os.path.join(args.out, "tokenizer.model")
-    if resuming:  # a resumed run keeps its tokenizer
-        with open(tokenizer_path, "rb") as f:
-            proto = f.read()
+    run_dir = app.RunDirectory(args.out, app.describe_run(args), args.overwrite)
+    if run_dir.resuming:  # a resumed run keeps its tokenizer
+        tokenizer = load_sentencepiece(os.path.join(run_dir.work, "tokenizer.model"))
     else:
-        vocab_size = args.vocab_size or seq2seq_config.preset(args.preset).vocabulary_size
-        proto = train_sentencepiece([text for pair in pairs for text in pair], vocab_size)
-        if chief:
-            with open(tokenizer_path, "wb") as f:
-                f.write(proto)
-    distribute.check_same_across_workers(strategy, proto, "tokenizer")
-    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+        texts = [text for pair in pairs for text in pair]
+        proto = train_sentencepiece(texts, args.vocab_size or preset.vocabulary_size)
+        tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    distribute.check_same_across_workers(strategy, tokenizer.proto, "tokenizer")
     config = model_config(args, tokenizer.vocabulary_size())
+    truncated = count_truncated_pairs(pairs, tokenizer, config.max_length)
+    if truncated:
+        log.warning("%d of %d training pairs (%.1f%%) are longer than %d tokens and are "
+                    "truncated; raise --max-length to keep them whole", truncated, len(pairs),
+                    100 * truncated / len(pairs), config.max_length - 1)  # fmt: skip
     batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
     learning_rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]
-    if chief:
+    if chief:  # everything is validated: now write
+        run_dir.create()
+        with open(os.path.join(run_dir.work, "tokenizer.model"), "wb") as f:
+            f.write(tokenizer.proto)
         devices = {"strategy": args.strategy, "precision": args.precision,
                    "replicas": strategy.num_replicas_in_sync}  # fmt: skip
         recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
                   "label_smoothing": args.label_smoothing, "global_batch_size": batch_size,
                   "epochs": args.epochs}  # fmt: skip
-        training.write_run_config(args.out, run, model=config.to_dict(), devices=devices,
-                                  training=recipe)  # fmt: skip
+        training.write_run_config(run_dir.work, run_dir.run, model=config.to_dict(),
+                                  devices=devices, training=recipe)  # fmt: skip
 
     train_ds = make_translation_dataset(pairs, tokenizer, batch_size, config.max_length,
                                         shuffle=True, seed=args.seed,
@@ -192,18 +199,19 @@ def train(args):
     report = sf.parameter_report(model)
     print(report, flush=True)
     if chief:
-        with open(os.path.join(args.out, "parameter_report.json"), "w") as f:
+        with open(os.path.join(run_dir.work, "parameter_report.json"), "w") as f:
             json.dump(report, f, indent=2)
     log.info("Training on %d pairs (%d validation), %d epochs, global batch %d, peak "
              "learning rate %g", len(pairs), len(valid), args.epochs, batch_size,
              learning_rate)  # fmt: skip
     model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(args.out, chief=chief),
+              callbacks=training.training_callbacks(run_dir.work, chief=chief),
               verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
     if chief:
-        Translator(model, tokenizer).save(args.out)
-        with open(os.path.join(args.out, "history.json"), "w") as f:
-            json.dump(training.read_history(args.out), f, indent=2)
+        Translator(model, tokenizer).save(run_dir.work)
+        with open(os.path.join(run_dir.work, "history.json"), "w") as f:
+            json.dump(training.read_history(run_dir.work), f, indent=2)
+        run_dir.commit()
     print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
 
 
@@ -233,9 +241,8 @@ def export(args):
 
 def demo(_):
     model_dir = os.path.join(EXPORT_DIR, "model")
-    # Start afresh unless an interrupted demo run can be resumed.
-    overwrite = [] if training.has_backup(model_dir) else ["--overwrite"]
-    train(parse_args(["train", "--out", model_dir, *overwrite])[1])
+    # Replaces an earlier demo model once trained; an interrupted run resumes.
+    train(parse_args(["train", "--out", model_dir, "--overwrite"])[1])
     metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
     summary = export(parse_args(["export", "--model", model_dir])[1])
     print("\nExported:", ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in summary["bytes"].items()))

@@ -19,6 +19,21 @@ def positive_int(text):
     return value
 
 
+def int_at_least(minimum):
+    """argparse type factory: an integer >= `minimum`."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _float_in(text, low, high, low_inclusive, description):
     try:
         value = float(text)

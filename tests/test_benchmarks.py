@@ -134,3 +134,30 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     at_corpus, at_preset = summary["stored_params_vs_keras_hub"]
     assert at_corpus["vocabulary_size"] < at_preset["vocabulary_size"] == 1000
     assert at_corpus["shared"] == shared["unique_params"]
+
+
+@pytest.mark.slow
+def test_image_folder_baseline_benchmark(tmp_path):
+    pytest.importorskip("sklearn")
+    from sharedformer_tf.data import image_data
+    from tests.apps.test_classify_images_cli import synthetic_images, write_idx
+
+    for split, (images_name, labels_name) in image_data.FASHION_MNIST_FILES.items():
+        images, labels = synthetic_images(300 if split == "train" else 60, len(split))
+        write_idx(tmp_path / images_name, images)
+        write_idx(tmp_path / labels_name, labels)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "image_folder_baseline.py"),
+         "--data", f"fashion_mnist:{tmp_path}", "--out", str(tmp_path / "run"),
+         "--", "--epochs", "2", "--layers", "2", "--batch-size", "32", "--no-jit"],
+        capture_output=True, text=True, timeout=1200, cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["images"] == 360 and summary["augment"] == []
+    shared, baseline = summary["rows"]
+    assert shared["num_test"] == baseline["num_test"] > 0  # the same test split
+    assert baseline["num_train"] + baseline["num_test"] == 360
+    assert baseline["accuracy"] > 0.5  # the synthetic pattern is linearly separable
+    assert (tmp_path / "run" / "images" / "T-shirt_top").is_dir()

@@ -1,5 +1,4 @@
 import gzip
-import importlib.util
 import json
 import os
 import pathlib
@@ -12,6 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from sharedformer_tf.data import image_data
+from tests.apps import app_helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "classify_images.py")
@@ -197,10 +197,7 @@ def test_evaluate_with_images_of_another_shape_is_refused(trained):
 
 
 def load_app():
-    spec = importlib.util.spec_from_file_location("classify_images", APP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return app_helpers.load_app(APP)
 
 
 def test_train_and_evaluate_on_tfds_mock_data(tmp_path, capsys):
@@ -246,3 +243,97 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(fashion_dir, tmp_pat
     assert config["devices"] == {"strategy": "mirrored", "precision": "float32", "replicas": 2}
     history = json.loads((out / "history.json").read_text())
     assert history["loss"][-1] < history["loss"][0]
+
+
+def write_class_folders(directory, classes, per_class, seed):
+    """Synthetic images of the given Fashion-MNIST class ids, one sub-folder
+    per class named as the class."""
+    import keras
+
+    images, labels = synthetic_images(per_class * 40, seed)
+    for class_id in classes:
+        folder = directory / image_data.FASHION_MNIST_CLASSES[class_id]
+        folder.mkdir(parents=True)
+        for i, image in enumerate(images[labels == class_id][:per_class]):
+            keras.utils.save_img(folder / f"{i}.png", image[..., None], scale=False)
+    return directory
+
+
+def test_a_folder_is_scored_whole_with_labels_matched_by_name(trained, tmp_path, capsys):
+    """Sorted folder order (Bag, Sneaker, Trouser) is not the model's (1, 7,
+    8): matched by name, the model scores as on its own test data."""
+    out, _ = trained
+    folder = write_class_folders(tmp_path / "mine", (1, 7, 8), 10, seed=21)
+    load_app().main(["evaluate", "--model", str(out), "--data", f"folder:{folder}",
+                     "--out", str(tmp_path)])  # fmt: skip
+    result = capsys.readouterr().out
+    metrics = last_json(result)
+    assert metrics["num_examples"] == 30  # all of it, not a 10% test split
+    assert metrics["accuracy"] > 0.5
+    counts = metrics["per_class_count"]
+    assert (counts["Trouser"], counts["Sneaker"], counts["Bag"], counts["Coat"]) == (10, 10, 10, 0)
+    assert "Trouser:" in result and "of 10 examples" in result
+    only_test = ["--split", "test", "--out", str(tmp_path)]
+    load_app().main(["evaluate", "--model", str(out), "--data", f"folder:{folder}", *only_test])
+    assert last_json(capsys.readouterr().out)["num_examples"] < 30
+
+
+def test_a_folder_class_the_model_lacks_is_named(trained, tmp_path, capsys):
+    out, _ = trained
+    folder = write_class_folders(tmp_path / "mine", (1, 7), 3, seed=22)
+    (folder / "Sneaker").rename(folder / "Slipper")
+    argv = ["evaluate", "--model", str(out), "--data", f"folder:{folder}", "--out", str(tmp_path)]
+    code, error = app_helpers.exit_code_and_error(load_app(), argv, capsys)
+    assert code == 2 and "classes the model was not trained on: 'Slipper'" in error
+
+
+def test_overwrite_that_fails_validation_keeps_the_previous_model(
+    trained, fashion_dir, tmp_path, capsys
+):
+    import shutil
+
+    out = tmp_path / "model"
+    shutil.copytree(trained[0], out)
+    before = app_helpers.snapshot(out)
+    argv = ["train", "--data", f"fashion_mnist:{fashion_dir}", "--out", str(out), "--overwrite",
+            *SMALL, "--batch-size", "5000"]  # fmt: skip
+    code, error = app_helpers.exit_code_and_error(load_app(), argv, capsys)
+    assert code == 2 and "fewer than one batch" in error
+    assert app_helpers.snapshot(out) == before and not (tmp_path / "model.partial").exists()
+
+
+def test_folder_training_data_is_checked_and_mixed_files_are_read(tmp_path, capsys, caplog):
+    """One class -> refused; an empty class folder -> warned; a broken file ->
+    named and skipped; GIF, CMYK and 16-bit files -> read; no flip by
+    default for a folder; resized to the preset's input, as logged."""
+    from PIL import Image
+
+    caplog.set_level("INFO")
+    folder = write_class_folders(tmp_path / "data", (1,), 40, seed=23)
+    argv = ["train", "--data", f"folder:{folder}", "--out", str(tmp_path / "m"), "--epochs", "1",
+            *[a for a in SMALL if a not in ("--augment", "none")]]  # fmt: skip
+    code, error = app_helpers.exit_code_and_error(load_app(), argv, capsys)
+    assert code == 2 and "training examples of 1 class(es) ('Trouser')" in error
+    assert not (tmp_path / "m").exists()
+    write_class_folders(folder, (8,), 40, seed=24)
+    (folder / "Coat").mkdir()
+    Image.new("P", (30, 30), 7).save(folder / "Bag" / "palette.gif")
+    Image.new("CMYK", (40, 20), (0, 0, 0, 255)).save(folder / "Bag" / "print.jpg")
+    Image.new("I;16", (28, 28), 512).save(folder / "Trouser" / "deep.png")
+    (folder / "Trouser" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    load_app().main(argv)
+    assert "broken.png: not a readable" in caplog.text
+    assert "1 of 3 classes in folder:" in caplog.text and "Coat" in caplog.text
+    assert "resized to 28x28 with 1 channel(s)" in caplog.text
+    assert "augmentation: none" in caplog.text
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["class_names"] == ["Bag", "Coat", "Trouser"]
+    assert config["training"]["augment"] == []
+
+
+def test_default_augmentation_flips_only_mirror_safe_sets():
+    from sharedformer_tf.data.image_dataset import default_augmentation
+
+    assert default_augmentation("fashion_mnist:/some/dir") == ("flip",)
+    assert default_augmentation("tfds:cifar10") == ("flip",)
+    assert default_augmentation("tfds:mnist") == default_augmentation("folder:x") == ()

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import pathlib
@@ -10,6 +9,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from sharedformer_tf.data.wav_files import encode_wav
+from tests.apps import app_helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "keyword_spotting.py")
@@ -22,6 +22,10 @@ def run(*args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, APP, *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=env)  # fmt: skip
+
+
+def load_app():
+    return app_helpers.load_app(APP)
 
 
 def last_json(stdout):
@@ -169,9 +173,7 @@ def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message):
 
 
 def test_train_and_evaluate_on_tfds_mock_speech_commands(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("keyword_spotting", APP)
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_app()
     out = tmp_path / "model"
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
         app.main(["train", "--data", "tfds:speech_commands", "--out", str(out), "--epochs", "1",
@@ -194,7 +196,54 @@ def test_mixed_bfloat16_training_exports_a_float32_model(clips_dir, tmp_path):
     result = run("export", "--model", str(out), "--out", str(export_dir), "--tflite", "fp32")
     assert result.returncode == 0, result.stderr[-3000:]
     summary = last_json(result.stdout)
-    # The TFLite model computes in float32, the Keras model in bfloat16: nearly always the same
-    # class, never a different model.
-    assert summary["agreement_with_keras"]["fp32"] >= 0.9
     assert summary["bytes"]["classifier_fp32.tflite"] > 4 * summary["unique_params"]
+    # The TFLite model is the float32 copy of the bfloat16-trained weights. (Class agreement
+    # with the bfloat16 Keras model is no test: two epochs leave near-tied logits.)
+    import keras
+
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    model = keras.saving.load_model(out / "model.keras")
+    rng = np.random.default_rng(3)
+    waveforms = np.stack([clip(label, 16000, rng) for label in LABELS]).astype("float32")
+    want = np.asarray(keras.ops.softmax(model.in_float32()(waveforms)))
+    got = TFLiteClassifier(export_dir / "classifier_fp32.tflite").predict(waveforms)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_a_new_folder_is_scored_whole_with_labels_matched_by_name(trained, tmp_path, capsys):
+    """A folder of only `sweep` and `high` numbers them 1 and 0 in folder
+    order; the model's `sweep` is 2: matched by name, the scores hold."""
+    out, _ = trained
+    rng = np.random.default_rng(7)
+    for label in ("sweep", "high"):
+        (tmp_path / "new" / label).mkdir(parents=True)
+        for i in range(8):
+            (tmp_path / "new" / label / f"{i}.wav").write_bytes(
+                encode_wav(clip(label, 16000, rng), 16000)
+            )
+    app = load_app()
+    app.main(["evaluate", "--model", str(out), "--data", f"folder:{tmp_path / 'new'}",
+              "--out", str(tmp_path)])  # fmt: skip
+    metrics = last_json(capsys.readouterr().out)
+    assert metrics["num_examples"] == 16
+    assert metrics["per_class_count"] == {"high": 8, "low": 0, "sweep": 8}
+    assert metrics["accuracy"] > 0.6
+    (tmp_path / "new" / "sweep").rename(tmp_path / "new" / "bark")
+    argv = ["evaluate", "--model", str(out), "--data", f"folder:{tmp_path / 'new'}"]
+    code, error = app_helpers.exit_code_and_error(app, argv, capsys)
+    assert code == 2 and "not trained on: 'bark'" in error
+
+
+def test_predict_warns_about_an_empty_clip_and_refuses_a_hostile_rate(trained, tmp_path):
+    out, _ = trained
+    (tmp_path / "empty.wav").write_bytes(encode_wav(np.zeros(0), 16000))
+    hostile = bytearray(encode_wav(np.zeros(16000), 16000))
+    hostile[24:28] = (1).to_bytes(4, "little")  # sample_rate = 1 Hz
+    (tmp_path / "hostile.wav").write_bytes(bytes(hostile))
+    result = run("predict", "--model", str(out), str(tmp_path / "empty.wav"),
+                 str(tmp_path / "hostile.wav"))  # fmt: skip
+    assert result.returncode == 2
+    assert "empty.wav: the WAV file has no samples" in result.stderr
+    assert "hostile.wav: sample rate 1 Hz is outside" in result.stderr
+    assert result.stdout.startswith(f"{tmp_path / 'empty.wav'}: ")

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 import os
 import pathlib
@@ -12,6 +11,8 @@ import pytest
 from sharedformer_tf import SharingPlan, parameter_report
 from sharedformer_tf.data import builtin_corpus
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+from tests.apps import app_helpers
+from tests.apps.app_helpers import snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "translate.py")
@@ -221,10 +222,7 @@ def test_mixed_precision_training_exports_float32_models(corpus, tmp_path):
 
 
 def load_app():
-    spec = importlib.util.spec_from_file_location("translate", APP)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return app_helpers.load_app(APP)
 
 
 def test_sharing_flags_shape_the_model_config():
@@ -252,3 +250,109 @@ def test_sharing_flags_shape_the_model_config():
     assert one_cross.cross_attention_plan == SharingPlan(4, strategy="all")
     assert config("--sharing", "none", "--share-encoder-decoder").share_encoder_decoder
     assert not config("--no-share-encoder-decoder").share_encoder_decoder
+
+
+def exit_code_and_error(argv, capsys):
+    return app_helpers.exit_code_and_error(load_app(), argv, capsys)
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--layers", "6", "--unique", "4", "--sharing", "sequence"], "num_layers=6"),
+        (["--max-length", "1"], "--max-length: must be an integer >= 8"),
+        (["--data", "tsv:{corpus}/missing.tsv"], "missing.tsv"),
+        (["--data", "tsv:{corpus}/test.en"], "expected source<TAB>target"),
+    ],
+)
+def test_overwrite_with_bad_flags_or_data_keeps_the_previous_model(
+    trained, corpus, tmp_path, capsys, flags, message
+):
+    import shutil
+
+    from sharedformer_tf.translation import Translator
+
+    out = tmp_path / "model"
+    shutil.copytree(trained[0], out)
+    before = snapshot(out)
+    flags = [f.format(corpus=corpus) for f in flags]
+    argv = ["train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), "--overwrite",
+            *SMALL, *flags]  # fmt: skip
+    code, error = exit_code_and_error(argv, capsys)
+    assert code == 2 and message in error and "Traceback" not in error
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial run either
+    Translator.load(out)
+
+
+def test_files_not_written_by_train_are_never_deleted(corpus, tmp_path, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+    argv = ["train", "--data", f"tsv:{corpus}/train.tsv", *SMALL]
+    code, error = exit_code_and_error([*argv, "--out", str(home), "--overwrite"], capsys)
+    assert code == 2 and "holds files that train did not write" in error
+    assert snapshot(home) == {pathlib.Path("thesis.tex"): b"years of work"}
+    code, error = exit_code_and_error([*argv, "--out", str(home / "thesis.tex")], capsys)
+    assert code == 2 and "is a file, not a directory" in error
+    # A fresh --out gets nothing when the flags are bad.
+    bad_plan = ["--layers", "6", "--unique", "4", "--sharing", "sequence"]
+    code, _ = exit_code_and_error([*argv, *bad_plan, "--out", str(tmp_path / "new")], capsys)
+    assert code == 2 and not (tmp_path / "new").exists()
+
+
+def test_damaged_model_files_are_named(trained, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "model"
+    shutil.copytree(trained[0], out)
+    (out / "tokenizer.model").write_bytes(b"not a sentencepiece model")
+    code, error = exit_code_and_error(["translate", "--model", str(out), "ten"], capsys)
+    assert code == 2 and "tokenizer.model is not a SentencePiece model" in error
+    shutil.copy(trained[0] / "tokenizer.model", out / "tokenizer.model")
+    (out / "model.keras").write_bytes((out / "model.keras").read_bytes()[:1000])
+    code, error = exit_code_and_error(["translate", "--model", str(out), "ten"], capsys)
+    assert code == 2 and "model.keras is not a loadable Keras model" in error
+
+
+def test_tfds_data_missing_from_the_data_dir_is_not_downloaded(trained, tmp_path, capsys):
+    import tensorflow_datasets as tfds
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("tfds tried to download")
+
+    argv = ["evaluate", "--model", str(trained[0]), "--data", "tfds:ted_hrlr_translate/pt_to_en",
+            "--tfds-data-dir", str(tmp_path)]  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", refuse)
+        patch.setattr(tfds.download.DownloadManager, "download", refuse)
+        code, error = exit_code_and_error(argv, capsys)
+    assert code == 2 and f"is not prepared in {tmp_path}" in error
+
+
+def test_truncation_is_counted_and_overwrite_replaces_a_model_when_done(corpus, tmp_path, caplog):
+    """--max-length 8 truncates most pairs (warned with the count); then a
+    second run with --overwrite trains aside and replaces the first."""
+    caplog.set_level("INFO")
+    out = tmp_path / "model"
+    argv = ["train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), "--epochs", "1",
+            *SMALL, "--max-length", "8"]  # fmt: skip
+    load_app().main(argv)
+    assert "of 238 training pairs" in caplog.text and "longer than 7 tokens" in caplog.text
+    first = (out / "model.keras").read_bytes()
+    load_app().main([*argv, "--overwrite", "--seed", "3"])
+    assert "replaces" in caplog.text  # it trained in model.partial
+    assert (out / "model.keras").read_bytes() != first
+    assert json.loads((out / "config.json").read_text())["run"]["seed"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_the_run_description_holds_the_schedule():
+    """Resuming compares it: another --epochs or learning rate is refused."""
+    from sharedformer_tf.app import describe_run
+
+    _, args = load_app().parse_args(["train", "--out", "x", "--epochs", "5", "--strategy",
+                                     "one_device", "--learning-rate", "1e-3"])  # fmt: skip
+    run = describe_run(args)
+    assert run["epochs"] == 5 and run["learning_rate"] == 1e-3 and run["data"] == "builtin:en-fr"
+    assert "out" not in run and "strategy" not in run and "overwrite" not in run
