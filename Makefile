@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install system-packages demo test test-all clean
+.PHONY: install system-packages demo lint test test-all clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ system-packages:
 
 demo: install
 	$(PY) apps/translate.py
+
+lint: install
+	$(VENV)/bin/ruff check sharedformer_tf apps tests benchmarks
+	$(VENV)/bin/ruff format --check sharedformer_tf apps tests benchmarks
 
 test: install
 	$(PY) -m pytest -q

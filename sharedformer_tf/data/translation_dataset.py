@@ -41,7 +41,7 @@ def count_truncated_pairs(pairs, tokenizer, max_length):
     >>> from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
     >>> proto = train_sentencepiece(["one two three", "four five"] * 20, 20)
     >>> tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
-    >>> count_truncated_pairs([("one two three", "four"), ("one", "two")], tokenizer, 3)
+    >>> count_truncated_pairs([("one " * 10, "four"), ("one", "two")], tokenizer, 8)
     1
     """
     if not pairs:

@@ -43,7 +43,7 @@ class CachedMultiHeadAttention(keras.layers.Layer):
 
     >>> layer = CachedMultiHeadAttention(num_heads=2, key_dim=4)
     >>> x = keras.random.normal((1, 3, 8))
-    >>> layer(x).shape
+    >>> tuple(layer(x).shape)
     (1, 3, 8)
     """
 

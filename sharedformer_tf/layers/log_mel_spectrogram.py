@@ -67,7 +67,7 @@ class LogMelSpectrogram(keras.layers.Layer):
     Example:
 
     >>> layer = LogMelSpectrogram(num_mel_bins=8)
-    >>> layer(keras.ops.zeros((2, 16000))).shape
+    >>> tuple(layer(keras.ops.zeros((2, 16000))).shape)
     (2, 98, 8)
     """
 

@@ -37,7 +37,7 @@ class PatchEmbedding(keras.layers.Layer):
     Example:
 
     >>> layer = PatchEmbedding(patch_size=4, hidden_dim=8)
-    >>> layer(keras.ops.ones((2, 28, 28, 1))).shape
+    >>> tuple(layer(keras.ops.ones((2, 28, 28, 1))).shape)
     (2, 50, 8)
     """
 

@@ -45,7 +45,7 @@ class PositionEncoding(keras.layers.Layer):
 
     Example:
 
-    >>> PositionEncoding(16)(keras.ops.zeros((2, 5, 8)), start_index=3).shape
+    >>> tuple(PositionEncoding(16)(keras.ops.zeros((2, 5, 8)), start_index=3).shape)
     (1, 5, 8)
     """
 

@@ -40,7 +40,7 @@ class TokenEmbedding(keras.layers.Layer):
 
     >>> emb = TokenEmbedding(vocabulary_size=10, hidden_dim=8, embedding_dim=4)
     >>> h = emb(keras.ops.array([[1, 2, 3]]))
-    >>> h.shape, emb(h, reverse=True).shape
+    >>> tuple(h.shape), tuple(emb(h, reverse=True).shape)
     ((1, 3, 8), (1, 3, 10))
     """
 

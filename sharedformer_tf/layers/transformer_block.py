@@ -75,12 +75,12 @@ class TransformerBlock(keras.layers.Layer):
     Example:
 
     >>> block = TransformerBlock(num_heads=2, intermediate_dim=16)
-    >>> block(keras.ops.ones((2, 5, 8))).shape
+    >>> tuple(block(keras.ops.ones((2, 5, 8))).shape)
     (2, 5, 8)
     >>> tied = TransformerBlock(
     ...     num_heads=2, intermediate_dim=16,
     ...     shared_sublayers={"self_attention": block.self_attention})
-    >>> tied(keras.ops.ones((2, 5, 8))).shape
+    >>> tuple(tied(keras.ops.ones((2, 5, 8))).shape)
     (2, 5, 8)
     """
 

@@ -36,7 +36,7 @@ class AudioClassifier(ConfigModel):
     >>> from sharedformer_tf.models import audio_config
     >>> model = AudioClassifier(audio_config.tiny(hidden_dim=8, num_heads=2,
     ...                                           intermediate_dim=16))
-    >>> model(keras.ops.zeros((2, 16000))).shape
+    >>> tuple(model(keras.ops.zeros((2, 16000))).shape)
     (2, 12)
     """
 

@@ -15,7 +15,13 @@ class GreedySampler(keras_hub.samplers.GreedySampler):
 
     Example:
 
-    >>> tokens = model.generate(ids, sampler=GreedySampler())
+    >>> import numpy as np
+    >>> from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+    >>> model = Seq2SeqTransformer(seq2seq_config.tiny(
+    ...     vocabulary_size=20, hidden_dim=8, num_heads=2, intermediate_dim=16))
+    >>> ids = np.array([[5, 6, 7, 2]], "int32")
+    >>> tuple(model.generate(ids, max_length=4, sampler=GreedySampler()).shape)
+    (1, 4)
     """
 
     def compute_probabilities(self, logits):

@@ -46,9 +46,9 @@ class Seq2SeqTransformer(ConfigModel):
     >>> model = Seq2SeqTransformer(seq2seq_config.tiny(vocabulary_size=10,
     ...     hidden_dim=8, num_heads=2, intermediate_dim=16))
     >>> ids = keras.ops.array([[5, 6, 7, 2]])
-    >>> model({"encoder_token_ids": ids, "decoder_token_ids": ids}).shape
+    >>> tuple(model({"encoder_token_ids": ids, "decoder_token_ids": ids}).shape)
     (1, 4, 10)
-    >>> model.generate(ids, max_length=5).shape
+    >>> tuple(model.generate(ids, max_length=5).shape)
     (1, 5)
     """
 

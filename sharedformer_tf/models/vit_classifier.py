@@ -32,7 +32,7 @@ class ViTClassifier(ConfigModel):
     >>> from sharedformer_tf.models import vit_config
     >>> model = ViTClassifier(vit_config.tiny(hidden_dim=8, num_heads=2,
     ...                                       intermediate_dim=16))
-    >>> model(keras.ops.zeros((2, 28, 28, 1), "uint8")).shape
+    >>> tuple(model(keras.ops.zeros((2, 28, 28, 1), "uint8")).shape)
     (2, 10)
     """
 

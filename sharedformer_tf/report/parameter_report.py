@@ -90,8 +90,13 @@ def parameter_report(model):
 
     Example:
 
-    >>> report = parameter_report(model)
-    >>> report["unique_params"] <= report["effective_params"]
+    >>> from sharedformer_tf import SharingPlan
+    >>> from sharedformer_tf.stacks import SharedEncoder
+    >>> encoder = SharedEncoder(SharingPlan(4, 2, strategy="cycle"), num_heads=2,
+    ...                         intermediate_dim=16)
+    >>> encoder.build((None, None, 8))
+    >>> report = parameter_report(encoder)
+    >>> report["unique_params"] < report["effective_params"]  # 4 depths, 2 stored blocks
     True
     """
     if not model.built:

@@ -74,7 +74,7 @@ class SharedDecoder(SharedStack):
     >>> decoder = SharedDecoder(SharingPlan(4, 2, strategy="cycle"),
     ...                         num_heads=2, intermediate_dim=16)
     >>> y, memory = keras.ops.ones((2, 3, 8)), keras.ops.ones((2, 5, 8))
-    >>> decoder(y, memory).shape
+    >>> tuple(decoder(y, memory).shape)
     (2, 3, 8)
     """
 

@@ -48,7 +48,7 @@ class SharedEncoder(SharedStack):
     >>> from sharedformer_tf import SharingPlan
     >>> encoder = SharedEncoder(SharingPlan(6, strategy="all"), num_heads=2,
     ...                         intermediate_dim=16)
-    >>> encoder(keras.ops.ones((2, 5, 8))).shape
+    >>> tuple(encoder(keras.ops.ones((2, 5, 8))).shape)
     (2, 5, 8)
     >>> len(encoder.self_attention_layers)
     1
