@@ -33,6 +33,14 @@ def run(*args, stdin=None, timeout=600):
     )
 
 
+def load_app():
+    return app_helpers.load_app(APP)
+
+
+def exit_code_and_error(argv, capsys):
+    return app_helpers.exit_code_and_error(load_app(), argv, capsys)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("corpus")
@@ -118,12 +126,13 @@ def test_export_writes_saved_model_and_tflite(trained, tmp_path):
     assert (tmp_path / "tokenizer.model").is_file()
 
 
-def test_finished_model_is_not_overwritten_by_accident(trained, corpus):
+def test_finished_model_is_not_overwritten_by_accident(trained, corpus, capsys):
     out, _ = trained
-    result = run("train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), *SMALL)
-    assert result.returncode == 2
-    assert "--overwrite" in result.stderr
-    assert (out / "model.keras").is_file()
+    before = snapshot(out)
+    argv = ["train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out), *SMALL]
+    code, error = exit_code_and_error(argv, capsys)
+    assert code == 2 and "--overwrite" in error
+    assert snapshot(out) == before
 
 
 @pytest.mark.parametrize(
@@ -142,20 +151,19 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus):
         (["translate"], "--model"),
     ],
 )
-def test_bad_arguments_give_clear_errors(args, message, tmp_path):
+def test_bad_arguments_give_clear_errors(args, message, tmp_path, capsys):
     args = [str(tmp_path / a) if a in ("OUT", "NOWHERE") else a for a in args]
-    result = run(*args)
-    assert result.returncode == 2, result.stderr[-2000:]
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    code, error = exit_code_and_error(args, capsys)
+    assert code == 2 and message in error and "Traceback" not in error
+    assert not (tmp_path / "OUT").exists()
 
 
-def test_non_utf8_training_file_names_file_and_line(tmp_path):
+def test_non_utf8_training_file_names_file_and_line(tmp_path, capsys):
     path = tmp_path / "bad.tsv"
     path.write_bytes("ten\tdix\ncaf\xe9\tcaf\xe9\n".encode("latin-1"))
-    result = run("train", "--data", f"tsv:{path}", "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert f"{path}, line 2: not valid UTF-8" in result.stderr
+    argv = ["train", "--data", f"tsv:{path}", "--out", str(tmp_path / "out")]
+    code, error = exit_code_and_error(argv, capsys)
+    assert code == 2 and f"{path}, line 2: not valid UTF-8" in error
     assert not (tmp_path / "out").exists()
 
 
@@ -221,10 +229,6 @@ def test_mixed_precision_training_exports_float32_models(corpus, tmp_path):
     assert summary["bytes"]["translator_fp32.tflite"] > 0
 
 
-def load_app():
-    return app_helpers.load_app(APP)
-
-
 def test_sharing_flags_shape_the_model_config():
     app = load_app()
 
@@ -250,10 +254,6 @@ def test_sharing_flags_shape_the_model_config():
     assert one_cross.cross_attention_plan == SharingPlan(4, strategy="all")
     assert config("--sharing", "none", "--share-encoder-decoder").share_encoder_decoder
     assert not config("--no-share-encoder-decoder").share_encoder_decoder
-
-
-def exit_code_and_error(argv, capsys):
-    return app_helpers.exit_code_and_error(load_app(), argv, capsys)
 
 
 @pytest.mark.parametrize(
