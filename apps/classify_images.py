@@ -20,12 +20,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import absl.logging  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import app, classification, cli, distribute, training  # noqa: E402
+from sharedformer_tf import app, classification, cli, training  # noqa: E402
 from sharedformer_tf.data.image_data import read_images  # noqa: E402
 from sharedformer_tf.data.image_dataset import (  # noqa: E402
     AUGMENTATIONS,
@@ -122,9 +120,7 @@ def model_config(args, data):
 
 
 def train(args):
-    strategy = cli.setup_devices(args)
-    chief = distribute.is_chief(strategy)  # only the chief writes into --out
-    keras.utils.set_random_seed(args.seed)
+    run = app.TrainingRun(args)
     preset = vit_config.preset(args.preset)
     cli.plan_from_flags(args, preset.plan)  # bad flags fail before the data is read
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
@@ -132,21 +128,14 @@ def train(args):
     augment = default_augmentation(args.data) if args.augment is None else args.augment
     order = np.random.default_rng(args.seed).permutation(len(data.labels))
     held_out = min(args.valid_examples, len(order) // 10)
-    train_ids = order[held_out:][: args.train_examples]
-    valid_ids = order[:held_out]
+    train_ids, valid_ids = order[held_out:][: args.train_examples], order[:held_out]
     classification.check_training_classes(data.labels[train_ids], data.class_names, args.data)
-    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
+    batch_size = run.global_batch_size
     if len(train_ids) < batch_size:
         raise ValueError(f"{len(train_ids)} training images are fewer than one batch of "
                          f"{batch_size}. Received: --data {args.data}")  # fmt: skip
-    run_dir = app.RunDirectory(args.out, app.describe_run(args), args.overwrite)
-    if chief:  # everything is validated: now write
-        run_dir.create()
-        devices = {"strategy": args.strategy, "precision": args.precision,
-                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
-        training.write_run_config(run_dir.work, run_dir.run, model=config.to_dict(),
-                                  class_names=list(data.class_names), devices=devices,
-                                  training={"augment": list(augment)})  # fmt: skip
+    run.prepare()
+    run.open(config, class_names=list(data.class_names), training={"augment": list(augment)})
 
     train_ds = make_image_dataset(data.images[train_ids], data.labels[train_ids], batch_size,
                                   shuffle=True, seed=args.seed, augment=augment,
@@ -155,29 +144,17 @@ def train(args):
     if held_out:
         valid_ds = make_image_dataset(data.images[valid_ids], data.labels[valid_ids], batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
-    jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
-    if reason:
-        log.info("Whole-step XLA off: %s", reason)
-    with strategy.scope():
-        model = ViTClassifier(config)
-        training.compile_classifier(model, steps, args.learning_rate, args.warmup_steps,
-                                    args.weight_decay, jit_compile=jit_compile)  # fmt: skip
-    report = sf.parameter_report(model)
-    print(report, flush=True)
-    if chief:
-        with open(os.path.join(run_dir.work, "parameter_report.json"), "w") as f:
-            json.dump(report, f, indent=2)
     log.info("Training on %d images (%d validation) of %dx%d with %d channel(s), %d epochs, "
              "global batch %d, augmentation: %s", len(train_ids), held_out, config.image_size,
              config.image_size, config.channels, args.epochs, batch_size,
              ", ".join(augment) or "none")  # fmt: skip
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(run_dir.work, chief=chief),
-              verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
-    if chief:
-        classification.save_training_outputs(model, run_dir.work)
-        run_dir.commit()
-    print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
+
+    def build(jit_compile):
+        return training.compile_classifier(ViTClassifier(config), steps, args.learning_rate,
+                                           args.warmup_steps, args.weight_decay,
+                                           jit_compile=jit_compile)  # fmt: skip
+
+    run.finish(run.fit(build, train_ds, valid_ds), classification.save_training_outputs)
 
 
 def load(args):

@@ -22,12 +22,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import absl.logging  # noqa: E402
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import app, classification, cli, distribute, training  # noqa: E402
+from sharedformer_tf import app, classification, cli, training  # noqa: E402
 from sharedformer_tf.data.array_dataset import make_array_dataset  # noqa: E402
 from sharedformer_tf.data.audio_data import load_clip, read_audio  # noqa: E402
 from sharedformer_tf.export.classifier_export import (  # noqa: E402
@@ -92,9 +90,7 @@ def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
 
 
 def train(args):
-    strategy = cli.setup_devices(args)
-    chief = distribute.is_chief(strategy)  # only the chief writes into --out
-    keras.utils.set_random_seed(args.seed)
+    run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
     plan = cli.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
     data = read_split(args.data, "train", config, args, args.seed)
@@ -105,43 +101,26 @@ def train(args):
                             **({"pooling": args.pooling} if args.pooling else {}))  # fmt: skip
     order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
     classification.check_training_classes(data.labels[order], data.class_names, args.data)
-    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
+    batch_size = run.global_batch_size
     if len(order) < batch_size:
         raise ValueError(f"{len(order)} training clips are fewer than one batch of "
                          f"{batch_size}. Received: --data {args.data}")  # fmt: skip
-    run_dir = app.RunDirectory(args.out, app.describe_run(args), args.overwrite)
-    if chief:  # everything is validated: now write
-        run_dir.create()
-        devices = {"strategy": args.strategy, "precision": args.precision,
-                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
-        training.write_run_config(run_dir.work, run_dir.run, model=config.to_dict(),
-                                  class_names=list(data.class_names), devices=devices)  # fmt: skip
+    run.prepare()
+    run.open(config, class_names=list(data.class_names))
 
     train_ds = make_array_dataset(data.waveforms[order], data.labels[order], batch_size,
                                   shuffle=True, seed=args.seed, drop_remainder=True)  # fmt: skip
     valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
-    jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
-    if reason:
-        log.info("Whole-step XLA off: %s", reason)
-    with strategy.scope():
-        model = AudioClassifier(config)
-        training.compile_classifier(model, steps, args.learning_rate, args.warmup_steps,
-                                    args.weight_decay, jit_compile=jit_compile)  # fmt: skip
-    report = sf.parameter_report(model)
-    print(report, flush=True)
-    if chief:
-        with open(os.path.join(run_dir.work, "parameter_report.json"), "w") as f:
-            json.dump(report, f, indent=2)
     log.info("Training on %d clips (%d validation), %d epochs, global batch %d",
              len(order), len(valid.labels), args.epochs, batch_size)  # fmt: skip
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(run_dir.work, chief=chief),
-              verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
-    if chief:
-        classification.save_training_outputs(model, run_dir.work)
-        run_dir.commit()
-    print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
+
+    def build(jit_compile):
+        return training.compile_classifier(AudioClassifier(config), steps, args.learning_rate,
+                                           args.warmup_steps, args.weight_decay,
+                                           jit_compile=jit_compile)  # fmt: skip
+
+    run.finish(run.fit(build, train_ds, valid_ds), classification.save_training_outputs)
 
 
 def load(args):

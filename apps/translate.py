@@ -18,7 +18,6 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import absl.logging  # noqa: E402
-import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -148,71 +147,48 @@ def load_training_data(args):
 
 
 def train(args):
-    strategy = cli.setup_devices(args)
-    chief = distribute.is_chief(strategy)  # only the chief writes into --out
-    keras.utils.set_random_seed(args.seed)
+    run = app.TrainingRun(args)
     preset = seq2seq_config.preset(args.preset)
     model_config(args, args.vocab_size or preset.vocabulary_size)  # bad flags fail first
     pairs, valid = load_training_data(args)
-    run_dir = app.RunDirectory(args.out, app.describe_run(args), args.overwrite)
-    if run_dir.resuming:  # a resumed run keeps its tokenizer
-        tokenizer = load_sentencepiece(os.path.join(run_dir.work, "tokenizer.model"))
+    if run.prepare().resuming:  # a resumed run keeps its tokenizer
+        tokenizer = load_sentencepiece(os.path.join(run.work, "tokenizer.model"))
     else:
         texts = [text for pair in pairs for text in pair]
         proto = train_sentencepiece(texts, args.vocab_size or preset.vocabulary_size)
         tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
-    distribute.check_same_across_workers(strategy, tokenizer.proto, "tokenizer")
+    distribute.check_same_across_workers(run.strategy, tokenizer.proto, "tokenizer")
     config = model_config(args, tokenizer.vocabulary_size())
     truncated = count_truncated_pairs(pairs, tokenizer, config.max_length)
     if truncated:
         log.warning("%d of %d training pairs (%.1f%%) are longer than %d tokens and are "
                     "truncated; raise --max-length to keep them whole", truncated, len(pairs),
                     100 * truncated / len(pairs), config.max_length - 1)  # fmt: skip
-    batch_size = args.batch_size * strategy.num_replicas_in_sync  # global batch
     learning_rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]
-    if chief:  # everything is validated: now write
-        run_dir.create()
-        with open(os.path.join(run_dir.work, "tokenizer.model"), "wb") as f:
-            f.write(tokenizer.proto)
-        devices = {"strategy": args.strategy, "precision": args.precision,
-                   "replicas": strategy.num_replicas_in_sync}  # fmt: skip
-        recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
-                  "label_smoothing": args.label_smoothing, "global_batch_size": batch_size,
-                  "epochs": args.epochs}  # fmt: skip
-        training.write_run_config(run_dir.work, run_dir.run, model=config.to_dict(),
-                                  devices=devices, training=recipe)  # fmt: skip
+    recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
+              "label_smoothing": args.label_smoothing,
+              "global_batch_size": run.global_batch_size, "epochs": args.epochs}  # fmt: skip
+    run.open(config, files={"tokenizer.model": tokenizer.proto}, training=recipe)
 
+    batch_size = run.global_batch_size
     train_ds = make_translation_dataset(pairs, tokenizer, batch_size, config.max_length,
                                         shuffle=True, seed=args.seed,
                                         drop_remainder=True)  # fmt: skip
     valid_ds = make_translation_dataset(valid, tokenizer, batch_size, config.max_length)
     steps = int(train_ds.cardinality()) * args.epochs
-    jit_compile, reason = distribute.whole_step_jit(strategy, not args.no_jit)
-    if reason:
-        log.info("Whole-step XLA off: %s", reason)
     log.info("Attention core XLA-compiled: %s", xla_attention.xla_attention_enabled())
-    with strategy.scope():
-        model = Seq2SeqTransformer(config)
-        training.compile_seq2seq(model, steps, learning_rate, args.warmup_steps,
-                                 args.label_smoothing, config.pad_id,
-                                 jit_compile=jit_compile)  # fmt: skip
-    report = sf.parameter_report(model)
-    print(report, flush=True)
-    if chief:
-        with open(os.path.join(run_dir.work, "parameter_report.json"), "w") as f:
-            json.dump(report, f, indent=2)
     log.info("Training on %d pairs (%d validation), %d epochs, global batch %d, peak "
              "learning rate %g", len(pairs), len(valid), args.epochs, batch_size,
              learning_rate)  # fmt: skip
-    model.fit(train_ds, validation_data=valid_ds, epochs=args.epochs, shuffle=False,
-              callbacks=training.training_callbacks(run_dir.work, chief=chief),
-              verbose=1 if sys.stdout.isatty() else 2)  # fmt: skip
-    if chief:
-        Translator(model, tokenizer).save(run_dir.work)
-        with open(os.path.join(run_dir.work, "history.json"), "w") as f:
-            json.dump(training.read_history(run_dir.work), f, indent=2)
-        run_dir.commit()
-    print(json.dumps({"chief": chief, "weights_sha256": distribute.weights_digest(model)}))
+
+    def build(jit_compile):
+        model = Seq2SeqTransformer(config)
+        return training.compile_seq2seq(model, steps, learning_rate, args.warmup_steps,
+                                        args.label_smoothing, config.pad_id,
+                                        jit_compile=jit_compile)  # fmt: skip
+
+    model = run.fit(build, train_ds, valid_ds)
+    run.finish(model, lambda model, directory: Translator(model, tokenizer).save(directory))
 
 
 def evaluate_model(args):

@@ -15,13 +15,10 @@ from sharedformer_tf.training.callbacks import read_history
 
 
 def save_training_outputs(model, directory):
-    """Writes `model.keras`, `history.json` (from the run's CSV log) and
-    `learning_curve.png` into `directory`."""
+    """Writes `model.keras` and `learning_curve.png` (from the run's CSV
+    log) into `directory`."""
     save_classifier(model, directory)
-    history = read_history(directory)
-    with open(os.path.join(directory, "history.json"), "w") as f:
-        json.dump(history, f, indent=2)
-    plot_learning_curves(history, os.path.join(directory, "learning_curve.png"))
+    plot_learning_curves(read_history(directory), os.path.join(directory, "learning_curve.png"))
 
 
 def predict_files(model, paths, load_input, class_names, top=3):
