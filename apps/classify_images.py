@@ -23,7 +23,8 @@ import absl.logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from sharedformer_tf import app, classification, cli, training  # noqa: E402
+from sharedformer_tf import app, classification, training  # noqa: E402
+from sharedformer_tf.app import flags  # noqa: E402
 from sharedformer_tf.data.image_data import read_images  # noqa: E402
 from sharedformer_tf.data.image_dataset import (  # noqa: E402
     AUGMENTATIONS,
@@ -59,35 +60,35 @@ def parse_args(argv):
     train.add_argument("--data", default="fashion_mnist", help="SPEC of the training images")
     train.add_argument("--out", required=True, help="directory for model, config, report, plots")
     train.add_argument("--preset", choices=sorted(vit_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=cli.positive_int, default=12)
-    cli.add_sharing_flags(train)
+    train.add_argument("--epochs", type=flags.positive_int, default=12)
+    flags.add_sharing_flags(train)
     train.add_argument("--pooling", choices=vit_config.POOLINGS, help="default: the preset's")
-    train.add_argument("--batch-size", type=cli.positive_int, default=128, help="per replica")
-    train.add_argument("--learning-rate", type=cli.positive_float, default=2e-3)
-    train.add_argument("--warmup-steps", type=cli.positive_int)
-    train.add_argument("--weight-decay", type=cli.non_negative_float, default=0.05)
+    train.add_argument("--batch-size", type=flags.positive_int, default=128, help="per replica")
+    train.add_argument("--learning-rate", type=flags.positive_float, default=2e-3)
+    train.add_argument("--warmup-steps", type=flags.positive_int)
+    train.add_argument("--weight-decay", type=flags.non_negative_float, default=0.05)
     train.add_argument("--augment", type=augmentations,
                        help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)} (default: "
                        "flip for sets known to be mirror-safe, else none)")  # fmt: skip
-    train.add_argument("--train-examples", type=cli.positive_int, help="use the first N only")
-    train.add_argument("--valid-examples", type=cli.positive_int, default=2000,
+    train.add_argument("--train-examples", type=flags.positive_int, help="use the first N only")
+    train.add_argument("--valid-examples", type=flags.positive_int, default=2000,
                        help="training images held out for validation (at most 10%%)")  # fmt: skip
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    cli.add_distribution_flags(train)
+    flags.add_distribution_flags(train)
     train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("evaluate", "predict", "export"):
         sub = commands.add_parser(command)
         sub.add_argument("--model", required=True, help="a directory written by train")
         if command != "predict":
             sub.add_argument("--data", help="SPEC of the test images (default: the training SPEC)")
-            sub.add_argument("--num-examples", type=cli.positive_int, help="first N test images")
+            sub.add_argument("--num-examples", type=flags.positive_int, help="first N test images")
             sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir")
             app.add_split_flag(sub)
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="BMP/GIF/JPEG/PNG files")
-    predict.add_argument("--top", type=cli.positive_int, default=3, help="labels shown per image")
+    predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per image")
     export.add_argument("--out", default=EXPORT_DIR)
     choices = CLASSIFIER_QUANTIZATIONS + ("all",)
     export.add_argument("--tflite", choices=choices, default="all")
@@ -113,7 +114,7 @@ def model_config(args, data):
     if height != width:
         raise ValueError(f"{args.data} has {height}x{width} images; the ViT takes square ones")
     changes = {"image_size": height, "channels": channels, "num_classes": len(data.class_names),
-               "plan": cli.plan_from_flags(args, config.plan)}  # fmt: skip
+               "plan": flags.plan_from_flags(args, config.plan)}  # fmt: skip
     if args.pooling:
         changes["pooling"] = args.pooling
     return config.replace(**changes)
@@ -122,7 +123,7 @@ def model_config(args, data):
 def train(args):
     run = app.TrainingRun(args)
     preset = vit_config.preset(args.preset)
-    cli.plan_from_flags(args, preset.plan)  # bad flags fail before the data is read
+    flags.plan_from_flags(args, preset.plan)  # bad flags fail before the data is read
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
     config = model_config(args, data)
     augment = default_augmentation(args.data) if args.augment is None else args.augment
@@ -154,7 +155,7 @@ def train(args):
                                            args.warmup_steps, args.weight_decay,
                                            jit_compile=jit_compile)  # fmt: skip
 
-    run.finish(run.fit(build, train_ds, valid_ds), classification.save_training_outputs)
+    run.finish(run.fit(build, train_ds, valid_ds), app.save_training_outputs)
 
 
 def load(args):
@@ -171,13 +172,13 @@ def evaluate_model(args):
     result = classification.evaluate_classifier(model, data.images, data.labels, names,
                                                 args.out or args.model,
                                                 title=f"{spec} {split}:")  # fmt: skip
-    classification.print_evaluation(result)
+    app.print_evaluation(result)
     return result
 
 
 def predict(args):
     model, saved, config = load(args)
-    classification.predict_files(
+    app.predict_files(
         model, args.images, lambda path: load_image(path, config.image_size, config.channels),
         saved["class_names"], args.top,
     )  # fmt: skip
@@ -195,7 +196,7 @@ def export(args):
         sample = np.random.default_rng(0).permutation(len(train_images))[:256]
         representative = train_images[sample]
     test = read_split(spec, split, config, args, names, args.num_examples)
-    summary = classification.export_and_score(
+    summary = app.export_and_score(
         model, names, args.out, variants, representative, (test.images, test.labels, spec),
     )  # fmt: skip
     print(json.dumps(summary))
@@ -209,7 +210,7 @@ def demo(_):
     train(parse_args(["train", "--out", model_dir, "--overwrite"])[1])
     metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
     summary = export(parse_args(["export", "--model", model_dir])[1])
-    classification.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)
+    app.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)
 
 
 def main(argv=None):
@@ -218,7 +219,7 @@ def main(argv=None):
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
     commands = {None: demo, "train": train, "evaluate": evaluate_model,
                 "predict": predict, "export": export}  # fmt: skip
-    cli.run(commands, parser, args)
+    flags.run(commands, parser, args)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import absl.logging  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from sharedformer_tf import app, classification, cli, training  # noqa: E402
+from sharedformer_tf import app, classification, training  # noqa: E402
+from sharedformer_tf.app import flags  # noqa: E402
 from sharedformer_tf.data.array_dataset import make_array_dataset  # noqa: E402
 from sharedformer_tf.data.audio_data import load_clip, read_audio  # noqa: E402
 from sharedformer_tf.export.classifier_export import (  # noqa: E402
@@ -46,17 +47,17 @@ def parse_args(argv):
     train.add_argument("--data", default="spoken_commands", help="SPEC of the training clips")
     train.add_argument("--out", required=True, help="directory for model, config, report, plots")
     train.add_argument("--preset", choices=sorted(audio_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=cli.positive_int, default=12)
-    cli.add_sharing_flags(train)
+    train.add_argument("--epochs", type=flags.positive_int, default=12)
+    flags.add_sharing_flags(train)
     train.add_argument("--pooling", choices=("class_token", "mean"), help="default: the preset's")
-    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
-    train.add_argument("--learning-rate", type=cli.positive_float, default=2e-3)
-    train.add_argument("--warmup-steps", type=cli.positive_int)
-    train.add_argument("--weight-decay", type=cli.non_negative_float, default=0.05)
-    train.add_argument("--train-examples", type=cli.positive_int, help="use N clips only")
+    train.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
+    train.add_argument("--learning-rate", type=flags.positive_float, default=2e-3)
+    train.add_argument("--warmup-steps", type=flags.positive_int)
+    train.add_argument("--weight-decay", type=flags.non_negative_float, default=0.05)
+    train.add_argument("--train-examples", type=flags.positive_int, help="use N clips only")
     train.add_argument("--seed", type=int, default=0, help="training and synthesis seed")
     train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    cli.add_distribution_flags(train)
+    flags.add_distribution_flags(train)
     train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("train", "evaluate", "predict", "export"):
         sub = commands.choices.get(command) or commands.add_parser(command)
@@ -64,7 +65,7 @@ def parse_args(argv):
             sub.add_argument("--model", required=True, help="a directory written by train")
         if command in ("evaluate", "export"):
             sub.add_argument("--data", help="SPEC of the test clips (default: the training SPEC)")
-            sub.add_argument("--num-examples", type=cli.positive_int, help="first N test clips")
+            sub.add_argument("--num-examples", type=flags.positive_int, help="first N test clips")
             app.add_split_flag(sub)
         if command != "predict":
             sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir")
@@ -72,7 +73,7 @@ def parse_args(argv):
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
     predict.add_argument("files", nargs="+", metavar="FILE.wav")
-    predict.add_argument("--top", type=cli.positive_int, default=3, help="labels shown per clip")
+    predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per clip")
     export.add_argument("--out", default=EXPORT_DIR)
     export.add_argument("--tflite", choices=CLASSIFIER_QUANTIZATIONS + ("all",), default="all")
     return parser, parser.parse_args(argv)
@@ -92,7 +93,7 @@ def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
 def train(args):
     run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
-    plan = cli.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
+    plan = flags.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
     data = read_split(args.data, "train", config, args, args.seed)
     valid = read_split(args.data, "validation", config, args, args.seed)
     labels = classification.align_labels(valid.labels, valid.class_names, data.class_names)
@@ -120,7 +121,7 @@ def train(args):
                                            args.warmup_steps, args.weight_decay,
                                            jit_compile=jit_compile)  # fmt: skip
 
-    run.finish(run.fit(build, train_ds, valid_ds), classification.save_training_outputs)
+    run.finish(run.fit(build, train_ds, valid_ds), app.save_training_outputs)
 
 
 def load(args):
@@ -136,13 +137,13 @@ def evaluate_model(args):
     result = classification.evaluate_classifier(model, data.waveforms, data.labels, names,
                                                 args.out or args.model,
                                                 title=f"{spec} {split}:")  # fmt: skip
-    classification.print_evaluation(result)
+    app.print_evaluation(result)
     return result
 
 
 def predict(args):
     model, saved, config = load(args)
-    classification.predict_files(
+    app.predict_files(
         model, args.files, lambda path: load_clip(path, config.sample_rate, config.clip_samples),
         saved["class_names"], args.top,
     )  # fmt: skip
@@ -160,7 +161,7 @@ def export(args):
         waveforms = read_split(spec, calibration, config, args, seed, names).waveforms
         representative = waveforms[np.random.default_rng(0).permutation(len(waveforms))[:200]]
     test = read_split(spec, split, config, args, seed, names, args.num_examples)
-    summary = classification.export_and_score(
+    summary = app.export_and_score(
         model, names, args.out, variants, representative,
         (test.waveforms, test.labels, spec), input_dtype=tf.float32,
     )  # fmt: skip
@@ -175,7 +176,7 @@ def demo(_):
     train(parse_args(["train", "--out", model_dir, "--overwrite"])[1])
     metrics = evaluate_model(parse_args(["evaluate", "--model", model_dir])[1])
     summary = export(parse_args(["export", "--model", model_dir])[1])
-    classification.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)
+    app.print_demo_summary(model_dir, metrics, summary, time.perf_counter() - start)
 
 
 def main(argv=None):
@@ -184,7 +185,7 @@ def main(argv=None):
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
     commands = {None: demo, "train": train, "evaluate": evaluate_model,
                 "predict": predict, "export": export}  # fmt: skip
-    cli.run(commands, parser, args)
+    flags.run(commands, parser, args)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import app, cli, distribute, training  # noqa: E402
+from sharedformer_tf import app, distribute, training  # noqa: E402
+from sharedformer_tf.app import flags  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import (  # noqa: E402
     load_sentencepiece,
@@ -57,39 +58,41 @@ def parse_args(argv):
         "--out", required=True, help="directory for model, tokenizer, config, report"
     )
     train.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=cli.positive_int, default=3)
-    cli.add_sharing_flags(train)
+    train.add_argument("--epochs", type=flags.positive_int, default=3)
+    flags.add_sharing_flags(train)
     on_off = argparse.BooleanOptionalAction
     train.add_argument("--share-encoder-decoder", action=on_off, help="decoder uses encoder groups")
     train.add_argument("--share-cross-attention", action=on_off, help="one for all decoder depths")
     train.add_argument("--tie-embeddings", action=on_off)
     train.add_argument(
-        "--adapter-dim", type=cli.positive_int, help="per-depth adapter width (relaxed sharing)"
+        "--adapter-dim", type=flags.positive_int, help="per-depth adapter width (relaxed sharing)"
     )
     train.add_argument(
-        "--vocab-size", type=cli.positive_int, help="largest SentencePiece vocabulary"
+        "--vocab-size", type=flags.positive_int, help="largest SentencePiece vocabulary"
     )
-    train.add_argument("--max-length", type=cli.int_at_least(MIN_MAX_LENGTH),
+    train.add_argument("--max-length", type=flags.int_at_least(MIN_MAX_LENGTH),
                        help=f"longest sequence in tokens, at least {MIN_MAX_LENGTH}")  # fmt: skip
-    train.add_argument("--dropout", type=cli.fraction, help="residual/attention/FFN dropout rate")
-    train.add_argument("--batch-size", type=cli.positive_int, default=64, help="per replica")
-    train.add_argument("--learning-rate", type=cli.positive_float, help="peak (default: preset's)")
-    train.add_argument("--warmup-steps", type=cli.positive_int)
-    train.add_argument("--label-smoothing", type=cli.fraction, default=0.1)
-    train.add_argument("--train-examples", type=cli.positive_int, help="builtin size, or first N")
+    train.add_argument("--dropout", type=flags.fraction, help="residual/attention/FFN dropout rate")
+    train.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
+    train.add_argument(
+        "--learning-rate", type=flags.positive_float, help="peak (default: preset's)"
+    )
+    train.add_argument("--warmup-steps", type=flags.positive_int)
+    train.add_argument("--label-smoothing", type=flags.fraction, default=0.1)
+    train.add_argument("--train-examples", type=flags.positive_int, help="builtin size, or first N")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    cli.add_distribution_flags(train)
+    flags.add_distribution_flags(train)
     train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("evaluate", "translate", "export"):
         sub = commands.add_parser(command)
         sub.add_argument("--model", required=True, help="a directory written by train")
         if command == "evaluate":
             sub.add_argument("--data", default="builtin:en-fr", help="SPEC to score on")
-            sub.add_argument("--num-examples", type=cli.positive_int)
+            sub.add_argument("--num-examples", type=flags.positive_int)
         if command in ("evaluate", "translate"):
             sub.add_argument(
-                "--beam", type=cli.positive_int, default=1, help="beam size, 1 = greedy"
+                "--beam", type=flags.positive_int, default=1, help="beam size, 1 = greedy"
             )
         if command == "translate":
             sub.add_argument("texts", nargs="*", metavar="TEXT")
@@ -106,10 +109,10 @@ def model_config(args, vocabulary_size):
     the preset's shape (no encoder-decoder or cross-attention sharing and no
     adapters either, unless asked for)."""
     config = seq2seq_config.preset(args.preset, vocabulary_size=vocabulary_size)
-    decoder_plan = cli.plan_from_flags(args, config.decoder_plan)
+    decoder_plan = flags.plan_from_flags(args, config.decoder_plan)
     plain = args.sharing == "none"
     changes = {
-        "encoder_plan": cli.plan_from_flags(args, config.encoder_plan),
+        "encoder_plan": flags.plan_from_flags(args, config.encoder_plan),
         "decoder_plan": decoder_plan,
         "max_length": args.max_length or config.max_length,
         "share_encoder_decoder": config.share_encoder_decoder and not plain,
@@ -235,7 +238,7 @@ def main(argv=None):
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
     commands = {None: demo, "train": train, "evaluate": evaluate_model,
                 "translate": translate, "export": export}  # fmt: skip
-    cli.run(commands, parser, args)
+    flags.run(commands, parser, args)
 
 
 if __name__ == "__main__":

@@ -40,21 +40,22 @@ import keras_hub_baseline  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from sharedformer_tf import SharingPlan, cli, training  # noqa: E402
-from sharedformer_tf.export.graph_generation import generate  # noqa: E402
+from sharedformer_tf import SharingPlan, training  # noqa: E402
+from sharedformer_tf.app import flags  # noqa: E402
 from sharedformer_tf.layers.xla_attention import xla_attention, xla_attention_enabled  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.models.graph_generation import generate  # noqa: E402
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=32)
-    parser.add_argument("--length", type=cli.positive_int, default=32, help="source = target")
-    parser.add_argument("--steps", type=cli.positive_int, default=5, help="timed steps a round")
-    parser.add_argument("--rounds", type=cli.positive_int, default=10)
-    parser.add_argument("--decode-length", type=cli.positive_int, default=40)
-    parser.add_argument("--decode-batch", type=cli.positive_int, default=8)
+    parser.add_argument("--batch-size", type=flags.positive_int, default=32)
+    parser.add_argument("--length", type=flags.positive_int, default=32, help="source = target")
+    parser.add_argument("--steps", type=flags.positive_int, default=5, help="timed steps a round")
+    parser.add_argument("--rounds", type=flags.positive_int, default=10)
+    parser.add_argument("--decode-length", type=flags.positive_int, default=40)
+    parser.add_argument("--decode-batch", type=flags.positive_int, default=8)
     return parser.parse_args(argv)
 
 

@@ -29,7 +29,8 @@ import keras_hub_baseline  # noqa: E402
 import numpy as np  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
-from sharedformer_tf import cli, training  # noqa: E402
+from sharedformer_tf import training  # noqa: E402
+from sharedformer_tf.app import flags  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
 from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
@@ -120,23 +121,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
     parser.add_argument("--data", default="builtin:en-fr")
-    parser.add_argument("--epochs", type=cli.positive_int, default=3)
-    parser.add_argument("--train-examples", type=cli.positive_int)
-    parser.add_argument("--test-examples", type=cli.positive_int, default=1000)
-    parser.add_argument("--batch-size", type=cli.positive_int, default=64)
+    parser.add_argument("--epochs", type=flags.positive_int, default=3)
+    parser.add_argument("--train-examples", type=flags.positive_int)
+    parser.add_argument("--test-examples", type=flags.positive_int, default=1000)
+    parser.add_argument("--batch-size", type=flags.positive_int, default=64)
     parser.add_argument(
         "--learning-rate",
-        type=cli.positive_float,
+        type=flags.positive_float,
         help="every model's peak learning rate (default: the preset's for "
         "sharedformer_tf models, --baseline-learning-rate for keras-hub)",
     )
     parser.add_argument(
         "--baseline-learning-rate",
-        type=cli.positive_float,
+        type=flags.positive_float,
         default=1e-3,
         help="keras-hub's (post-LN; the best of 5e-4, 1e-3, 2e-3 for small)",
     )
-    parser.add_argument("--baseline-layers", type=cli.positive_int, default=3)
+    parser.add_argument("--baseline-layers", type=flags.positive_int, default=3)
     parser.add_argument("--models", default="shared,unshared,keras_hub")
     parser.add_argument("--seeds", default="0", help="comma-separated; every model per seed")
     parser.add_argument("--no-jit", action="store_true")

@@ -10,8 +10,8 @@ import sys
 import keras
 
 from sharedformer_tf import distribute, training
+from sharedformer_tf.app.flags import setup_devices
 from sharedformer_tf.app.run_directory import RunDirectory, describe_run
-from sharedformer_tf.cli import setup_devices
 from sharedformer_tf.report import parameter_report
 
 logger = logging.getLogger("sharedformer_tf")
@@ -37,7 +37,7 @@ class TrainingRun:
     Args:
         args: the parsed `train` flags (`out`, `overwrite`, `seed`,
             `batch_size`, `epochs`, `no_jit` and the distribution flags of
-            `cli.add_distribution_flags`).
+            `flags.add_distribution_flags`).
     """
 
     def __init__(self, args):

@@ -2,13 +2,6 @@
 
 from sharedformer_tf.classification.class_labels import align_labels, check_training_classes
 from sharedformer_tf.classification.classification_metrics import classification_metrics
-from sharedformer_tf.classification.classifier_app import (
-    export_and_score,
-    predict_files,
-    print_demo_summary,
-    print_evaluation,
-    save_training_outputs,
-)
 from sharedformer_tf.classification.classifier_evaluation import (
     describe_top,
     evaluate_classifier,
@@ -23,14 +16,9 @@ __all__ = [
     "classification_metrics",
     "describe_top",
     "evaluate_classifier",
-    "export_and_score",
     "load_classifier",
     "plot_confusion_matrix",
     "plot_learning_curves",
-    "predict_files",
-    "print_demo_summary",
-    "print_evaluation",
     "save_classifier",
-    "save_training_outputs",
     "score_tflite_models",
 ]

@@ -4,9 +4,9 @@ import keras
 import keras_hub
 from keras import ops
 
-from sharedformer_tf.export import graph_generation
 from sharedformer_tf.layers.position_encoding import PositionEncoding
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
+from sharedformer_tf.models import graph_generation
 from sharedformer_tf.models.config_model import ConfigModel
 from sharedformer_tf.models.greedy_sampler import GreedySampler
 from sharedformer_tf.models.seq2seq_config import Seq2SeqConfig

@@ -1,5 +1,5 @@
-"""Command-line helpers shared by the apps: flag types, sharing flags and
-error reporting."""
+"""Command-line helpers shared by the apps: flag types, sharing and device
+flags, and error reporting."""
 
 import argparse
 import logging

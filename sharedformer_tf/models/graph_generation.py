@@ -1,8 +1,15 @@
-"""Graph-compiled decoding for `Seq2SeqTransformer.generate`."""
+"""Graph-compiled decoding for `Seq2SeqTransformer.generate` (the TensorFlow
+backend's `tf.function`, as keras-hub's `make_generate_function`)."""
+
+import weakref
 
 import tensorflow as tf
 
 from sharedformer_tf.validation import check_positive_int
+
+# model -> {(max_length, sampler, jit_compile): tf.function}; entries go with
+# their model.
+_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def generate(model, encoder_token_ids, max_length, sampler="greedy", jit_compile=False):
@@ -21,11 +28,12 @@ def generate(model, encoder_token_ids, max_length, sampler="greedy", jit_compile
         int32 tensor `[batch, max_length]`.
     """
     check_positive_int(max_length=max_length)
-    cache = model.__dict__.setdefault("_graph_generate_functions", {})
+    cache = _FUNCTIONS.setdefault(model, {})
     key = (max_length, sampler if isinstance(sampler, str) else id(sampler), jit_compile)
     if key not in cache:
+        owner = weakref.ref(model)  # the cache must not keep the model alive
         cache[key] = tf.function(
-            lambda ids: model.generate_step(ids, max_length, sampler),
+            lambda ids: owner().generate_step(ids, max_length, sampler),
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
             jit_compile=jit_compile,
         )

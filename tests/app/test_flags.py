@@ -2,45 +2,48 @@ import argparse
 
 import pytest
 
-from sharedformer_tf import SharingPlan, cli
+from sharedformer_tf import SharingPlan
+from sharedformer_tf.app import flags
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser()
-    cli.add_sharing_flags(parser)
+    flags.add_sharing_flags(parser)
     return parser.parse_args(argv)
 
 
 def test_sharing_flags_override_the_preset_plan():
     base = SharingPlan(6, 3, "cycle_rev")
-    assert cli.plan_from_flags(_parse([]), base) == base
-    assert cli.plan_from_flags(_parse(["--sharing", "none"]), base) == SharingPlan(
+    assert flags.plan_from_flags(_parse([]), base) == base
+    assert flags.plan_from_flags(_parse(["--sharing", "none"]), base) == SharingPlan(
         6, strategy="none"
     )
-    changed = cli.plan_from_flags(
+    changed = flags.plan_from_flags(
         _parse(["--layers", "8", "--unique", "4", "--share-scope", "ffn"]), base
     )
     assert changed == SharingPlan(8, 4, "cycle_rev", "ffn")
-    two_ffn = cli.plan_from_flags(_parse(["--unique-ffn", "2"]), base)
+    two_ffn = flags.plan_from_flags(_parse(["--unique-ffn", "2"]), base)
     assert two_ffn == SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
-    assert cli.plan_from_flags(_parse(["--layers", "8"]), two_ffn).num_unique_ffn == 2
-    assert cli.plan_from_flags(_parse(["--unique", "2"]), two_ffn) == SharingPlan(6, 2, "cycle_rev")
+    assert flags.plan_from_flags(_parse(["--layers", "8"]), two_ffn).num_unique_ffn == 2
+    assert flags.plan_from_flags(_parse(["--unique", "2"]), two_ffn) == SharingPlan(
+        6, 2, "cycle_rev"
+    )
     with pytest.raises(ValueError, match="strategy='all'"):
-        cli.plan_from_flags(_parse(["--sharing", "all", "--unique-ffn", "2"]), base)
+        flags.plan_from_flags(_parse(["--sharing", "all", "--unique-ffn", "2"]), base)
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "x", "1.5"])
 def test_positive_int_rejects(text):
     with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
-        cli.positive_int(text)
+        flags.positive_int(text)
 
 
 @pytest.mark.parametrize(
     "function, good, bad",
     [
-        (cli.positive_float, ["3e-4", "2"], ["0", "-1e-3", "nan", "inf", "fast"]),
-        (cli.non_negative_float, ["0", "0.05"], ["-0.1", "nan", "inf"]),
-        (cli.fraction, ["0", "0.1", "0.99"], ["1", "-0.1", "nan", "x"]),
+        (flags.positive_float, ["3e-4", "2"], ["0", "-1e-3", "nan", "inf", "fast"]),
+        (flags.non_negative_float, ["0", "0.05"], ["-0.1", "nan", "inf"]),
+        (flags.fraction, ["0", "0.1", "0.99"], ["1", "-0.1", "nan", "x"]),
     ],
 )
 def test_float_flag_types(function, good, bad):
@@ -57,6 +60,6 @@ def test_run_turns_bad_input_into_exit_status_2(capsys):
         raise ValueError("bad SPEC. Received: spec='x'")
 
     with pytest.raises(SystemExit) as exit_info:
-        cli.run({None: fail}, parser, argparse.Namespace(command=None))
+        flags.run({None: fail}, parser, argparse.Namespace(command=None))
     assert exit_info.value.code == 2
     assert "error: bad SPEC. Received: spec='x'" in capsys.readouterr().err
