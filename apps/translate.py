@@ -37,6 +37,7 @@ from sharedformer_tf.export import tflite  # noqa: E402
 from sharedformer_tf.export.translator_export import export_translator  # noqa: E402
 from sharedformer_tf.layers import xla_attention  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.training import recipes  # noqa: E402
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
 EXPORT_DIR = os.path.join("saved_models", "translate")
@@ -167,7 +168,7 @@ def train(args):
         log.warning("%d of %d training pairs (%.1f%%) are longer than %d tokens and are "
                     "truncated; raise --max-length to keep them whole", truncated, len(pairs),
                     100 * truncated / len(pairs), config.max_length - 1)  # fmt: skip
-    learning_rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]
+    learning_rate = args.learning_rate or recipes.SEQ2SEQ_LEARNING_RATES[args.preset]
     recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
               "label_smoothing": args.label_smoothing,
               "global_batch_size": run.global_batch_size, "epochs": args.epochs}  # fmt: skip

@@ -6,7 +6,7 @@ the same data for the same number of epochs.
                                            [--models shared,keras_hub] [--seeds 0,1]
 
 The keras-hub model gets the preset's dropout. Each model trains at its own
-peak learning rate: the preset's (`seq2seq_config.LEARNING_RATES`) for the
+peak learning rate: the preset's (`training.recipes.SEQ2SEQ_LEARNING_RATES`) for the
 sharedformer_tf models, `--baseline-learning-rate` for keras-hub (post-LN, it
 needs a lower one); `--learning-rate` sets one for all. The last stdout line
 is one JSON object with a row per model and seed (with its learning rate),
@@ -35,6 +35,7 @@ from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
 from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.training import recipes  # noqa: E402
 from sharedformer_tf.translation import Translator, score  # noqa: E402
 
 
@@ -98,7 +99,7 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
                                     cross_attention_plan=None, adapter_dim=None)  # fmt: skip
         model = Seq2SeqTransformer(config)
         translator = Translator(model, tokenizer)
-        rate = args.learning_rate or seq2seq_config.LEARNING_RATES[args.preset]
+        rate = args.learning_rate or recipes.SEQ2SEQ_LEARNING_RATES[args.preset]
         return run(name, model, translator.translate, train_ds, tokens, test, args, rate)
     if name != "keras_hub":
         parser.error(f"unknown model {name!r}")

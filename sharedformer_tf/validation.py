@@ -14,3 +14,12 @@ def check_rate(**named):
     for name, value in named.items():
         if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
             raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value!r}")
+
+
+def check_heads(hidden_dim, num_heads):
+    """Raises `ValueError` unless `num_heads` divides `hidden_dim`."""
+    if hidden_dim % num_heads:
+        raise ValueError(
+            "`hidden_dim` must be divisible by `num_heads`. Received: "
+            f"hidden_dim={hidden_dim}, num_heads={num_heads}"
+        )

@@ -125,9 +125,9 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     for row in summary["rows"]:
         assert 0 <= row["bleu"] <= 100 and row["num_examples"] == 8
     shared, unshared, keras_hub = summary["rows"][:3]
-    from sharedformer_tf.models import seq2seq_config
+    from sharedformer_tf.training import recipes
 
-    tiny_rate = seq2seq_config.LEARNING_RATES["tiny"]
+    tiny_rate = recipes.SEQ2SEQ_LEARNING_RATES["tiny"]
     assert shared["learning_rate"] == unshared["learning_rate"] == tiny_rate
     assert keras_hub["learning_rate"] == 5e-4
     assert shared["effective_params"] == unshared["unique_params"] > shared["unique_params"]

@@ -3,7 +3,7 @@ import keras
 from sharedformer_tf.layers import layer_utils
 from sharedformer_tf.layers.cached_multi_head_attention import CachedMultiHeadAttention
 from sharedformer_tf.layers.feed_forward import FeedForward
-from sharedformer_tf.validation import check_positive_int, check_rate
+from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
 
 SUBLAYER_NAMES = (
     "self_attention",
@@ -159,11 +159,9 @@ class TransformerBlock(keras.layers.Layer):
 
     def build(self, inputs_shape, encoder_outputs_shape=None):
         hidden_dim = inputs_shape[-1]
-        if hidden_dim is None or hidden_dim % self.num_heads:
-            raise ValueError(
-                "The hidden size must be divisible by `num_heads`. Received: "
-                f"hidden_dim={hidden_dim}, num_heads={self.num_heads}"
-            )
+        if hidden_dim is None:
+            raise ValueError(f"The hidden size must be known. Received: shape={inputs_shape}")
+        check_heads(hidden_dim, self.num_heads)
         self.key_dim = hidden_dim // self.num_heads
         inputs_shape = tuple(inputs_shape)
         self.self_attention_norm = self._sublayer("self_attention_norm", inputs_shape)

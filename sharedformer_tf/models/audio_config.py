@@ -2,10 +2,10 @@
 
 import dataclasses
 
-from sharedformer_tf.models.config_dataclass import ConfigDataclass
+from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
 from sharedformer_tf.models.vit_config import POOLINGS
 from sharedformer_tf.sharing import SharingPlan
-from sharedformer_tf.validation import check_positive_int, check_rate
+from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +61,7 @@ class AudioConfig(ConfigDataclass):
                 f"`frames_per_patch` must divide the {self.num_frames} frames of a clip. "
                 f"Received: frames_per_patch={self.frames_per_patch}"
             )
-        if self.hidden_dim % self.num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={self.hidden_dim}, num_heads={self.num_heads}"
-            )
+        check_heads(self.hidden_dim, self.num_heads)
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
         check_rate(dropout=self.dropout)
@@ -107,6 +103,4 @@ PRESETS = {"tiny": tiny, "small": small}
 
 def preset(name, **changes):
     """Returns the preset `name` (`"tiny"`, `"small"`) with `changes` applied."""
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: {name!r}")
-    return PRESETS[name](**changes)
+    return select_preset(PRESETS, name, **changes)

@@ -42,3 +42,11 @@ class ConfigDataclass:
             f"Expected a `{cls.__name__}` or its dict. "
             f"Received: config of type {type(value).__name__}"
         )
+
+
+def select_preset(presets, name, **changes):
+    """`presets[name](**changes)`: the one lookup behind every config module's
+    `preset(name, **changes)`; an unknown name is refused with the choices."""
+    if name not in presets:
+        raise ValueError(f"Unknown preset. Expected one of {sorted(presets)}. Received: {name!r}")
+    return presets[name](**changes)

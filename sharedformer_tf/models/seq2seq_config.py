@@ -2,9 +2,9 @@
 
 import dataclasses
 
-from sharedformer_tf.models.config_dataclass import ConfigDataclass
+from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
 from sharedformer_tf.sharing.sharing_plan import SharingPlan
-from sharedformer_tf.validation import check_positive_int, check_rate
+from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
 
 POSITION_ENCODINGS = ("sine", "learned")
 
@@ -87,11 +87,7 @@ class Seq2SeqConfig(ConfigDataclass):
             intermediate_dim=self.intermediate_dim,
             max_length=self.max_length,
         )
-        if self.hidden_dim % self.num_heads:
-            raise ValueError(
-                "`hidden_dim` must be divisible by `num_heads`. Received: "
-                f"hidden_dim={self.hidden_dim}, num_heads={self.num_heads}"
-            )
+        check_heads(self.hidden_dim, self.num_heads)
         if self.embedding_dim is not None and not 1 <= self.embedding_dim <= self.hidden_dim:
             raise ValueError(
                 "`embedding_dim` must be None or in [1, hidden_dim]. Received: "
@@ -140,7 +136,7 @@ def small(**changes):
     every depth (relaxed sharing), tied embeddings, vocabulary 8000, no
     dropout (a handful of epochs underfits rather than overfits; pass
     `dropout=0.1` for long runs on small corpora), trained at a peak
-    learning rate of 2e-3 (`LEARNING_RATES`). 0.41x the stored parameters
+    learning rate of 2e-3 (`training.recipes.SEQ2SEQ_LEARNING_RATES`). 0.41x the stored parameters
     of a plain 3+3 Transformer of the same width (0.49x at a 247-piece
     vocabulary)."""
     plan = SharingPlan(4, 2, strategy="cycle_rev", num_unique_ffn=3)
@@ -176,19 +172,8 @@ def base(**changes):
 
 PRESETS = {"tiny": tiny, "small": small, "base": base}
 
-# The peak learning rate each preset trains with by default (AdamW, 10%
-# warmup, cosine decay; `training.compile_seq2seq`). `small` (pre-LN, shared
-# weights), 3 epochs of the builtin en-fr corpus (20,000 pairs), five seeds:
-# on the 6+6 stack that was the preset before adapters, 2e-3 raised the mean
-# from 98.69 (1e-3) to 99.11 BLEU and the worst seed from 97.67 to 98.60;
-# 3e-3 scored lower (97.47 on seed 4). The 4+4 preset with adapters was
-# chosen and measured at 2e-3 (README).
-LEARNING_RATES = {"tiny": 1e-3, "small": 2e-3, "base": 1e-3}
-
 
 def preset(name, **changes):
     """Returns the preset `name` (`"tiny"`, `"small"`, `"base"`) with
     `changes` applied."""
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset. Expected one of {sorted(PRESETS)}. Received: {name!r}")
-    return PRESETS[name](**changes)
+    return select_preset(PRESETS, name, **changes)

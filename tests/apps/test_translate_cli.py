@@ -11,6 +11,7 @@ import pytest
 from sharedformer_tf import SharingPlan, parameter_report
 from sharedformer_tf.data import builtin_corpus
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+from sharedformer_tf.training import recipes
 from tests.apps import app_helpers
 from tests.apps.app_helpers import snapshot
 
@@ -86,7 +87,7 @@ def test_train_writes_a_complete_model_directory(trained):
         "num_unique_ffn": None,
     }
     assert config["model"]["dropout"] == 0.05
-    assert config["training"]["learning_rate"] == seq2seq_config.LEARNING_RATES["tiny"]
+    assert config["training"]["learning_rate"] == recipes.SEQ2SEQ_LEARNING_RATES["tiny"]
     assert config["training"]["epochs"] == 2
     assert "unique parameters" in result.stdout
     assert not (out / "backup").exists()  # a finished run leaves no backup

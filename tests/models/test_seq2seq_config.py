@@ -31,11 +31,6 @@ def test_preset_parameter_counts(name):
     assert (report["unique_params"], report["effective_params"]) == PINNED[name]
 
 
-def test_every_preset_has_a_default_learning_rate():
-    assert set(seq2seq_config.LEARNING_RATES) == set(seq2seq_config.PRESETS)
-    assert all(0 < rate < 1 for rate in seq2seq_config.LEARNING_RATES.values())
-
-
 @pytest.mark.parametrize("name", sorted(seq2seq_config.PRESETS))
 def test_presets_are_shared_by_default(name):
     config = seq2seq_config.preset(name)
