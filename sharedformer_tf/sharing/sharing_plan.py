@@ -181,17 +181,45 @@ class SharingPlan:
             return tuple(range(self.num_layers))
         return self._ffn_assignments
 
-    def depths_of(self, group, kind="block"):
-        """Depths that use `group`, for `kind` in `"block"`, `"attention"`,
-        `"feed_forward"`."""
+    def assignments_of(self, kind):
+        """Group of the `kind` sublayer at each depth: `"self_attention"` and
+        `"cross_attention"` follow `attention_assignments`, `"feed_forward"`
+        follows `feed_forward_assignments`, `"block"` is `assignments`."""
         table = {
             "block": self._assignments,
             "attention": self.attention_assignments,
+            "self_attention": self.attention_assignments,
+            "cross_attention": self.attention_assignments,
             "feed_forward": self.feed_forward_assignments,
         }
         if kind not in table:
             raise ValueError(f"Expected kind in {tuple(table)}. Received: kind={kind!r}")
-        return tuple(d for d, g in enumerate(table[kind]) if g == group)
+        return table[kind]
+
+    def owner(self, depth, kind):
+        """The depth that owns the `kind` sublayer used at `depth`: the first
+        depth of its group. This is the one rule of the library: the owner
+        builds the sublayer, every later depth of the group is handed the
+        same instance.
+
+        Example:
+
+        >>> plan = SharingPlan(6, 3, strategy="cycle_rev")  # A B C C B A
+        >>> [plan.owner(depth, "feed_forward") for depth in range(6)]
+        [0, 1, 2, 2, 1, 0]
+        """
+        groups = self.assignments_of(kind)
+        return groups.index(groups[depth])
+
+    def group_owner(self, group, kind):
+        """The depth that owns group `group` of the `kind` sublayer (its first
+        depth): where a stack tied to this plan's stack finds the instance."""
+        return self.assignments_of(kind).index(group)
+
+    def depths_of(self, group, kind="block"):
+        """Depths that use `group`, for `kind` in `"block"`, `"attention"`,
+        `"feed_forward"`."""
+        return tuple(d for d, g in enumerate(self.assignments_of(kind)) if g == group)
 
     def replace(
         self, num_layers=None, num_unique=None, strategy=None, scope=None, num_unique_ffn=None

@@ -119,20 +119,19 @@ class SharedDecoder(SharedStack):
                     f"{encoder.plan!r} with {theirs} groups"
                 )
 
-    def sublayer_assignments(self, name):
+    def sublayer_plan(self, name):
         if name == "cross_attention" and self.cross_attention_plan is not None:
-            return self.cross_attention_plan.assignments
-        return super().sublayer_assignments(name)
+            return self.cross_attention_plan
+        return super().sublayer_plan(name)
 
     def _shared_sublayers(self, depth):
         shared = super()._shared_sublayers(depth)
         encoder = self.tied_encoder
         if encoder is None:
             return shared
-        for name, kind in (("self_attention", "attention"), ("feed_forward", "feed_forward")):
-            group = getattr(self.plan, f"{kind}_assignments")[depth]
-            owner = encoder.plan.depths_of(group, kind)[0]
-            shared[name] = getattr(encoder.blocks[owner], name)
+        for name in ("self_attention", "feed_forward"):  # the encoder's owner of the same group
+            group = self.plan.assignments_of(name)[depth]
+            shared[name] = getattr(encoder.blocks[encoder.plan.group_owner(group, name)], name)
         return shared
 
     def build(self, inputs_shape, encoder_outputs_shape=None):

@@ -1,3 +1,39 @@
+"""How sharing works: one Keras layer instance called at several depths.
+
+A `SharingPlan` maps each depth of a stack to a parameter group, separately
+for the attention and the feed-forward sublayers. Six depths over three
+groups with `cycle_rev` (Takase & Kiyono's CYCLE(REV)) read A B C C B A:
+
+    depth:          0    1    2    3    4    5
+    group:          A    B    C    C    B    A
+    block:        [b0] [b1] [b2] [b3] [b4] [b5]    one TransformerBlock a depth
+    sublayers:     A    B    C    ^C   ^B   ^A      ^ = the instance of the owner
+
+The first depth of a group owns its sublayers (`SharingPlan.owner(depth,
+kind)`, the one rule): block 0 builds attention A and feed-forward A,
+blocks 1 and 2 build B and C. Blocks 3, 4 and 5 build none of them; they are
+handed the owners' instances through `TransformerBlock(shared_sublayers=...)`
+and call them. So each weight is one Keras variable: Keras counts, trains,
+saves, distributes and exports it once, and gradients from every depth that
+calls it add up in it. Nothing is copied or aliased.
+
+What must differ per depth is built by every block: its layer norms (with
+`per_depth_norms=True`), its adapter (`adapter_dim`), its row of the depth
+embedding, and, in the decoder, its slot of the key/value cache.
+
+The same mechanism ties stacks together: a `SharedDecoder(tied_encoder=...)`
+takes its self-attention and feed-forward instances from the encoder's
+owners of the same groups (`SharingPlan.group_owner`), and its cross-attention
+may follow a plan of its own (`cross_attention_plan`, e.g. one instance for
+every depth). `parameter_report` counts stored against effective parameters
+group by group.
+
+Scopes share part of a block: `scope="attention"` shares only attention
+(every depth its own feed-forward network), `scope="ffn"` the reverse, and
+`num_unique_ffn` gives the feed-forward networks their own number of groups
+under the same strategy (attention A B A B B A, feed-forward A B C C B A).
+"""
+
 import keras
 from keras import ops
 
@@ -64,8 +100,7 @@ class SharedStack(keras.layers.Layer):
         if self.use_cross_attention:
             names.append("cross_attention")
         for name in names:
-            assignments = self.sublayer_assignments(name)
-            owner = assignments.index(assignments[depth])
+            owner = self.sublayer_plan(name).owner(depth, name)
             if owner == depth:
                 continue
             shared[name] = getattr(self.blocks[owner], name)
@@ -113,18 +148,20 @@ class SharedStack(keras.layers.Layer):
             self.output_norm.build(inputs_shape)
         self.built = True
 
+    def sublayer_plan(self, name):
+        """The `SharingPlan` that assigns the sublayer `name` to groups."""
+        return self.plan
+
     def sublayer_assignments(self, name):
         """Group of the sublayer `name` (`"self_attention"`,
         `"cross_attention"` or `"feed_forward"`) at each depth."""
-        if name == "feed_forward":
-            return self.plan.feed_forward_assignments
-        return self.plan.attention_assignments
+        return self.sublayer_plan(name).assignments_of(name)
 
     def _sublayer_groups(self, name):
-        assignments = self.sublayer_assignments(name)
+        plan = self.sublayer_plan(name)
         return [
-            getattr(self.blocks[assignments.index(group)], name)
-            for group in sorted(set(assignments))
+            getattr(self.blocks[plan.group_owner(group, name)], name)
+            for group in sorted(set(plan.assignments_of(name)))
         ]
 
     @property

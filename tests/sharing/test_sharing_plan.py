@@ -176,3 +176,16 @@ def test_replace_keeps_num_unique_ffn_only_while_the_groups_stay():
     assert plan.replace(strategy="none") == SharingPlan(6, strategy="none")
     assert plan.replace(scope="attention").num_unique_ffn is None
     assert plan.replace(num_unique=4, num_unique_ffn=1).feed_forward_assignments == (0,) * 6
+
+
+def test_owner_is_the_first_depth_of_the_group_per_sublayer_kind():
+    plan = SharingPlan(6, 2, strategy="cycle_rev", num_unique_ffn=3)  # ABABBA / ABCCBA
+    assert [plan.owner(d, "self_attention") for d in range(6)] == [0, 1, 0, 1, 1, 0]
+    assert [plan.owner(d, "cross_attention") for d in range(6)] == [0, 1, 0, 1, 1, 0]
+    assert [plan.owner(d, "feed_forward") for d in range(6)] == [0, 1, 2, 2, 1, 0]
+    assert plan.group_owner(2, "feed_forward") == 2 and plan.group_owner(1, "block") == 1
+    attention_only = SharingPlan(4, 1, strategy="all", scope="attention")
+    assert [attention_only.owner(d, "self_attention") for d in range(4)] == [0, 0, 0, 0]
+    assert [attention_only.owner(d, "feed_forward") for d in range(4)] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="kind='adapter'"):
+        plan.owner(0, "adapter")
