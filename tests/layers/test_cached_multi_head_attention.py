@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from sharedformer_tf.layers import CachedMultiHeadAttention, layer_utils
+from tests.layer_test_case import run_layer_test
 
 
 def _layer(**kwargs):
@@ -67,21 +68,10 @@ def test_masked_keys_do_not_change_the_output():
     assert not np.allclose(layer(q, memory), layer(q, changed))
 
 
-def test_mixed_precision_keeps_float32_variables():
-    layer = CachedMultiHeadAttention(num_heads=2, key_dim=4, dtype="mixed_bfloat16")
-    out = layer(np.random.rand(1, 3, 8).astype("float32"))
-    assert out.dtype == "bfloat16"
-    assert layer.query_dense.kernel.dtype == "float32"
-
-
-def test_config_round_trip():
-    layer = _layer(use_bias=False)
-    restored = CachedMultiHeadAttention.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-    restored.build((None, None, 8))
-    restored.set_weights(layer.get_weights())
-    x = np.random.rand(1, 3, 8).astype("float32")
-    np.testing.assert_allclose(restored(x), layer(x))
+def test_layer_contract(tmp_path):
+    x = np.random.rand(2, 3, 8).astype("float32")
+    run_layer_test(CachedMultiHeadAttention, {"num_heads": 2, "key_dim": 4, "use_bias": False},
+                   x, (2, 3, 8), tmp_path)  # fmt: skip
 
 
 @pytest.mark.parametrize("arg", ["num_heads", "key_dim"])

@@ -2,18 +2,16 @@ import numpy as np
 import pytest
 
 from sharedformer_tf.layers import FeedForward
+from tests.layer_test_case import run_layer_test
 
 
-def test_shape_params_and_config():
-    ffn = FeedForward(intermediate_dim=16, activation="gelu", dropout=0.1)
+def test_layer_contract_and_parameter_count(tmp_path):
     x = np.random.rand(2, 3, 8).astype("float32")
-    assert ffn(x).shape == (2, 3, 8)
+    kwargs = {"intermediate_dim": 16, "activation": "gelu", "dropout": 0.1}
+    run_layer_test(FeedForward, kwargs, x, (2, 3, 8), tmp_path)
+    ffn = FeedForward(**kwargs)
+    ffn(x)
     assert ffn.count_params() == 8 * 16 + 16 + 16 * 8 + 8
-    restored = FeedForward.from_config(ffn.get_config())
-    assert restored.get_config() == ffn.get_config()
-    restored.build((None, None, 8))
-    restored.set_weights(ffn.get_weights())
-    np.testing.assert_allclose(restored(x), ffn(x), rtol=1e-6)
 
 
 def test_dropout_only_in_training():

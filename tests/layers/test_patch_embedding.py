@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from sharedformer_tf.layers import PatchEmbedding
+from tests.layer_test_case import run_layer_test
 
 
 def test_output_shape_class_token_and_positions():
@@ -34,10 +35,16 @@ def test_indivisible_image_names_what_it_received():
         PatchEmbedding(patch_size=2, hidden_dim=4).build((None, 5, 4, 1))
 
 
-def test_config_round_trip():
-    layer = PatchEmbedding(patch_size=2, hidden_dim=4, use_class_token=False, name="p")
-    clone = PatchEmbedding.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
+@pytest.mark.parametrize(
+    "kwargs, shape",
+    [({"patch_size": 2, "hidden_dim": 4, "use_class_token": False}, (2, 16, 4)),
+     ({"patch_size": (2, 8), "hidden_dim": 4, "stem_filters": 3}, (2, 5, 4))],
+)  # fmt: skip
+def test_layer_contract(tmp_path, kwargs, shape):
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 1)).astype("float32")
+    run_layer_test(PatchEmbedding, kwargs, x, shape, tmp_path)
 
 
 def test_rectangular_patches_take_whole_spectrogram_frames():
@@ -47,10 +54,6 @@ def test_rectangular_patches_take_whole_spectrogram_frames():
     x = np.random.default_rng(0).standard_normal((3, 10, 6, 1)).astype("float32")
     y = layer(x)
     assert tuple(y.shape) == (3, 5, 8) and layer.num_patches == 5
-    clone = PatchEmbedding.from_config(layer.get_config())
-    clone.build(x.shape)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(y), atol=1e-6)
     # Patch 2 is made of frames 4 and 5 only.
     x2 = x.copy()
     x2[:, 4:6] += 1.0
@@ -62,7 +65,7 @@ def test_rectangular_patches_take_whole_spectrogram_frames():
         PatchEmbedding(patch_size=(1, 2, 3), hidden_dim=8)
 
 
-def test_convolutional_stem_adds_local_features_and_round_trips():
+def test_convolutional_stem_adds_local_features():
     import numpy as np
 
     plain = PatchEmbedding(patch_size=4, hidden_dim=8)
@@ -76,9 +79,5 @@ def test_convolutional_stem_adds_local_features_and_round_trips():
     x2[:, 4, 0, 0] += 1.0  # first row of the patches below patch 1
     changed = np.abs(np.asarray(stem(x2)) - np.asarray(stem(x))).sum(axis=(0, 2)) > 1e-6
     assert changed.tolist() == [False, True, False, True, False]
-    clone = PatchEmbedding.from_config(stem.get_config())
-    clone.build(x.shape)
-    clone.set_weights(stem.get_weights())
-    np.testing.assert_allclose(np.asarray(clone(x)), np.asarray(stem(x)), atol=1e-6)
     with pytest.raises(ValueError, match="stem_filters"):
         PatchEmbedding(patch_size=4, hidden_dim=8, stem_filters=-1)

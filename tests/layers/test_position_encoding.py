@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from sharedformer_tf.layers import PositionEncoding
+from tests.layer_test_case import run_layer_test
 
 
 def test_sine_table_equals_keras_hub():
@@ -21,10 +22,11 @@ def test_start_index_slices_the_table(kind):
     np.testing.assert_allclose(part[0], full[0, 5:8], rtol=1e-6)
 
 
-def test_learned_has_a_table_and_config_round_trips():
+def test_learned_has_a_table_and_passes_the_layer_contract(tmp_path):
     layer = PositionEncoding(10, "learned")
     layer.build((None, None, 4))
     assert layer.count_params() == 40
-    assert PositionEncoding.from_config(layer.get_config()).get_config() == layer.get_config()
+    x = np.zeros((2, 5, 4), "float32")
+    run_layer_test(PositionEncoding, {"max_length": 10, "kind": "learned"}, x, (2, 5, 4), tmp_path)
     with pytest.raises(ValueError, match="kind='rotary'"):
         PositionEncoding(10, "rotary")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from sharedformer_tf.layers import TokenEmbedding
+from tests.layer_test_case import run_layer_test
 
 
 def _built(**kwargs):
@@ -44,10 +45,10 @@ def test_reverse_logits_are_float32_under_mixed_precision():
     assert layer(hidden, reverse=True).dtype == "float32"
 
 
-def test_config_round_trip():
-    layer = _built(embedding_dim=4, tie_weights=False)
-    restored = TokenEmbedding.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
+def test_layer_contract(tmp_path):
+    ids = np.array([[1, 2, 3], [4, 5, 0]], "int32")
+    kwargs = {"vocabulary_size": 10, "hidden_dim": 8, "embedding_dim": 4, "tie_weights": False}
+    run_layer_test(TokenEmbedding, kwargs, ids, (2, 3, 8), tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from sharedformer_tf.layers import TransformerBlock, layer_utils
+from tests.layer_test_case import run_layer_test
 
 
 def _x(*shape):
@@ -144,7 +145,13 @@ def test_adapter_is_private_and_starts_as_the_plain_block():
     assert not np.allclose(owner(x, encoder_outputs=memory), plain(x, encoder_outputs=memory))
 
 
-def test_adapter_config_round_trips():
+@pytest.mark.parametrize("kwargs", [{}, {"adapter_dim": 4, "norm_first": False}])
+def test_layer_contract(tmp_path, kwargs):
+    kwargs = {"num_heads": 2, "intermediate_dim": 16, **kwargs}
+    run_layer_test(TransformerBlock, kwargs, _x(2, 5, 8), (2, 5, 8), tmp_path)
+
+
+def test_adapter_config_round_trips_with_cross_attention():
     block = _block(use_cross_attention=True, adapter_dim=4, norm_first=False)
     x, memory = _x(2, 5, 8), _x(2, 3, 8)
     block.build((None, None, 8), (None, None, 8))
