@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install system-packages demo lint test test-all clean
+.PHONY: install system-packages demo lint test test-distributed test-all clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ lint: install
 	$(VENV)/bin/ruff format --check sharedformer_tf apps tests benchmarks
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not distributed"
+
+# Multi-worker, mirrored and kill-and-resume tests: CI runs them after `test`.
+test-distributed: install
+	$(PY) -m pytest -q -m distributed tests
 
 test-all: install
 	$(PY) -m pytest -q --run-slow

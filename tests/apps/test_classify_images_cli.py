@@ -227,6 +227,7 @@ runpy.run_path(app, run_name="__main__")
 """
 
 
+@pytest.mark.distributed
 def test_trains_under_mirrored_strategy_on_two_logical_cpus(fashion_dir, tmp_path):
     """The app's --strategy mirrored: the model is built in the strategy's
     scope, the global batch is twice the per-replica one, and the whole-step

@@ -168,6 +168,7 @@ def test_non_utf8_training_file_names_file_and_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.distributed
 def test_interrupted_training_resumes_from_its_backup(corpus, tmp_path):
     out = tmp_path / "model"
     args = [sys.executable, APP, "train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out),

@@ -8,6 +8,10 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
+
+# Several processes or devices: run by `make test-distributed` (CI runs both).
+pytestmark = pytest.mark.distributed
 
 SCRIPT = textwrap.dedent(
     """

@@ -14,6 +14,9 @@ import pytest
 
 from sharedformer_tf.data import builtin_corpus
 
+# Several processes or devices: run by `make test-distributed` (CI runs both).
+pytestmark = pytest.mark.distributed
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "translate.py")
 FLAGS = ["--preset", "tiny", "--layers", "2", "--sharing", "all", "--max-length", "24",
