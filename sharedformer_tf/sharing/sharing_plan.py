@@ -163,8 +163,12 @@ class SharingPlan:
 
     @property
     def num_groups(self):
-        """Number of distinct groups `M` of `assignments` (the attention
-        groups; see `feed_forward_assignments` for the feed-forward ones)."""
+        """Number of distinct groups `M` of `assignments`, the strategy's
+        pattern: the groups of whatever the scope shares (attention and
+        feed-forward for `"block"`, attention only for `"attention"`, the
+        feed-forward networks only for `"ffn"`). With `num_unique_ffn` the
+        feed-forward networks have that many groups instead
+        (`feed_forward_assignments`)."""
         return len(set(self._assignments))
 
     @property
