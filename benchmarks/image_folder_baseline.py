@@ -68,7 +68,8 @@ def logistic_regression(directory, image_size, channels):
     model = LogisticRegression(max_iter=300)
     model.fit(flat[0], train.labels)
     accuracy = float(np.mean(model.predict(flat[1]) == test.labels))
-    return {"model": "logistic_regression", "accuracy": accuracy,
+    params = int(model.coef_.size + model.intercept_.size)
+    return {"model": "logistic_regression", "accuracy": accuracy, "params": params,
             "num_train": len(train.labels), "num_test": len(test.labels),
             "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
 
