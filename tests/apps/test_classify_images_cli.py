@@ -83,11 +83,10 @@ def test_train_writes_a_complete_model_directory(trained):
     assert "unique parameters" in result.stdout
 
 
-def test_evaluate_reports_accuracy_per_class_and_a_confusion_matrix(trained, fashion_dir):
+def test_evaluate_reports_accuracy_per_class_and_a_confusion_matrix(trained, capsys):
     out, _ = trained
-    result = run("evaluate", "--model", str(out))  # the training SPEC by default
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = last_json(result.stdout)
+    load_app().main(["evaluate", "--model", str(out)])  # the training SPEC by default
+    metrics = last_json(capsys.readouterr().out)
     assert metrics["num_examples"] == 120
     assert metrics["accuracy"] > 0.5  # chance is 0.1: the model learned the pattern
     assert list(metrics["per_class_accuracy"]) == list(image_data.FASHION_MNIST_CLASSES)
@@ -121,7 +120,7 @@ def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path)
     assert top1 == [image_data.FASHION_MNIST_CLASSES[i] for i in want]
 
 
-def test_export_saved_model_and_tflite_match_keras(trained, tmp_path):
+def test_export_saved_model_and_tflite_match_keras(trained, tmp_path, capsys):
     import keras
 
     from sharedformer_tf.export import tflite
@@ -129,9 +128,8 @@ def test_export_saved_model_and_tflite_match_keras(trained, tmp_path):
 
     out, _ = trained
     export_dir = tmp_path / "export"
-    result = run("export", "--model", str(out), "--out", str(export_dir))
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    load_app().main(["export", "--model", str(out), "--out", str(export_dir)])
+    summary = last_json(capsys.readouterr().out)
     assert set(summary["agreement_with_keras"]) == {"fp32", "fp16", "int8"}
     assert summary["agreement_with_keras"]["fp32"] == 1.0
     assert summary["num_test_examples"] == 120

@@ -79,11 +79,10 @@ def test_train_writes_a_complete_model_directory(trained):
     assert "unique parameters" in result.stdout and not (out / "backup").exists()
 
 
-def test_evaluate_reports_accuracy_and_a_confusion_matrix(trained):
+def test_evaluate_reports_accuracy_and_a_confusion_matrix(trained, capsys):
     out, _ = trained
-    result = run("evaluate", "--model", str(out))
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = last_json(result.stdout)
+    load_app().main(["evaluate", "--model", str(out)])
+    metrics = last_json(capsys.readouterr().out)
     assert metrics["num_examples"] > 5 and metrics["accuracy"] > 0.6  # chance is 1/3
     assert list(metrics["per_class_accuracy"]) == list(LABELS)
     assert pathlib.Path(metrics["confusion_matrix_png"]).read_bytes()[:4] == b"\x89PNG"
@@ -117,7 +116,7 @@ def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path)
         assert top == f"{LABELS[p.argmax()]} {p.max():.3f}"
 
 
-def test_export_waveform_models_match_keras(trained, tmp_path):
+def test_export_waveform_models_match_keras(trained, tmp_path, capsys):
     import keras
 
     from sharedformer_tf.export import tflite
@@ -125,9 +124,8 @@ def test_export_waveform_models_match_keras(trained, tmp_path):
 
     out, _ = trained
     export_dir = tmp_path / "export"
-    result = run("export", "--model", str(out), "--out", str(export_dir))
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    load_app().main(["export", "--model", str(out), "--out", str(export_dir)])
+    summary = last_json(capsys.readouterr().out)
     assert summary["input_shape"] == [None, 16000] and summary["input_dtype"] == "float32"
     assert summary["agreement_with_keras"]["fp32"] == 1.0
     # int8 keeps the spectrogram in float (AudioClassifier.int8_float_layers); a fully

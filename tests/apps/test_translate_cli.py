@@ -93,13 +93,11 @@ def test_train_writes_a_complete_model_directory(trained):
     assert not (out / "backup").exists()  # a finished run leaves no backup
 
 
-def test_evaluate_prints_json_last(trained, corpus):
+def test_evaluate_prints_json_last(trained, corpus, capsys):
     out, _ = trained
-    result = run(
-        "evaluate", "--model", str(out), "--data", f"parallel:{corpus}/test.en,{corpus}/test.fr"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    data = f"parallel:{corpus}/test.en,{corpus}/test.fr"
+    load_app().main(["evaluate", "--model", str(out), "--data", data])
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["num_examples"] == 20
     for key in ("bleu", "chrf", "exact_match", "seconds"):
         assert isinstance(metrics[key], (int, float))
@@ -115,11 +113,10 @@ def test_translate_from_arguments_and_stdin(trained):
     assert lines[:3] == [from_args.stdout.split("\n")[0], "", from_args.stdout.split("\n")[1]]
 
 
-def test_export_writes_saved_model_and_tflite(trained, tmp_path):
+def test_export_writes_saved_model_and_tflite(trained, tmp_path, capsys):
     out, _ = trained
-    result = run("export", "--model", str(out), "--out", str(tmp_path), "--tflite", "fp32")
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    load_app().main(["export", "--model", str(out), "--out", str(tmp_path), "--tflite", "fp32"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (tmp_path / "saved_model" / "saved_model.pb").is_file()
     assert (tmp_path / "translator_fp32.tflite").stat().st_size == summary["bytes"][
         "translator_fp32.tflite"
