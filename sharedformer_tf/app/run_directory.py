@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 
 from sharedformer_tf.training.callbacks import has_backup
 from sharedformer_tf.training.model_directory import RUN_FILE, read_run_config
@@ -119,9 +120,10 @@ class RunDirectory:
         when the run trained in `path`)."""
         if self.work != self.partial:
             return
-        old = self.path + ".replaced"
-        if os.path.exists(old):
-            shutil.rmtree(old)
+        # A fresh, empty sibling of our own to move the old run into: only
+        # what this run moved there is deleted.
+        parent, name = os.path.split(self.path)
+        old = tempfile.mkdtemp(prefix=f"{name}.replaced-", dir=parent or ".")
         os.replace(self.path, old)
         os.replace(self.partial, self.path)
         shutil.rmtree(old)

@@ -20,12 +20,11 @@ clip length.
 import dataclasses
 import logging
 import os
-import zlib
 
 import numpy as np
 
 from sharedformer_tf.data import spoken_commands
-from sharedformer_tf.data.class_folders import folder_classes
+from sharedformer_tf.data.class_folders import folder_classes, path_bucket
 from sharedformer_tf.data.tfds_reader import load_prepared
 from sharedformer_tf.data.wav_files import fit_length, read_wav, resample
 
@@ -104,7 +103,7 @@ def _read_tfds(name, split, sample_rate, clip_samples, data_dir):
 
 def folder_split(relative_path):
     """`"train"`, `"validation"` or `"test"` for a file of a `folder:` set."""
-    bucket = zlib.crc32(relative_path.encode()) % 100
+    bucket = path_bucket(relative_path)
     if bucket < FOLDER_PERCENT["test"]:
         return "test"
     return "validation" if bucket < sum(FOLDER_PERCENT.values()) else "train"

@@ -1,6 +1,7 @@
 """`folder:DIR` data sets: one sub-folder of files per class."""
 
 import os
+import zlib
 
 
 def folder_classes(directory):
@@ -20,3 +21,10 @@ def folder_classes(directory):
     if not names:
         raise ValueError(f"folder:{directory} has no class sub-folders (one per class)")
     return tuple(names)
+
+
+def path_bucket(relative_path):
+    """A stable number in `0..99` for a file of a `folder:` set (a CRC of
+    its path relative to the folder): the splits are ranges of it, so a file
+    stays in its split when files are added or removed."""
+    return zlib.crc32(relative_path.encode()) % 100

@@ -18,11 +18,10 @@ Split `"all"` is the whole set (train and test).
 import dataclasses
 import logging
 import os
-import zlib
 
 import numpy as np
 
-from sharedformer_tf.data.class_folders import folder_classes
+from sharedformer_tf.data.class_folders import folder_classes, path_bucket
 from sharedformer_tf.data.idx_files import read_idx
 from sharedformer_tf.data.image_files import load_image
 from sharedformer_tf.data.tfds_reader import load_prepared
@@ -150,5 +149,5 @@ def _read_folder(directory, split, image_size, channels):
 def folder_split(relative_path):
     """`"train"` or `"test"` for a file of a `folder:` set: a stable hash of
     its path relative to the folder puts `FOLDER_TEST_PERCENT`% in test."""
-    bucket = zlib.crc32(relative_path.encode()) % 100
+    bucket = path_bucket(relative_path)
     return "test" if bucket < FOLDER_TEST_PERCENT else "train"

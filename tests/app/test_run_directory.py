@@ -58,6 +58,8 @@ def test_finished_model_needs_overwrite(tmp_path):
 
 def test_overwrite_trains_aside_and_swaps_only_when_finished(tmp_path):
     out = finished_run(tmp_path / "out")
+    (tmp_path / "out.replaced").mkdir()  # a name the swap must not take for its own
+    (tmp_path / "out.replaced" / "notes.txt").write_text("mine")
     before = snapshot(out)
     run = RunDirectory(out, {**RUN, "epochs": 5}, overwrite=True)
     assert run.work == str(out) + ".partial" and not run.resuming
@@ -66,7 +68,8 @@ def test_overwrite_trains_aside_and_swaps_only_when_finished(tmp_path):
     assert snapshot(out) == before  # the old model is whole until the new one is done
     run.commit()
     assert (out / "model.keras").read_bytes() == b"new weights"
-    assert not (tmp_path / "out.partial").exists() and not (tmp_path / "out.replaced").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.replaced"]
+    assert (tmp_path / "out.replaced" / "notes.txt").read_text() == "mine"
     assert run.work == str(out)
 
 
