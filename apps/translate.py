@@ -3,7 +3,7 @@
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
     python apps/translate.py evaluate --model DIR --data SPEC [--beam K]
-    python apps/translate.py translate --model DIR [TEXT ...]   (or one sentence a line on stdin)
+    python apps/translate.py translate --model DIR [--tflite FILE] [TEXT ...]   (or stdin lines)
     python apps/translate.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
 
 SPEC: builtin[:en-fr] | parallel:SRC_FILE,TGT_FILE | tsv:FILE | tfds:NAME[:SPLIT]
@@ -37,6 +37,7 @@ from sharedformer_tf.export import tflite  # noqa: E402
 from sharedformer_tf.export.translator_export import export_translator  # noqa: E402
 from sharedformer_tf.layers import xla_attention  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.preprocessing import Seq2SeqPreprocessor  # noqa: E402
 from sharedformer_tf.training import recipes  # noqa: E402
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
@@ -96,6 +97,8 @@ def parse_args(argv):
                 "--beam", type=flags.positive_int, default=1, help="beam size, 1 = greedy"
             )
         if command == "translate":
+            sub.add_argument("--tflite", metavar="FILE",
+                             help="run this exported .tflite file (greedy) on LiteRT")  # fmt: skip
             sub.add_argument("texts", nargs="*", metavar="TEXT")
         if command == "export":
             sub.add_argument("--out", default=EXPORT_DIR)
@@ -163,7 +166,8 @@ def train(args):
         tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     distribute.check_same_across_workers(run.strategy, tokenizer.proto, "tokenizer")
     config = model_config(args, tokenizer.vocabulary_size())
-    truncated = count_truncated_pairs(pairs, tokenizer, config.max_length)
+    preprocessor = Seq2SeqPreprocessor.for_model(config, tokenizer)
+    truncated = count_truncated_pairs(pairs, preprocessor)
     if truncated:
         log.warning("%d of %d training pairs (%.1f%%) are longer than %d tokens and are "
                     "truncated; raise --max-length to keep them whole", truncated, len(pairs),
@@ -175,10 +179,9 @@ def train(args):
     run.open(config, files={"tokenizer.model": tokenizer.proto}, training=recipe)
 
     batch_size = run.global_batch_size
-    train_ds = make_translation_dataset(pairs, tokenizer, batch_size, config.max_length,
-                                        shuffle=True, seed=args.seed,
-                                        drop_remainder=True)  # fmt: skip
-    valid_ds = make_translation_dataset(valid, tokenizer, batch_size, config.max_length)
+    train_ds = make_translation_dataset(pairs, preprocessor, batch_size, shuffle=True,
+                                        seed=args.seed, drop_remainder=True)  # fmt: skip
+    valid_ds = make_translation_dataset(valid, preprocessor, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
     log.info("Attention core XLA-compiled: %s", xla_attention.xla_attention_enabled())
     log.info("Training on %d pairs (%d validation), %d epochs, global batch %d, peak "
@@ -206,9 +209,17 @@ def evaluate_model(args):
 
 
 def translate(args):
+    if args.tflite and args.beam != 1:
+        raise ValueError(f"--tflite decodes greedily. Received: --beam {args.beam}")
+    if args.tflite and not os.path.isfile(args.tflite):
+        raise FileNotFoundError(f"--tflite {args.tflite}: no such file")
     translator = Translator.load(args.model)
     texts = args.texts or text_pairs.decode_lines(sys.stdin.buffer.read(), "<stdin>")
-    for line in translator.translate(texts, beam=args.beam):
+    if args.tflite:
+        lines = tflite.TFLiteGenerator(args.tflite, translator.preprocessor).translate(texts)
+    else:
+        lines = translator.translate(texts, beam=args.beam)
+    for line in lines:
         print(line)
 
 

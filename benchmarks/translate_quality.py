@@ -35,6 +35,7 @@ from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
 from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
+from sharedformer_tf.preprocessing import Seq2SeqPreprocessor  # noqa: E402
 from sharedformer_tf.training import recipes  # noqa: E402
 from sharedformer_tf.translation import Translator, score  # noqa: E402
 
@@ -155,13 +156,14 @@ def main():
     proto = train_sentencepiece([t for p in pairs for t in p], preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size())
+    preprocessor = Seq2SeqPreprocessor.for_model(config, tokenizer)
     rows = []
     for seed in seeds:
         for name in args.models.split(","):
             # A new dataset per model: every model sees the same batches in
             # the same order (iterating one shuffled dataset again reshuffles).
-            train_ds = make_translation_dataset(pairs, tokenizer, args.batch_size,
-                                                config.max_length, shuffle=True, seed=seed,
+            train_ds = make_translation_dataset(pairs, preprocessor, args.batch_size,
+                                                shuffle=True, seed=seed,
                                                 drop_remainder=True)  # fmt: skip
             tokens = target_tokens(train_ds)
             keras.utils.set_random_seed(seed)

@@ -1,9 +1,6 @@
 """tf.data pipelines that turn sentence pairs into padded, bucketed batches."""
 
 import tensorflow as tf
-import tensorflow_text as tf_text
-
-from sharedformer_tf.data.sentencepiece_vocabulary import BOS_ID, EOS_ID, PAD_ID
 
 
 def length_buckets(max_length, step=8):
@@ -15,68 +12,52 @@ def length_buckets(max_length, step=8):
     return list(range(step, max_length, step)) + [max_length]
 
 
-def encode_pair(tokenizer, source, target, max_length):
-    """Token ids for one tokenized batch of pairs (ragged in, ragged out).
-
-    Returns `(encoder_ids, decoder_ids, labels)`: `source + EOS`, `BOS +
-    target` and `target + EOS`, each truncated to `max_length` ids.
-    """
-    source_ids = tokenizer(source)[..., : max_length - 1]
-    target_ids = tokenizer(target)[..., : max_length - 1]
-    eos = tf.fill([source_ids.nrows(), 1], tf.constant(EOS_ID, source_ids.dtype))
-    bos = tf.fill([target_ids.nrows(), 1], tf.constant(BOS_ID, target_ids.dtype))
-    encoder_ids = tf.concat([source_ids, eos], axis=1)
-    decoder_ids = tf.concat([bos, target_ids], axis=1)
-    labels = tf.concat([target_ids, eos], axis=1)
-    return encoder_ids, decoder_ids, labels
-
-
-def count_truncated_pairs(pairs, tokenizer, max_length):
+def count_truncated_pairs(pairs, preprocessor):
     """How many `(source, target)` pairs have a side longer than the
-    `max_length - 1` tokens that `encode_pair` keeps (one id goes to BOS/EOS).
+    `preprocessor.max_tokens` tokens that training keeps.
 
     Example:
 
     >>> import keras_hub
     >>> from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece
+    >>> from sharedformer_tf.preprocessing import Seq2SeqPreprocessor
     >>> proto = train_sentencepiece(["one two three", "four five"] * 20, 20)
     >>> tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
-    >>> count_truncated_pairs([("one " * 10, "four"), ("one", "two")], tokenizer, 8)
+    >>> preprocessor = Seq2SeqPreprocessor(tokenizer, 8, pad_id=0, bos_id=1, eos_id=2)
+    >>> count_truncated_pairs([("one " * 10, "four"), ("one", "two")], preprocessor)
     1
     """
-    if not pairs:
-        return 0
-    graph_tokenizer = tf_text.SentencepieceTokenizer(model=tokenizer.proto, out_type=tf.int32)
     truncated = 0
     for start in range(0, len(pairs), 4096):
         chunk = pairs[start : start + 4096]
-        lengths = [graph_tokenizer.tokenize([p[side] for p in chunk]).row_lengths().numpy()
+        lengths = [preprocessor.tokenize([p[side] for p in chunk]).row_lengths().numpy()
                    for side in (0, 1)]  # fmt: skip
-        truncated += int(((lengths[0] > max_length - 1) | (lengths[1] > max_length - 1)).sum())
+        truncated += int(((lengths[0] > preprocessor.max_tokens)
+                          | (lengths[1] > preprocessor.max_tokens)).sum())  # fmt: skip
     return truncated
 
 
 def make_translation_dataset(
     pairs,
-    tokenizer,
+    preprocessor,
     batch_size,
-    max_length,
     shuffle=False,
     seed=0,
     drop_remainder=False,
 ):
     """Builds `((inputs, labels))` batches for `Seq2SeqTransformer.fit`.
 
-    Tokenization runs inside the graph; each batch is padded (with `PAD_ID`)
-    to the boundary of its length bucket (see `length_buckets`).
+    Tokenization runs inside the graph; each batch is padded (with the
+    preprocessor's `pad_id`) to the boundary of its length bucket (see
+    `length_buckets`).
 
     Args:
         pairs: list of `(source, target)` strings.
-        tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer`; its
-            proto is run by tensorflow-text inside the pipeline.
+        preprocessor: the model's `preprocessing.Seq2SeqPreprocessor`
+            (`Seq2SeqPreprocessor.for_model`): ids, truncation to its
+            `sequence_length` and special ids.
         batch_size: int, sentences per batch (the global batch under a
             `tf.distribute` strategy: per-replica batch x replicas).
-        max_length: int, longest id sequence (longer ones are truncated).
         shuffle: bool, reshuffle every epoch.
         seed: int, shuffle seed.
         drop_remainder: bool, drop each bucket's last partial batch (fixed
@@ -91,13 +72,12 @@ def make_translation_dataset(
     sources = [s for s, _ in pairs]
     targets = [t for _, t in pairs]
     dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
-    # Created here, eagerly: a tokenizer resource created lazily while
-    # tf.data traces the map function can be gone when the pipeline runs.
-    graph_tokenizer = tf_text.SentencepieceTokenizer(model=tokenizer.proto, out_type=tf.int32)
+    max_length, pad_id = preprocessor.sequence_length, preprocessor.pad_id
+    preprocessor = preprocessor.copy()  # a TF resource of its own (see `copy`)
 
     def tokenize(source, target):
-        ids = encode_pair(graph_tokenizer.tokenize, source, target, max_length)
-        return tuple(tf.cast(x, tf.int32) for x in ids)
+        encoder_ids = preprocessor.source_ids(preprocessor.tokenize(source))
+        return (encoder_ids, *preprocessor.target_ids(preprocessor.tokenize(target)))
 
     # Tokenize in large batches; unbatching ragged ids gives 1-D elements
     # that the identity map turns into plain tensors for bucketing.
@@ -111,7 +91,7 @@ def make_translation_dataset(
         bucket_boundaries=[b + 1 for b in boundaries[:-1]],
         bucket_batch_sizes=[batch_size] * len(boundaries),
         padded_shapes=([None], [None], [None]),
-        padding_values=(PAD_ID, PAD_ID, PAD_ID),
+        padding_values=(pad_id, pad_id, pad_id),
         pad_to_bucket_boundary=False,
         drop_remainder=drop_remainder,
     )
@@ -121,7 +101,7 @@ def make_translation_dataset(
         bucket = tf.gather(boundaries, tf.searchsorted(boundaries, [length])[0])
 
         def pad(x):
-            return tf.pad(x, [[0, 0], [0, bucket - tf.shape(x)[1]]], constant_values=PAD_ID)
+            return tf.pad(x, [[0, 0], [0, bucket - tf.shape(x)[1]]], constant_values=pad_id)
 
         return {"encoder_token_ids": pad(encoder_ids), "decoder_token_ids": pad(decoder_ids)}, pad(
             labels

@@ -137,19 +137,25 @@ def op_names(flatbuffer):
 
 
 class TFLiteGenerator:
-    """Runs a model from `convert_generator` on the LiteRT interpreter.
+    """Runs a model from `convert_generator` on the LiteRT interpreter:
+    token ids in and out, or text in and out through the model's
+    preprocessor (the same one training, the `Translator` and the SavedModel
+    use).
 
     Args:
         model: path to a `.tflite` file or its bytes.
+        preprocessor: the model's `preprocessing.Seq2SeqPreprocessor` (e.g.
+            `Translator.load(DIR).preprocessor`), needed by `translate`.
 
     Example:
 
-    >>> path = "saved_models/translate/translator_fp32.tflite"
-    >>> generator = TFLiteGenerator(path)  # doctest: +SKIP
-    >>> generator.generate(token_ids)  # doctest: +SKIP
+    >>> translator = Translator.load("saved_models/translate/model")  # doctest: +SKIP
+    >>> path = "saved_models/translate/translator_int8.tflite"
+    >>> generator = TFLiteGenerator(path, translator.preprocessor)  # doctest: +SKIP
+    >>> generator.translate(["$1,284.50"])  # doctest: +SKIP
     """
 
-    def __init__(self, model):
+    def __init__(self, model, preprocessor=None):
         from ai_edge_litert.interpreter import Interpreter
 
         if isinstance(model, (bytes, bytearray)):
@@ -160,6 +166,13 @@ class TFLiteGenerator:
         self._output = self.interpreter.get_output_details()[0]
         self.source_length = int(self._input["shape"][1])
         self._batch = None
+        if preprocessor is not None and preprocessor.sequence_length > self.source_length:
+            raise ValueError(
+                "The preprocessor makes longer inputs than the TFLite model takes. Received: "
+                f"sequence_length={preprocessor.sequence_length}, "
+                f"source_length={self.source_length}"
+            )
+        self.preprocessor = preprocessor
 
     def generate(self, token_ids):
         """int ids `[batch, length <= source_length]` -> output ids."""
@@ -179,3 +192,19 @@ class TFLiteGenerator:
         self.interpreter.set_tensor(self._input["index"], padded)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output["index"]).copy()
+
+    def translate(self, texts):
+        """Strings in, strings out (`""` for blank inputs), like the
+        SavedModel's `translate` signature."""
+        if self.preprocessor is None:
+            raise ValueError(
+                "`translate` needs the model's preprocessor. Received: preprocessor=None"
+            )
+        texts = list(texts)
+        if not texts:
+            return []
+        outputs = self.generate(self.preprocessor(texts))
+        return [
+            "" if not text.strip() else output
+            for text, output in zip(texts, self.preprocessor.detokenize(outputs), strict=True)
+        ]

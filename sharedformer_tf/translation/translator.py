@@ -4,8 +4,9 @@ import os
 import keras_hub
 import numpy as np
 
-from sharedformer_tf.data.sentencepiece_vocabulary import EOS_ID, PAD_ID, load_sentencepiece
+from sharedformer_tf.data.sentencepiece_vocabulary import load_sentencepiece
 from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
+from sharedformer_tf.preprocessing import Seq2SeqPreprocessor
 from sharedformer_tf.training.model_directory import load_keras_model
 
 MODEL_FILE = "model.keras"
@@ -17,15 +18,15 @@ logger = logging.getLogger("sharedformer_tf")
 class Translator:
     """A trained `Seq2SeqTransformer` with its SentencePiece tokenizer.
 
-    Turns raw strings into token ids (truncating overlong input with a
-    warning), decodes with the KV cache (greedy or beam search) and turns
-    ids back into text. Empty input gives empty output without running the
-    model.
+    Turns raw strings into token ids with the model's
+    `Seq2SeqPreprocessor` (truncating overlong input with a warning),
+    decodes with the KV cache (greedy or beam search) and turns ids back
+    into text. Empty input gives empty output without running the model.
 
     Args:
         model: a `Seq2SeqTransformer`.
         tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer` whose
-            special ids match `model.config` (pad 0, bos 1, eos 2).
+            control ids are `model.config`'s `pad_id`, `bos_id`, `eos_id`.
 
     Example:
 
@@ -39,16 +40,14 @@ class Translator:
             raise TypeError(
                 f"Expected a Seq2SeqTransformer. Received: model of type {type(model).__name__}"
             )
-        vocabulary = tokenizer.vocabulary_size()
-        if vocabulary > model.config.vocabulary_size:
-            raise ValueError(
-                "The tokenizer has more ids than the model's vocabulary. Received: "
-                f"tokenizer vocabulary={vocabulary}, model "
-                f"vocabulary_size={model.config.vocabulary_size}"
-            )
         self.model = model
-        self.tokenizer = tokenizer
+        self.preprocessor = Seq2SeqPreprocessor.for_model(model.config, tokenizer)
         self._samplers = {}
+
+    @property
+    def tokenizer(self):
+        """The SentencePiece tokenizer (the preprocessor's)."""
+        return self.preprocessor.tokenizer
 
     @property
     def max_length(self):
@@ -81,33 +80,22 @@ class Translator:
         os.replace(tokenizer_path + ".tmp", tokenizer_path)
 
     def encode(self, texts):
-        """Token ids `[batch, length]` (int32, padded with 0) for `texts`,
-        each `tokens + EOS`, truncated to `max_length` with a warning."""
-        texts = list(texts)
-        ids = self.tokenizer.tokenize(texts) if texts else []
-        limit = self.max_length - 1
-        overlong = sum(len(row) > limit for row in ids)
+        """Encoder ids `[batch, width]` (int32, padded) for `texts`, each
+        `tokens + EOS`, truncated to `max_length` with a warning."""
+        ids = self.preprocessor.tokenize(list(texts))
+        overlong = int((ids.row_lengths() > self.preprocessor.max_tokens).numpy().sum())
         if overlong:
             logger.warning(
                 "%d of %d inputs are longer than %d tokens and were truncated.",
                 overlong,
-                len(texts),
-                limit,
+                int(ids.nrows()),
+                self.preprocessor.max_tokens,
             )
-        rows = [list(row[:limit]) + [EOS_ID] for row in ids]
-        width = max((len(r) for r in rows), default=1)
-        out = np.full((len(rows), width), PAD_ID, dtype="int32")
-        for i, row in enumerate(rows):
-            out[i, : len(row)] = row
-        return out
+        return self.preprocessor.pad(self.preprocessor.source_ids(ids)).numpy()
 
     def decode(self, token_ids):
         """Strings for output ids `[batch, length]`, cut at the first EOS."""
-        rows = []
-        for row in np.asarray(token_ids).tolist():
-            row = row[: row.index(EOS_ID)] if EOS_ID in row else row
-            rows.append([t for t in row if t != PAD_ID])
-        return [self.tokenizer.detokenize([r])[0] if r else "" for r in rows]
+        return self.preprocessor.detokenize(np.asarray(token_ids))
 
     def _sampler(self, beam):
         if not isinstance(beam, int) or beam < 1:

@@ -16,9 +16,17 @@ def load_app(path):
 
 def exit_code_and_error(app, argv, capsys):
     """Runs `app.main(argv)`, which must exit; returns its status and stderr."""
+    code, _, error = exit_code_and_output(app, argv, capsys)
+    return code, error
+
+
+def exit_code_and_output(app, argv, capsys):
+    """Runs `app.main(argv)`, which must exit; returns its status, stdout and
+    stderr."""
     with pytest.raises(SystemExit) as info:
         app.main(argv)
-    return info.value.code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return info.value.code, captured.out, captured.err
 
 
 def snapshot(directory):

@@ -96,7 +96,7 @@ def test_evaluate_reports_accuracy_per_class_and_a_confusion_matrix(trained, cap
     assert matrix.sum() == 120 and np.trace(matrix) / 120 == pytest.approx(metrics["accuracy"])
 
 
-def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path):
+def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path, capsys):
     import keras
 
     out, _ = trained
@@ -108,11 +108,12 @@ def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path)
         paths.append(str(path))
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    result = run("predict", "--model", str(out), paths[0], str(broken), paths[1], "--top", "2")
-    assert result.returncode == 2
-    assert f"{broken}: not a readable" in result.stderr
-    assert "1 of 3 files could not be read" in result.stderr
-    lines = result.stdout.strip().splitlines()
+    argv = ["predict", "--model", str(out), paths[0], str(broken), paths[1], "--top", "2"]
+    code, stdout, stderr = app_helpers.exit_code_and_output(load_app(), argv, capsys)
+    assert code == 2
+    assert f"{broken}: not a readable" in stderr
+    assert "1 of 3 files could not be read" in stderr
+    lines = stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines] == paths
     model = keras.saving.load_model(out / "model.keras")
     want = np.asarray(model(images[..., None].astype("float32"))).argmax(-1)

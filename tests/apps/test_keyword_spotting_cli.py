@@ -88,7 +88,7 @@ def test_evaluate_reports_accuracy_and_a_confusion_matrix(trained, capsys):
     assert pathlib.Path(metrics["confusion_matrix_png"]).read_bytes()[:4] == b"\x89PNG"
 
 
-def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path):
+def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path, capsys):
     import keras
 
     from sharedformer_tf.data.audio_data import load_clip
@@ -102,11 +102,12 @@ def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path)
         paths.append(str(path))
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio")
-    result = run("predict", "--model", str(out), paths[0], str(broken), paths[1])
-    assert result.returncode == 2
-    assert f"{broken}: no fmt chunk" in result.stderr
-    assert "1 of 3 files could not be read" in result.stderr
-    lines = result.stdout.strip().splitlines()
+    argv = ["predict", "--model", str(out), paths[0], str(broken), paths[1]]
+    code, stdout, stderr = app_helpers.exit_code_and_output(load_app(), argv, capsys)
+    assert code == 2
+    assert f"{broken}: no fmt chunk" in stderr
+    assert "1 of 3 files could not be read" in stderr
+    lines = stdout.strip().splitlines()
     assert [line.split(": ")[0] for line in lines] == paths
     model = keras.saving.load_model(out / "model.keras")
     waveforms = np.stack([load_clip(p, 16000, 16000) for p in paths])
@@ -184,17 +185,17 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands(tmp_path, capsys):
     assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12
 
 
-def test_mixed_bfloat16_training_exports_a_float32_model(clips_dir, tmp_path):
+def test_mixed_bfloat16_training_exports_a_float32_model(clips_dir, tmp_path, capsys):
     out = tmp_path / "bf16"
-    result = run("train", "--data", f"folder:{clips_dir}", "--out", str(out), "--epochs", "2",
-                 "--precision", "mixed_bfloat16", "--strategy", "one_device", *SMALL)  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
+    load_app().main(["train", "--data", f"folder:{clips_dir}", "--out", str(out), "--epochs", "2",
+                     "--precision", "mixed_bfloat16", "--strategy", "one_device",
+                     *SMALL])  # fmt: skip
     config = json.loads((out / "config.json").read_text())
     assert config["devices"]["precision"] == "mixed_bfloat16"
     export_dir = tmp_path / "export"
-    result = run("export", "--model", str(out), "--out", str(export_dir), "--tflite", "fp32")
-    assert result.returncode == 0, result.stderr[-3000:]
-    summary = last_json(result.stdout)
+    capsys.readouterr()
+    load_app().main(["export", "--model", str(out), "--out", str(export_dir), "--tflite", "fp32"])
+    summary = last_json(capsys.readouterr().out)
     assert summary["bytes"]["classifier_fp32.tflite"] > 4 * summary["unique_params"]
     # The TFLite model is the float32 copy of the bfloat16-trained weights. (Class agreement
     # with the bfloat16 Keras model is no test: two epochs leave near-tied logits.)
@@ -234,15 +235,17 @@ def test_a_new_folder_is_scored_whole_with_labels_matched_by_name(trained, tmp_p
     assert code == 2 and "not trained on: 'bark'" in error
 
 
-def test_predict_warns_about_an_empty_clip_and_refuses_a_hostile_rate(trained, tmp_path):
+def test_predict_warns_about_an_empty_clip_and_refuses_a_hostile_rate(trained, tmp_path,
+                                                                     capsys, caplog):  # fmt: skip
     out, _ = trained
     (tmp_path / "empty.wav").write_bytes(encode_wav(np.zeros(0), 16000))
     hostile = bytearray(encode_wav(np.zeros(16000), 16000))
     hostile[24:28] = (1).to_bytes(4, "little")  # sample_rate = 1 Hz
     (tmp_path / "hostile.wav").write_bytes(bytes(hostile))
-    result = run("predict", "--model", str(out), str(tmp_path / "empty.wav"),
-                 str(tmp_path / "hostile.wav"))  # fmt: skip
-    assert result.returncode == 2
-    assert "empty.wav: the WAV file has no samples" in result.stderr
-    assert "hostile.wav: sample rate 1 Hz is outside" in result.stderr
-    assert result.stdout.startswith(f"{tmp_path / 'empty.wav'}: ")
+    argv = ["predict", "--model", str(out), str(tmp_path / "empty.wav"),
+            str(tmp_path / "hostile.wav")]  # fmt: skip
+    code, stdout, stderr = app_helpers.exit_code_and_output(load_app(), argv, capsys)
+    assert code == 2
+    assert "empty.wav: the WAV file has no samples" in caplog.text  # a logged warning
+    assert "hostile.wav: sample rate 1 Hz is outside" in stderr
+    assert stdout.startswith(f"{tmp_path / 'empty.wav'}: ")

@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import pathlib
@@ -103,14 +104,18 @@ def test_evaluate_prints_json_last(trained, corpus, capsys):
         assert isinstance(metrics[key], (int, float))
 
 
-def test_translate_from_arguments_and_stdin(trained):
+def set_stdin(monkeypatch, data):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+
+def test_translate_from_arguments_and_stdin(trained, capsys, monkeypatch):
     out, _ = trained
-    from_args = run("translate", "--model", str(out), "ten", "€3.50")
-    assert from_args.returncode == 0, from_args.stderr[-3000:]
-    assert len(from_args.stdout.splitlines()) == 2
-    from_stdin = run("translate", "--model", str(out), stdin="ten\n\n€3.50\n")
-    lines = from_stdin.stdout.split("\n")
-    assert lines[:3] == [from_args.stdout.split("\n")[0], "", from_args.stdout.split("\n")[1]]
+    load_app().main(["translate", "--model", str(out), "ten", "€3.50"])
+    from_args = capsys.readouterr().out.split("\n")
+    assert len(from_args) == 3 and from_args[2] == ""
+    set_stdin(monkeypatch, "ten\n\n€3.50\n".encode())
+    load_app().main(["translate", "--model", str(out)])
+    assert capsys.readouterr().out.split("\n")[:3] == [from_args[0], "", from_args[1]]
 
 
 def test_export_writes_saved_model_and_tflite(trained, tmp_path, capsys):
@@ -118,10 +123,20 @@ def test_export_writes_saved_model_and_tflite(trained, tmp_path, capsys):
     load_app().main(["export", "--model", str(out), "--out", str(tmp_path), "--tflite", "fp32"])
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert (tmp_path / "saved_model" / "saved_model.pb").is_file()
-    assert (tmp_path / "translator_fp32.tflite").stat().st_size == summary["bytes"][
-        "translator_fp32.tflite"
-    ]
+    tflite_file = tmp_path / "translator_fp32.tflite"
+    assert tflite_file.stat().st_size == summary["bytes"]["translator_fp32.tflite"]
     assert (tmp_path / "tokenizer.model").is_file()
+    # The exported file translates text as the Keras model does.
+    texts = ["ten", "€3.50", "Tuesday, March 4, 2025"]
+    load_app().main(["translate", "--model", str(out), *texts])
+    keras_lines = capsys.readouterr().out
+    load_app().main(["translate", "--model", str(out), "--tflite", str(tflite_file), *texts])
+    assert capsys.readouterr().out == keras_lines
+    code, error = exit_code_and_error(
+        ["translate", "--model", str(out), "--tflite", str(tflite_file), "--beam", "2", "ten"],
+        capsys,
+    )
+    assert code == 2 and "--tflite decodes greedily. Received: --beam 2" in error
 
 
 def test_finished_model_is_not_overwritten_by_accident(trained, corpus, capsys):
@@ -197,34 +212,24 @@ def test_interrupted_training_resumes_from_its_backup(corpus, tmp_path):
     assert (out / "model.keras").is_file() and not (out / "backup").exists()
 
 
-def test_non_utf8_stdin_names_the_line(trained):
+def test_non_utf8_stdin_names_the_line(trained, capsys, monkeypatch):
     out, _ = trained
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, APP, "translate", "--model", str(out)],
-        input="ten\ncaf\xe9\n".encode("latin-1"),
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 2
-    assert b"<stdin>, line 2: not valid UTF-8" in result.stderr
+    set_stdin(monkeypatch, "ten\ncaf\xe9\n".encode("latin-1"))
+    code, error = exit_code_and_error(["translate", "--model", str(out)], capsys)
+    assert code == 2 and "<stdin>, line 2: not valid UTF-8" in error
 
 
-def test_mixed_precision_training_exports_float32_models(corpus, tmp_path):
+def test_mixed_precision_training_exports_float32_models(corpus, tmp_path, capsys):
     out = tmp_path / "mixed"
     args = ["--data", f"tsv:{corpus}/train.tsv", "--epochs", "1", "--precision", "mixed_bfloat16",
             "--learning-rate", "5e-4"]  # fmt: skip
-    result = run("train", "--out", str(out), *args, *SMALL)
-    assert result.returncode == 0, result.stderr[-3000:]
+    load_app().main(["train", "--out", str(out), *args, *SMALL])
     config = json.loads((out / "config.json").read_text())
     assert config["devices"]["precision"] == "mixed_bfloat16"
     assert config["training"]["learning_rate"] == 5e-4
     export_dir = str(tmp_path / "export")
-    exported = run("export", "--model", str(out), "--out", export_dir, "--tflite", "fp32")
-    assert exported.returncode == 0, exported.stderr[-3000:]
-    summary = json.loads(exported.stdout.strip().splitlines()[-1])
+    load_app().main(["export", "--model", str(out), "--out", export_dir, "--tflite", "fp32"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["bytes"]["translator_fp32.tflite"] > 0
 
 

@@ -3,13 +3,22 @@ import numpy as np
 import pytest
 
 from sharedformer_tf.data.sentencepiece_vocabulary import BOS_ID, EOS_ID, PAD_ID
-from sharedformer_tf.data.translation_dataset import length_buckets, make_translation_dataset
+from sharedformer_tf.data.translation_dataset import (
+    count_truncated_pairs,
+    length_buckets,
+    make_translation_dataset,
+)
+from sharedformer_tf.preprocessing import Seq2SeqPreprocessor
 
 
 @pytest.fixture(scope="module")
 def setup(builtin_vocabulary):
     pairs, proto = builtin_vocabulary
     return pairs, keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+
+
+def preprocessor(tokenizer, sequence_length):
+    return Seq2SeqPreprocessor(tokenizer, sequence_length, PAD_ID, BOS_ID, EOS_ID)
 
 
 def test_length_buckets():
@@ -20,7 +29,9 @@ def test_length_buckets():
 @pytest.mark.parametrize("drop_remainder", [False, True])
 def test_batches_are_padded_to_bucket_boundaries(setup, drop_remainder):
     pairs, tokenizer = setup
-    dataset = make_translation_dataset(pairs, tokenizer, 16, 24, drop_remainder=drop_remainder)
+    dataset = make_translation_dataset(
+        pairs, preprocessor(tokenizer, 24), 16, drop_remainder=drop_remainder
+    )
     batches = list(dataset.as_numpy_iterator())
     assert len(batches) == int(dataset.cardinality())
     total = 0
@@ -43,7 +54,7 @@ def test_batches_are_padded_to_bucket_boundaries(setup, drop_remainder):
 
 def test_first_batch_matches_tokenizer(setup):
     pairs, tokenizer = setup
-    dataset = make_translation_dataset(pairs[:1], tokenizer, 4, 64)
+    dataset = make_translation_dataset(pairs[:1], preprocessor(tokenizer, 64), 4)
     (inputs, labels) = next(iter(dataset.as_numpy_iterator()))
     source_ids = list(tokenizer.tokenize([pairs[0][0]])[0])
     target_ids = list(tokenizer.tokenize([pairs[0][1]])[0])
@@ -56,7 +67,7 @@ def test_overlong_pairs_are_truncated(setup):
     pairs, tokenizer = setup
     long = [(" ".join(["neuf"] * 80), " ".join(["nine"] * 80))]
     inputs, labels = next(
-        iter(make_translation_dataset(long, tokenizer, 2, 16).as_numpy_iterator())
+        iter(make_translation_dataset(long, preprocessor(tokenizer, 16), 2).as_numpy_iterator())
     )
     assert inputs["encoder_token_ids"].shape == (1, 16)
     assert inputs["encoder_token_ids"][0, -1] == EOS_ID and labels[0, -1] == EOS_ID
@@ -64,13 +75,13 @@ def test_overlong_pairs_are_truncated(setup):
 
 def test_empty_input_is_an_error(setup):
     with pytest.raises(ValueError, match="0 pairs"):
-        make_translation_dataset([], setup[1], 4, 16)
+        make_translation_dataset([], preprocessor(setup[1], 16), 4)
 
 
 def test_truncated_pairs_are_counted(setup):
-    from sharedformer_tf.data.translation_dataset import count_truncated_pairs
-
     pairs, tokenizer = setup
     long = (" ".join(["neuf"] * 40), "neuf")
-    assert count_truncated_pairs([long, ("neuf", "neuf"), long[::-1]], tokenizer, 16) == 2
-    assert count_truncated_pairs(pairs[:50], tokenizer, 512) == 0
+    pairs16 = [long, ("neuf", "neuf"), long[::-1]]
+    assert count_truncated_pairs(pairs16, preprocessor(tokenizer, 16)) == 2
+    assert count_truncated_pairs(pairs[:50], preprocessor(tokenizer, 512)) == 0
+    assert count_truncated_pairs([], preprocessor(tokenizer, 16)) == 0

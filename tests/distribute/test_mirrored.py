@@ -29,6 +29,7 @@ SCRIPT = textwrap.dedent(
     from sharedformer_tf.data.translation_dataset import make_translation_dataset
     from sharedformer_tf.layers import xla_attention
     from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+    from sharedformer_tf.preprocessing import Seq2SeqPreprocessor
 
     assert xla_attention.xla_attention_enabled()  # the compiled core, in both strategies
     keras.utils.set_random_seed(0)  # unseeded weights made "it learns" flaky (0.49 < 0.5 once)
@@ -46,8 +47,9 @@ SCRIPT = textwrap.dedent(
     for name in ("one_device", "mirrored"):
         strategy = distribute.make_strategy(name)
         jit, reason = distribute.whole_step_jit(strategy)
-        dataset = make_translation_dataset(pairs, tokenizer, 16, config.max_length,
-                                           shuffle=True, seed=0, drop_remainder=True)
+        dataset = make_translation_dataset(
+            pairs, Seq2SeqPreprocessor.for_model(config, tokenizer), 16, shuffle=True, seed=0,
+            drop_remainder=True)
         with strategy.scope():
             model = Seq2SeqTransformer(config)
             if initial is None:

@@ -24,3 +24,10 @@ def test_mixed_precision_model_exports_in_float32(tiny_translator, tmp_path):
     got = tflite.TFLiteGenerator(str(tmp_path / "translator_fp32.tflite")).generate(ids)
     # Same weights, float32 compute: the float32 Keras model's greedy output.
     np.testing.assert_array_equal(got, tiny_translator.generate_ids(ids))
+    # Text in, text out through the model's preprocessor: the Translator's
+    # translations, blank inputs giving "".
+    generator = tflite.TFLiteGenerator(str(tmp_path / "translator_fp32.tflite"),
+                                       tiny_translator.preprocessor)  # fmt: skip
+    texts = sources + ["", "  "]
+    assert generator.translate(texts) == tiny_translator.translate(texts)
+    assert generator.translate([]) == []

@@ -32,7 +32,7 @@ def test_empty_and_blank_inputs_give_empty_outputs(tiny_translator):
 
 
 def test_decode_cuts_at_eos(tiny_translator):
-    tokens = tiny_translator.tokenizer.tokenize(["vingt"])[0]
+    tokens = tiny_translator.preprocessor.tokenize(["vingt"])[0].numpy().tolist()
     row = list(tokens) + [EOS_ID] + list(tokens)
     assert tiny_translator.decode(np.array([row])) == ["vingt"]
 
