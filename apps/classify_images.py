@@ -2,7 +2,7 @@
 
     python apps/classify_images.py              # demo: Fashion-MNIST, train, evaluate, export
     python apps/classify_images.py train --data SPEC --out DIR [--preset tiny|small] [--epochs N]
-                                         [--layers N --unique M --sharing STRATEGY]
+                                         [--layers N --groups M --sharing STRATEGY]
     python apps/classify_images.py evaluate --model DIR [--data SPEC]   # last line: JSON
     python apps/classify_images.py predict --model DIR IMAGE ...
     python apps/classify_images.py export --model DIR [--tflite fp32|fp16|int8|all]

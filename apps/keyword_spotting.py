@@ -3,7 +3,7 @@ spots spoken commands: a raw 16 kHz waveform in, a label out.
 
     python apps/keyword_spotting.py              # demo: synthesize, train, evaluate, export
     python apps/keyword_spotting.py train --data SPEC --out DIR [--preset tiny|small] [--epochs N]
-                                          [--layers N --unique M --sharing STRATEGY]
+                                          [--layers N --groups M --sharing STRATEGY]
     python apps/keyword_spotting.py evaluate --model DIR [--data SPEC]   # last line: JSON
     python apps/keyword_spotting.py predict --model DIR FILE.wav ...
     python apps/keyword_spotting.py export --model DIR [--tflite fp32|fp16|int8|all]

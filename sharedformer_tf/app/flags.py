@@ -61,17 +61,19 @@ def fraction(text):
 
 
 # Attributes that `add_sharing_flags` adds to the parsed arguments.
-SHARING_FLAGS = ("layers", "unique", "unique_ffn", "sharing", "share_scope")
+SHARING_FLAGS = ("layers", "groups", "groups_ffn", "sharing", "share_scope")
 
 
 def add_sharing_flags(parser):
-    """`--layers N --unique M --unique-ffn M --sharing STRATEGY --share-scope SCOPE`."""
+    """`--layers N --groups M --groups-ffn M --sharing STRATEGY --share-scope
+    SCOPE` (`--unique`, `--unique-ffn`: former names of `--groups`,
+    `--groups-ffn`)."""
     group = parser.add_argument_group("parameter sharing (default: the preset's plan)")
     group.add_argument("--layers", type=positive_int, help="depths per stack")
-    group.add_argument("--unique", type=positive_int, help="parameter groups per stack")
-    group.add_argument(
-        "--unique-ffn", type=positive_int, help="feed-forward groups, if not --unique"
-    )
+    group.add_argument("--groups", "--unique", type=positive_int, dest="groups",
+                       help="parameter groups per stack (--unique: former name)")  # fmt: skip
+    group.add_argument("--groups-ffn", "--unique-ffn", type=positive_int, dest="groups_ffn",
+                       help="feed-forward groups, if not --groups")  # fmt: skip
     group.add_argument("--sharing", choices=STRATEGIES, help="sharing strategy")
     group.add_argument("--share-scope", choices=SCOPES, help="sublayers that are shared")
     return group
@@ -125,7 +127,7 @@ def setup_devices(args):
 
 def plan_from_flags(args, plan):
     """`plan` with the sharing flags of `args` applied."""
-    return plan.replace(args.layers, args.unique, args.sharing, args.share_scope, args.unique_ffn)
+    return plan.replace(args.layers, args.groups, args.sharing, args.share_scope, args.groups_ffn)
 
 
 def run(commands, parser, args):

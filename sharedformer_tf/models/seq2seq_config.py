@@ -20,8 +20,10 @@ class Seq2SeqConfig(ConfigDataclass):
         intermediate_dim: feed-forward width.
         encoder_plan: `SharingPlan` of the encoder depths.
         decoder_plan: `SharingPlan` of the decoder depths.
-        cross_attention_plan: `SharingPlan` of the decoder's cross-attention
-            sublayers, or `None` to follow `decoder_plan`'s attention groups.
+        cross_attention_plan: shorthand for the decoder's cross-attention
+            groups: a `SharingPlan` whose attention groups the decoder takes
+            as `decoder_plan`'s explicit cross-attention assignments; `None`
+            keeps `decoder_plan`'s (which may assign cross-attention itself).
         embedding_dim: `E < H` factorizes the embeddings (ALBERT); `None`
             means `E = H`.
         dropout: residual, embedding and feed-forward dropout.
@@ -139,7 +141,7 @@ def small(**changes):
     learning rate of 2e-3 (`training.recipes.SEQ2SEQ_LEARNING_RATES`). 0.41x the stored parameters
     of a plain 3+3 Transformer of the same width (0.49x at a 247-piece
     vocabulary)."""
-    plan = SharingPlan(4, 2, strategy="cycle_rev", num_unique_ffn=3)
+    plan = SharingPlan(4, 2, strategy="cycle_rev", num_groups_ffn=3)
     config = Seq2SeqConfig(
         vocabulary_size=8000,
         hidden_dim=256,

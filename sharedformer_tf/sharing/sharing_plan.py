@@ -6,6 +6,10 @@ without importing TensorFlow.
 
 STRATEGIES = ("none", "all", "sequence", "cycle", "cycle_rev", "sandwich")
 SCOPES = ("block", "attention", "ffn")
+# The sublayer kinds a plan assigns to groups. "attention" names both
+# attention kinds where assignments are given.
+KINDS = ("self_attention", "cross_attention", "feed_forward")
+CUSTOM = "custom"  # the strategy of a plan given only by explicit assignments
 
 # Strategies whose number of groups follows from `num_layers` alone.
 _IMPLIED = {
@@ -17,6 +21,58 @@ _IMPLIED = {
 
 def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _alias(value, old_value, name, old_name):
+    """`value`, or the same number under its former name (`num_unique`)."""
+    if old_value is None:
+        return value
+    if value is not None and value != old_value:
+        raise ValueError(
+            f"`{old_name}` is the former name of `{name}`; they differ. "
+            f"Received: {name}={value!r}, {old_name}={old_value!r}"
+        )
+    return old_value
+
+
+def _letters(assignments):
+    return "".join(chr(ord("A") + g) if g < 26 else f"[{g}]" for g in assignments)
+
+
+def _parse_assignments(assignments):
+    """`{kind: groups}` with groups as ints or letters ("ABCCBA") -> `{kind:
+    tuple}`, groups renumbered in order of first use (B A A B -> 0 1 1 0)."""
+    if assignments is None:
+        return {}
+    if not isinstance(assignments, dict):
+        raise TypeError(
+            "`assignments` must be a dict of sublayer kind -> groups. "
+            f"Received: assignments of type {type(assignments).__name__}"
+        )
+    parsed = {}
+    for kind, groups in assignments.items():
+        kinds = ("self_attention", "cross_attention") if kind == "attention" else (kind,)
+        if kinds[0] not in KINDS:
+            raise ValueError(
+                f"Unknown sublayer kind in `assignments`. Expected some of {KINDS} or "
+                f"'attention'. Received: {kind!r}"
+            )
+        if isinstance(groups, str):
+            if not groups.isalpha() or not groups.isupper():
+                raise ValueError(f"Letters A-Z name groups. Received: {kind}={groups!r}")
+            groups = [ord(c) - ord("A") for c in groups]
+        groups = list(groups)
+        if not groups or not all(_is_int(g) and g >= 0 for g in groups):
+            raise ValueError(
+                f"Assignments must be non-empty sequences of group ids >= 0 (or letters). "
+                f"Received: {kind}={groups!r}"
+            )
+        order = {}
+        for g in groups:
+            order.setdefault(g, len(order))
+        for each in kinds:
+            parsed[each] = tuple(order[g] for g in groups)
+    return parsed
 
 
 def _check_groups(strategy, num_layers, groups, field):
@@ -33,11 +89,15 @@ def _check_groups(strategy, num_layers, groups, field):
 
 
 class SharingPlan:
-    """Maps each depth of a Transformer stack to a parameter group.
+    """Maps each depth of a Transformer stack to a parameter group, for each
+    sublayer kind: `"self_attention"`, `"cross_attention"` (decoders) and
+    `"feed_forward"`.
 
-    Depth `d` of a stack calls the sublayer instance of group
-    `plan.assignments[d]`; depths with equal groups share their parameters.
-    With `M = num_unique` groups over `N = num_layers` depths:
+    Depth `d` calls the `kind` sublayer instance of group
+    `plan.assignments_of(kind)[d]`; depths with equal groups share its
+    parameters. A plan is written either with a strategy (the shorthand), or
+    with explicit assignments per kind, or both (explicit kinds override the
+    strategy's). With `M = num_groups` groups over `N = num_layers` depths:
 
     - `"none"`: every depth its own group (`M = N`), the plain Transformer.
     - `"all"`: one group everywhere (`M = 1`), as in ALBERT and the
@@ -48,25 +108,34 @@ class SharingPlan:
       depths in reverse group order, e.g. `ABCCBA` (Takase & Kiyono, 2021).
     - `"sandwich"`: first and last depths unique, the middle depths share one
       group (Subformer), e.g. `ABBBBC`.
+    - `"custom"`: only the explicit `assignments` (kinds not given are
+      unshared, cross-attention follows self-attention).
 
-    `scope` says which sublayers follow the plan: `"block"` shares attention
-    and feed-forward, `"attention"` shares only attention (feed-forward is
-    unique per depth), `"ffn"` shares only the feed-forward network.
-    `num_unique_ffn` gives the feed-forward networks their own number of
-    groups under the same strategy (scope `"block"` only), e.g. attention
-    `ABCCBA` with feed-forward `ABABBA`.
+    `scope` says which sublayers follow the strategy: `"block"` all of them,
+    `"attention"` only attention (feed-forward unique per depth), `"ffn"`
+    only the feed-forward network. `num_groups_ffn` gives the feed-forward
+    networks their own number of groups under the same strategy (scope
+    `"block"` only), e.g. attention `ABCCBA` with feed-forward `ABABBA`.
+    Cross-attention follows self-attention unless assigned explicitly.
 
     Args:
-        num_layers: int. Number of depths `N`, at least 1.
-        num_unique: int or `None`. Number of parameter groups `M`. Required
-            for `"sequence"`, `"cycle"` and `"cycle_rev"`; implied (leave as
+        num_layers: int. Number of depths `N`, at least 1 (default: the
+            length of the explicit assignments).
+        num_groups: int or `None`. Number of parameter groups `M` (ALBERT's
+            `num_hidden_groups`; the apps' `--groups`, formerly `num_unique`
+            and `--unique`, which are still accepted). Required for
+            `"sequence"`, `"cycle"` and `"cycle_rev"`; implied (leave as
             `None`) for `"none"`, `"all"` and `"sandwich"`.
         strategy: str. One of `"none"`, `"all"`, `"sequence"`, `"cycle"`,
-            `"cycle_rev"`, `"sandwich"`.
+            `"cycle_rev"`, `"sandwich"`, `"custom"`.
         scope: str. One of `"block"`, `"attention"`, `"ffn"`.
-        num_unique_ffn: int or `None`. Number of feed-forward groups when it
-            differs from `num_unique`; only for `"sequence"`, `"cycle"` and
-            `"cycle_rev"` with scope `"block"`.
+        num_groups_ffn: int or `None`. Number of feed-forward groups when it
+            differs from `num_groups` (formerly `num_unique_ffn`); only for
+            `"sequence"`, `"cycle"` and `"cycle_rev"` with scope `"block"`.
+        assignments: dict or `None`. Explicit groups per kind (`KINDS`, or
+            `"attention"` for both attention kinds): a sequence of `N` group
+            ids or a string of letters, e.g. `{"cross_attention": "AAAA"}`.
+            Groups are renumbered in order of first use.
 
     Example:
 
@@ -75,72 +144,111 @@ class SharingPlan:
     (0, 1, 2, 2, 1, 0)
     >>> SharingPlan(6, strategy="sandwich").assignments
     (0, 1, 1, 1, 1, 2)
-    >>> SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2).feed_forward_assignments
+    >>> SharingPlan(6, 3, "cycle_rev", num_groups_ffn=2).feed_forward_assignments
     (0, 1, 0, 1, 1, 0)
+    >>> plan = SharingPlan(strategy="custom", assignments={
+    ...     "self_attention": "ABCCBA", "feed_forward": "ABABBA", "cross_attention": "AAAAAA"})
+    >>> print(plan)
+    custom self_attention ABCCBA, cross_attention AAAAAA, feed_forward ABABBA (6 depths)
     """
 
     def __init__(
-        self, num_layers, num_unique=None, strategy="cycle", scope="block", num_unique_ffn=None
+        self,
+        num_layers=None,
+        num_groups=None,
+        strategy="cycle",
+        scope="block",
+        num_groups_ffn=None,
+        assignments=None,
+        *,
+        num_unique=None,
+        num_unique_ffn=None,
     ):
+        num_groups = _alias(num_groups, num_unique, "num_groups", "num_unique")
+        num_groups_ffn = _alias(num_groups_ffn, num_unique_ffn, "num_groups_ffn", "num_unique_ffn")
+        explicit = _parse_assignments(assignments)
+        if strategy == CUSTOM and (not explicit or num_groups or num_groups_ffn):
+            raise ValueError(
+                "Strategy 'custom' takes only `assignments`. Received: "
+                f"assignments={assignments!r}, num_groups={num_groups!r}, "
+                f"num_groups_ffn={num_groups_ffn!r}"
+            )
+        lengths = {len(groups) for groups in explicit.values()}
+        if num_layers is None and len(lengths) == 1:
+            num_layers = lengths.pop()
         if not _is_int(num_layers) or num_layers < 1:
             raise ValueError(
                 f"`num_layers` must be an integer >= 1. Received: num_layers={num_layers!r}"
             )
-        if strategy not in STRATEGIES:
+        if any(len(groups) != num_layers for groups in explicit.values()):
             raise ValueError(
-                f"Unknown sharing strategy. Expected one of {STRATEGIES}. "
+                "Every explicit assignment needs one group per depth. Received: "
+                f"num_layers={num_layers}, assignments="
+                + ", ".join(f"{k}={_letters(v)}" for k, v in explicit.items())
+            )
+        if strategy not in STRATEGIES and strategy != CUSTOM:
+            raise ValueError(
+                f"Unknown sharing strategy. Expected one of {STRATEGIES + (CUSTOM,)}. "
                 f"Received: strategy={strategy!r}"
             )
         if scope not in SCOPES:
             raise ValueError(
                 f"Unknown sharing scope. Expected one of {SCOPES}. Received: scope={scope!r}"
             )
-        if num_unique is not None and (not _is_int(num_unique) or num_unique < 1):
+        if num_groups is not None and (not _is_int(num_groups) or num_groups < 1):
             raise ValueError(
-                f"`num_unique` must be None or an integer >= 1. Received: num_unique={num_unique!r}"
+                f"`num_groups` must be None or an integer >= 1. Received: num_groups={num_groups!r}"
             )
         if strategy in _IMPLIED:
             implied = _IMPLIED[strategy](num_layers)
-            if num_unique is not None and num_unique != implied:
+            if num_groups is not None and num_groups != implied:
                 raise ValueError(
-                    f"Strategy {strategy!r} implies num_unique={implied} for "
-                    f"num_layers={num_layers}; leave `num_unique` as None. "
-                    f"Received: num_unique={num_unique}"
+                    f"Strategy {strategy!r} implies num_groups={implied} for "
+                    f"num_layers={num_layers}; leave `num_groups` as None. "
+                    f"Received: num_groups={num_groups}"
                 )
-        else:
-            if num_unique is None:
+        elif strategy != CUSTOM:
+            if num_groups is None:
                 raise ValueError(
-                    f"Strategy {strategy!r} needs `num_unique`. "
-                    f"Received: num_unique=None, num_layers={num_layers}"
+                    f"Strategy {strategy!r} needs `num_groups`. "
+                    f"Received: num_groups=None, num_layers={num_layers}"
                 )
-            _check_groups(strategy, num_layers, num_unique, "num_unique")
-        if num_unique_ffn is not None:
-            if strategy in _IMPLIED or scope != "block":
+            _check_groups(strategy, num_layers, num_groups, "num_groups")
+        if num_groups_ffn is not None:
+            if strategy in _IMPLIED or strategy == CUSTOM or scope != "block":
                 raise ValueError(
-                    "`num_unique_ffn` needs strategy 'sequence', 'cycle' or "
+                    "`num_groups_ffn` needs strategy 'sequence', 'cycle' or "
                     "'cycle_rev' and scope 'block'. Received: "
-                    f"num_unique_ffn={num_unique_ffn!r}, strategy={strategy!r}, "
+                    f"num_groups_ffn={num_groups_ffn!r}, strategy={strategy!r}, "
                     f"scope={scope!r}"
                 )
-            if not _is_int(num_unique_ffn) or num_unique_ffn < 1:
+            if not _is_int(num_groups_ffn) or num_groups_ffn < 1:
                 raise ValueError(
-                    "`num_unique_ffn` must be None or an integer >= 1. "
-                    f"Received: num_unique_ffn={num_unique_ffn!r}"
+                    "`num_groups_ffn` must be None or an integer >= 1. "
+                    f"Received: num_groups_ffn={num_groups_ffn!r}"
                 )
-            _check_groups(strategy, num_layers, num_unique_ffn, "num_unique_ffn")
+            _check_groups(strategy, num_layers, num_groups_ffn, "num_groups_ffn")
         self.num_layers = num_layers
-        self.num_unique = num_unique
         self.strategy = strategy
         self.scope = scope
-        self.num_unique_ffn = num_unique_ffn
-        self._assignments = self._assign(num_unique)
-        self._ffn_assignments = self._assignments
-        if num_unique_ffn is not None:
-            self._ffn_assignments = self._assign(num_unique_ffn)
+        self.num_groups_ffn = num_groups_ffn
+        self._num_groups = num_groups
+        self._explicit = explicit
+        unshared = tuple(range(num_layers))
+        pattern = self._assign(num_groups)
+        ffn_pattern = pattern if num_groups_ffn is None else self._assign(num_groups_ffn)
+        self._pattern = pattern
+        self._table = {
+            "self_attention": unshared if scope == "ffn" else pattern,
+            "feed_forward": unshared if scope == "attention" else ffn_pattern,
+        }
+        self._table.update(explicit)
+        self._table.setdefault("cross_attention", self._table["self_attention"])
+        self._table = {kind: self._table[kind] for kind in KINDS}
 
     def _assign(self, m):
         n = self.num_layers
-        if self.strategy == "none":
+        if self.strategy in ("none", CUSTOM):
             return tuple(range(n))
         if self.strategy == "all":
             return (0,) * n
@@ -158,47 +266,61 @@ class SharingPlan:
 
     @property
     def assignments(self):
-        """Tuple of `num_layers` ints: the group of each depth."""
-        return self._assignments
+        """Tuple of `num_layers` ints: the strategy's pattern (a custom
+        plan's self-attention groups). Sublayers follow `assignments_of`."""
+        return self._table["self_attention"] if self.strategy == CUSTOM else self._pattern
 
     @property
     def num_groups(self):
-        """Number of distinct groups `M` of `assignments`, the strategy's
-        pattern: the groups of whatever the scope shares (attention and
-        feed-forward for `"block"`, attention only for `"attention"`, the
-        feed-forward networks only for `"ffn"`). With `num_unique_ffn` the
-        feed-forward networks have that many groups instead
-        (`feed_forward_assignments`)."""
-        return len(set(self._assignments))
+        """Number of groups `M` of the strategy's pattern (`assignments`):
+        the groups of whatever the scope shares (attention and feed-forward
+        for `"block"`, attention only for `"attention"`, the feed-forward
+        networks only for `"ffn"`). With `num_groups_ffn` the feed-forward
+        networks have that many groups instead; `groups_of(kind)` counts
+        any kind."""
+        return len(set(self.assignments))
+
+    @property
+    def num_unique(self):
+        """Former name of `num_groups` (as given: `None` where implied)."""
+        return self._num_groups
+
+    @property
+    def num_unique_ffn(self):
+        """Former name of `num_groups_ffn`."""
+        return self.num_groups_ffn
+
+    @property
+    def explicit_assignments(self):
+        """The kinds given explicitly: `{kind: tuple}` (may be empty)."""
+        return dict(self._explicit)
 
     @property
     def attention_assignments(self):
-        """Group of the attention sublayers at each depth (scope applied)."""
-        if self.scope == "ffn":
-            return tuple(range(self.num_layers))
-        return self._assignments
+        """Group of the self-attention sublayer at each depth."""
+        return self._table["self_attention"]
 
     @property
     def feed_forward_assignments(self):
-        """Group of the feed-forward sublayer at each depth (scope applied)."""
-        if self.scope == "attention":
-            return tuple(range(self.num_layers))
-        return self._ffn_assignments
+        """Group of the feed-forward sublayer at each depth."""
+        return self._table["feed_forward"]
 
     def assignments_of(self, kind):
-        """Group of the `kind` sublayer at each depth: `"self_attention"` and
-        `"cross_attention"` follow `attention_assignments`, `"feed_forward"`
-        follows `feed_forward_assignments`, `"block"` is `assignments`."""
-        table = {
-            "block": self._assignments,
-            "attention": self.attention_assignments,
-            "self_attention": self.attention_assignments,
-            "cross_attention": self.attention_assignments,
-            "feed_forward": self.feed_forward_assignments,
-        }
-        if kind not in table:
-            raise ValueError(f"Expected kind in {tuple(table)}. Received: kind={kind!r}")
-        return table[kind]
+        """Group of the `kind` sublayer (`KINDS`; `"attention"` is
+        self-attention, `"block"` the strategy's pattern) at each depth."""
+        if kind == "block":
+            return self.assignments
+        if kind == "attention":
+            kind = "self_attention"
+        if kind not in self._table:
+            raise ValueError(
+                f"Expected kind in {KINDS + ('attention', 'block')}. Received: kind={kind!r}"
+            )
+        return self._table[kind]
+
+    def groups_of(self, kind):
+        """Number of distinct groups of the `kind` sublayer."""
+        return len(set(self.assignments_of(kind)))
 
     def owner(self, depth, kind):
         """The depth that owns the `kind` sublayer used at `depth`: the first
@@ -221,46 +343,75 @@ class SharingPlan:
         return self.assignments_of(kind).index(group)
 
     def depths_of(self, group, kind="block"):
-        """Depths that use `group`, for `kind` in `"block"`, `"attention"`,
-        `"feed_forward"`."""
+        """Depths that use `group` of the `kind` sublayer."""
         return tuple(d for d, g in enumerate(self.assignments_of(kind)) if g == group)
 
+    def with_assignments(self, **kinds):
+        """A new plan with these kinds assigned explicitly (as `assignments`),
+        e.g. `plan.with_assignments(cross_attention="AAAA")`."""
+        config = self.get_config()
+        config["assignments"] = {**config.get("assignments", {}), **kinds}
+        return SharingPlan(**config)
+
     def replace(
-        self, num_layers=None, num_unique=None, strategy=None, scope=None, num_unique_ffn=None
+        self,
+        num_layers=None,
+        num_groups=None,
+        strategy=None,
+        scope=None,
+        num_groups_ffn=None,
+        *,
+        num_unique=None,
+        num_unique_ffn=None,
     ):
         """A new plan with the given fields changed (`None` keeps a field).
 
-        A strategy that needs `num_unique` keeps this plan's value unless one
+        A strategy that needs `num_groups` keeps this plan's value unless one
         is given; strategies that imply it (`none`, `all`, `sandwich`) drop
-        it. `num_unique_ffn` is kept only while strategy, `num_unique` and
-        scope stay as they are. The result is validated like any plan.
+        it. `num_groups_ffn` is kept only while strategy, `num_groups` and
+        scope stay as they are; explicit assignments only while the number of
+        depths does. The result is validated like any plan.
 
         Example:
 
         >>> SharingPlan(6, 3, "cycle_rev").replace(num_layers=9).assignments
         (0, 1, 2, 0, 1, 2, 2, 1, 0)
         """
+        num_groups = _alias(num_groups, num_unique, "num_groups", "num_unique")
+        num_groups_ffn = _alias(num_groups_ffn, num_unique_ffn, "num_groups_ffn", "num_unique_ffn")
         strategy = strategy or self.strategy
         scope = scope or self.scope
-        regrouped = (num_unique, strategy, scope) != (None, self.strategy, self.scope)
-        if num_unique is None and strategy not in _IMPLIED:
-            num_unique = self.num_unique
-        if num_unique_ffn is None and not regrouped:
-            num_unique_ffn = self.num_unique_ffn
+        regrouped = (num_groups, strategy, scope) != (None, self.strategy, self.scope)
+        if num_groups is None and strategy not in _IMPLIED:
+            num_groups = self._num_groups
+        if num_groups_ffn is None and not regrouped:
+            num_groups_ffn = self.num_groups_ffn
         num_layers = num_layers or self.num_layers
-        return SharingPlan(num_layers, num_unique, strategy, scope, num_unique_ffn)
+        explicit = self._explicit
+        if explicit and num_layers != self.num_layers:
+            raise ValueError(
+                "Explicit assignments cannot be laid over another number of depths; give new "
+                f"ones. Received: num_layers={num_layers} for {self}"
+            )
+        assignments = {kind: list(groups) for kind, groups in explicit.items()} or None
+        return SharingPlan(num_layers, num_groups, strategy, scope, num_groups_ffn, assignments)
 
     def get_config(self):
-        return {
+        config = {
             "num_layers": self.num_layers,
-            "num_unique": self.num_unique,
+            "num_groups": self._num_groups,
             "strategy": self.strategy,
             "scope": self.scope,
-            "num_unique_ffn": self.num_unique_ffn,
+            "num_groups_ffn": self.num_groups_ffn,
         }
+        if self._explicit:
+            config["assignments"] = {k: list(v) for k, v in self._explicit.items()}
+        return config
 
     @classmethod
     def from_config(cls, config):
+        """The plan of `config`; configs written with the former names
+        (`num_unique`, `num_unique_ffn`) load as well."""
         return cls(**config)
 
     @classmethod
@@ -281,20 +432,22 @@ class SharingPlan:
         return self.get_config() == other.get_config()
 
     def __hash__(self):
-        return hash(tuple(sorted(self.get_config().items())))
+        return hash(repr(self))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"SharingPlan({args})"
 
     def __str__(self):
-        def letters(assignments):
-            return "".join(chr(ord("A") + g) if g < 26 else f"[{g}]" for g in assignments)
-
-        text = f"{self.strategy} {letters(self._assignments)}"
-        if self.num_unique_ffn is None:
+        if self.strategy == CUSTOM:
+            kinds = ", ".join(f"{kind} {_letters(self._table[kind])}" for kind in KINDS)
+            return f"custom {kinds} ({self.num_layers} depths)"
+        text = f"{self.strategy} {_letters(self._pattern)}"
+        if self.num_groups_ffn is None:
             groups = f"{self.num_groups} groups"
         else:
-            text += f" ffn {letters(self._ffn_assignments)}"
-            groups = f"{self.num_groups} + {len(set(self._ffn_assignments))} ffn groups"
+            text += f" ffn {_letters(self._table['feed_forward'])}"
+            groups = f"{self.num_groups} + {self.groups_of('feed_forward')} ffn groups"
+        for kind, assigned in self._explicit.items():
+            text += f", {kind} {_letters(assigned)}"
         return f"{text} ({groups} over {self.num_layers} depths, scope={self.scope})"

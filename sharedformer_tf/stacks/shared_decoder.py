@@ -20,10 +20,12 @@ class SharedDecoder(SharedStack):
     and feed-forward instances of group `d`'s group (W_i^E = W_i^D); the
     cross-attention and the layer norms stay the decoder's own.
 
-    The cross-attention follows `plan`'s attention groups unless
-    `cross_attention_plan` gives it groups of its own: e.g.
-    `SharingPlan(n, strategy="all")` makes one cross-attention instance serve
-    every depth, so its keys and values are computed once per source.
+    The cross-attention follows `plan.assignments_of("cross_attention")`:
+    the self-attention groups unless the plan assigns cross-attention
+    explicitly, e.g. `plan.with_assignments(cross_attention="AAAA")` makes
+    one cross-attention instance serve every depth, so its keys and values
+    are computed once per source. `cross_attention_plan` is the shorthand for
+    that (folded into `plan`).
 
     Args:
         plan: `SharingPlan` (or its config dict).
@@ -41,10 +43,10 @@ class SharedDecoder(SharedStack):
             feed-forward adapter of this width beside the shared feed-forward
             network (see `TransformerBlock`), so depths sharing weights can
             still differ; `None` (default): none.
-        cross_attention_plan: `SharingPlan` (or its config dict) of the
-            cross-attention sublayers, with `plan.num_layers` depths; `None`
-            (default) uses `plan`'s attention groups. Its `scope` does not
-            apply.
+        cross_attention_plan: shorthand: a `SharingPlan` (or its config
+            dict) with `plan.num_layers` depths whose attention groups become
+            `plan`'s explicit cross-attention assignments; `None` (default)
+            keeps `plan`'s. Its `scope` does not apply.
         tied_encoder: a `SharedEncoder` whose sublayers this decoder reuses, or
             `None`. Not part of `get_config()`: the model owning both stacks
             ties them again when it is rebuilt.
@@ -90,7 +92,9 @@ class SharedDecoder(SharedStack):
                     f"Received: cross_attention_plan={cross_attention_plan!r}, "
                     f"plan={self.plan!r}"
                 )
-        self.cross_attention_plan = cross_attention_plan
+            self.plan = self.plan.with_assignments(
+                cross_attention=cross_attention_plan.attention_assignments
+            )
         if tied_encoder is not None:
             self._check_tied_encoder(tied_encoder)
         self.tied_encoder = tied_encoder
@@ -108,9 +112,8 @@ class SharedDecoder(SharedStack):
                     f"encoder {arg}={getattr(encoder, arg)!r}, "
                     f"decoder {arg}={getattr(self, arg)!r}"
                 )
-        for kind in ("attention", "feed_forward"):
-            mine = len(set(getattr(self.plan, f"{kind}_assignments")))
-            theirs = len(set(getattr(encoder.plan, f"{kind}_assignments")))
+        for kind in ("self_attention", "feed_forward"):
+            mine, theirs = self.plan.groups_of(kind), encoder.plan.groups_of(kind)
             if mine > theirs:
                 raise ValueError(
                     f"Encoder-decoder sharing needs the encoder to have at least "
@@ -118,11 +121,6 @@ class SharedDecoder(SharedStack):
                     f"plan {self.plan!r} with {mine} groups, encoder plan "
                     f"{encoder.plan!r} with {theirs} groups"
                 )
-
-    def sublayer_plan(self, name):
-        if name == "cross_attention" and self.cross_attention_plan is not None:
-            return self.cross_attention_plan
-        return super().sublayer_plan(name)
 
     def _shared_sublayers(self, depth):
         shared = super()._shared_sublayers(depth)
@@ -232,9 +230,3 @@ class SharedDecoder(SharedStack):
         if self_attention_cache is None:
             return x
         return x, ops.stack(new_caches, axis=1)
-
-    def get_config(self):
-        config = super().get_config()
-        plan = self.cross_attention_plan
-        config["cross_attention_plan"] = None if plan is None else plan.get_config()
-        return config

@@ -1,8 +1,9 @@
 """How sharing works: one Keras layer instance called at several depths.
 
 A `SharingPlan` maps each depth of a stack to a parameter group, separately
-for the attention and the feed-forward sublayers. Six depths over three
-groups with `cycle_rev` (Takase & Kiyono's CYCLE(REV)) read A B C C B A:
+for each sublayer kind (self-attention, cross-attention, feed-forward). Six
+depths over three groups with `cycle_rev` (Takase & Kiyono's CYCLE(REV)) read
+A B C C B A:
 
     depth:          0    1    2    3    4    5
     group:          A    B    C    C    B    A
@@ -24,14 +25,15 @@ embedding, and, in the decoder, its slot of the key/value cache.
 The same mechanism ties stacks together: a `SharedDecoder(tied_encoder=...)`
 takes its self-attention and feed-forward instances from the encoder's
 owners of the same groups (`SharingPlan.group_owner`), and its cross-attention
-may follow a plan of its own (`cross_attention_plan`, e.g. one instance for
-every depth). `parameter_report` counts stored against effective parameters
-group by group.
+may have groups of its own (e.g. one instance for every depth).
+`parameter_report` counts stored against effective parameters group by group.
 
-Scopes share part of a block: `scope="attention"` shares only attention
-(every depth its own feed-forward network), `scope="ffn"` the reverse, and
-`num_unique_ffn` gives the feed-forward networks their own number of groups
-under the same strategy (attention A B A B B A, feed-forward A B C C B A).
+A strategy is the shorthand for the same pattern on every kind. Scopes share
+part of a block: `scope="attention"` shares only attention (every depth its
+own feed-forward network), `scope="ffn"` the reverse; `num_groups_ffn` gives
+the feed-forward networks their own number of groups (attention A B A B B A,
+feed-forward A B C C B A); and `assignments` states any kind explicitly,
+`SharingPlan(6, 2, "cycle_rev", assignments={"cross_attention": "AAAAAA"})`.
 """
 
 import keras
@@ -100,7 +102,7 @@ class SharedStack(keras.layers.Layer):
         if self.use_cross_attention:
             names.append("cross_attention")
         for name in names:
-            owner = self.sublayer_plan(name).owner(depth, name)
+            owner = self.plan.owner(depth, name)
             if owner == depth:
                 continue
             shared[name] = getattr(self.blocks[owner], name)
@@ -148,20 +150,15 @@ class SharedStack(keras.layers.Layer):
             self.output_norm.build(inputs_shape)
         self.built = True
 
-    def sublayer_plan(self, name):
-        """The `SharingPlan` that assigns the sublayer `name` to groups."""
-        return self.plan
-
     def sublayer_assignments(self, name):
         """Group of the sublayer `name` (`"self_attention"`,
         `"cross_attention"` or `"feed_forward"`) at each depth."""
-        return self.sublayer_plan(name).assignments_of(name)
+        return self.plan.assignments_of(name)
 
     def _sublayer_groups(self, name):
-        plan = self.sublayer_plan(name)
         return [
-            getattr(self.blocks[plan.group_owner(group, name)], name)
-            for group in sorted(set(plan.assignments_of(name)))
+            getattr(self.blocks[self.plan.group_owner(group, name)], name)
+            for group in sorted(set(self.plan.assignments_of(name)))
         ]
 
     @property

@@ -19,17 +19,21 @@ def test_sharing_flags_override_the_preset_plan():
         6, strategy="none"
     )
     changed = flags.plan_from_flags(
-        _parse(["--layers", "8", "--unique", "4", "--share-scope", "ffn"]), base
+        _parse(["--layers", "8", "--groups", "4", "--share-scope", "ffn"]), base
     )
     assert changed == SharingPlan(8, 4, "cycle_rev", "ffn")
-    two_ffn = flags.plan_from_flags(_parse(["--unique-ffn", "2"]), base)
-    assert two_ffn == SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
-    assert flags.plan_from_flags(_parse(["--layers", "8"]), two_ffn).num_unique_ffn == 2
-    assert flags.plan_from_flags(_parse(["--unique", "2"]), two_ffn) == SharingPlan(
+    two_ffn = flags.plan_from_flags(_parse(["--groups-ffn", "2"]), base)
+    assert two_ffn == SharingPlan(6, 3, "cycle_rev", num_groups_ffn=2)
+    assert flags.plan_from_flags(_parse(["--layers", "8"]), two_ffn).num_groups_ffn == 2
+    assert flags.plan_from_flags(_parse(["--groups", "2"]), two_ffn) == SharingPlan(
         6, 2, "cycle_rev"
     )
+    # The former names are the same flags.
+    assert vars(_parse(["--unique", "2", "--unique-ffn", "1"])) == vars(
+        _parse(["--groups", "2", "--groups-ffn", "1"])
+    )
     with pytest.raises(ValueError, match="strategy='all'"):
-        flags.plan_from_flags(_parse(["--sharing", "all", "--unique-ffn", "2"]), base)
+        flags.plan_from_flags(_parse(["--sharing", "all", "--groups-ffn", "2"]), base)
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "x", "1.5"])

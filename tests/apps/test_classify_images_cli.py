@@ -15,7 +15,7 @@ from tests.apps import app_helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "classify_images.py")
-SMALL = ["--layers", "2", "--unique", "1", "--sharing", "cycle", "--batch-size", "32",
+SMALL = ["--layers", "2", "--groups", "1", "--sharing", "cycle", "--batch-size", "32",
          "--valid-examples", "40", "--augment", "none", "--learning-rate", "3e-3",
          "--no-jit"]  # fmt: skip
 

@@ -13,7 +13,7 @@ from tests.apps import app_helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = str(ROOT / "apps" / "keyword_spotting.py")
-SMALL = ["--layers", "2", "--unique", "1", "--sharing", "cycle", "--batch-size", "16",
+SMALL = ["--layers", "2", "--groups", "1", "--sharing", "cycle", "--batch-size", "16",
          "--learning-rate", "3e-3", "--no-jit"]  # fmt: skip
 LABELS = ("high", "low", "sweep")
 

@@ -82,10 +82,10 @@ def test_train_writes_a_complete_model_directory(trained):
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["encoder_plan"] == {
         "num_layers": 2,
-        "num_unique": None,
+        "num_groups": None,
         "strategy": "all",
         "scope": "block",
-        "num_unique_ffn": None,
+        "num_groups_ffn": None,
     }
     assert config["model"]["dropout"] == 0.05
     assert config["training"]["learning_rate"] == recipes.SEQ2SEQ_LEARNING_RATES["tiny"]
@@ -153,7 +153,7 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus, capsys):
     [
         (["train", "--data", "csv:x", "--out", "OUT"], "Unknown data SPEC kind 'csv'"),
         (
-            ["train", "--out", "OUT", "--sharing", "sequence", "--layers", "3", "--unique", "2"],
+            ["train", "--out", "OUT", "--sharing", "sequence", "--layers", "3", "--groups", "2"],
             "num_layers=3",
         ),
         (["train", "--out", "OUT", "--epochs", "0"], "must be a positive integer"),
@@ -246,8 +246,8 @@ def test_sharing_flags_shape_the_model_config():
     assert shared.share_encoder_decoder and shared.vocabulary_size == 100
     assert shared.adapter_dim == preset.adapter_dim
     assert config("--adapter-dim", "8").adapter_dim == 8
-    deeper = config("--layers", "8", "--unique-ffn", "2")
-    assert deeper.encoder_plan == preset.encoder_plan.replace(num_layers=8, num_unique_ffn=2)
+    deeper = config("--layers", "8", "--groups-ffn", "2")
+    assert deeper.encoder_plan == preset.encoder_plan.replace(num_layers=8, num_groups_ffn=2)
     plain = config("--sharing", "none")
     assert plain.encoder_plan == SharingPlan(4, strategy="none") == plain.decoder_plan
     assert not plain.share_encoder_decoder and plain.cross_attention_plan is None

@@ -54,7 +54,7 @@ def _valid():
         num_heads=2,
         intermediate_dim=16,
         encoder_plan=SharingPlan(2, strategy="all"),
-        decoder_plan={"num_layers": 2, "num_unique": None, "strategy": "all", "scope": "block"},
+        decoder_plan={"num_layers": 2, "num_groups": None, "strategy": "all", "scope": "block"},
     )
 
 
@@ -78,7 +78,7 @@ def test_invalid_configs(changes, message):
 
 
 def test_plans_are_coerced_and_round_trip():
-    cross = {"num_layers": 2, "num_unique": None, "strategy": "none", "scope": "block"}
+    cross = {"num_layers": 2, "num_groups": None, "strategy": "none", "scope": "block"}
     config = Seq2SeqConfig(**_valid(), cross_attention_plan=cross)
     assert isinstance(config.decoder_plan, SharingPlan)
     assert config.cross_attention_plan == SharingPlan(2, strategy="none")

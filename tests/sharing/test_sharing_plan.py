@@ -79,24 +79,24 @@ def test_depths_of():
         (dict(num_layers=-2, strategy="all"), "num_layers=-2"),
         (dict(num_layers=2.0, strategy="all"), "num_layers=2.0"),
         (dict(num_layers=True, strategy="all"), "num_layers=True"),
-        (dict(num_layers=6, num_unique=4, strategy="sequence"), "num_layers=6, num_unique=4"),
-        (dict(num_layers=3, num_unique=4, strategy="cycle"), "num_unique=4, num_layers=3"),
-        (dict(num_layers=3, num_unique=4, strategy="cycle_rev"), "num_unique=4"),
-        (dict(num_layers=6, num_unique=0, strategy="cycle"), "num_unique=0"),
-        (dict(num_layers=6, strategy="cycle"), "needs `num_unique`"),
-        (dict(num_layers=6, num_unique=3, strategy="zigzag"), "strategy='zigzag'"),
-        (dict(num_layers=6, num_unique=3, scope="norm"), "scope='norm'"),
-        (dict(num_layers=6, num_unique=2, strategy="all"), "num_unique=2"),
-        (dict(num_layers=6, num_unique=3, strategy="none"), "implies num_unique=6"),
-        (dict(num_layers=6, num_unique=2, strategy="sandwich"), "implies num_unique=3"),
-        (dict(num_layers=6, num_unique=3, num_unique_ffn=0), "num_unique_ffn=0"),
-        (dict(num_layers=6, num_unique=3, num_unique_ffn=7), "num_unique_ffn=7, num_layers=6"),
+        (dict(num_layers=6, num_groups=4, strategy="sequence"), "num_layers=6, num_groups=4"),
+        (dict(num_layers=3, num_groups=4, strategy="cycle"), "num_groups=4, num_layers=3"),
+        (dict(num_layers=3, num_groups=4, strategy="cycle_rev"), "num_groups=4"),
+        (dict(num_layers=6, num_groups=0, strategy="cycle"), "num_groups=0"),
+        (dict(num_layers=6, strategy="cycle"), "needs `num_groups`"),
+        (dict(num_layers=6, num_groups=3, strategy="zigzag"), "strategy='zigzag'"),
+        (dict(num_layers=6, num_groups=3, scope="norm"), "scope='norm'"),
+        (dict(num_layers=6, num_groups=2, strategy="all"), "num_groups=2"),
+        (dict(num_layers=6, num_groups=3, strategy="none"), "implies num_groups=6"),
+        (dict(num_layers=6, num_groups=2, strategy="sandwich"), "implies num_groups=3"),
+        (dict(num_layers=6, num_groups=3, num_groups_ffn=0), "num_groups_ffn=0"),
+        (dict(num_layers=6, num_groups=3, num_groups_ffn=7), "num_groups_ffn=7, num_layers=6"),
         (
-            dict(num_layers=6, num_unique=3, strategy="sequence", num_unique_ffn=4),
-            "num_layers=6, num_unique_ffn=4",
+            dict(num_layers=6, num_groups=3, strategy="sequence", num_groups_ffn=4),
+            "num_layers=6, num_groups_ffn=4",
         ),
-        (dict(num_layers=6, strategy="all", num_unique_ffn=2), "strategy='all'"),
-        (dict(num_layers=6, num_unique=3, scope="ffn", num_unique_ffn=2), "scope='ffn'"),
+        (dict(num_layers=6, strategy="all", num_groups_ffn=2), "strategy='all'"),
+        (dict(num_layers=6, num_groups=3, scope="ffn", num_groups_ffn=2), "scope='ffn'"),
     ],
 )
 def test_invalid_plans_name_received_values(kwargs, message):
@@ -112,8 +112,8 @@ def test_invalid_plans_name_received_values(kwargs, message):
         ("sequence", (0, 0, 0, 1, 1, 1)),
     ],
 )
-def test_num_unique_ffn_groups_the_feed_forward_networks_apart(strategy, ffn):
-    plan = SharingPlan(6, 3, strategy, num_unique_ffn=2)
+def test_num_groups_ffn_groups_the_feed_forward_networks_apart(strategy, ffn):
+    plan = SharingPlan(6, 3, strategy, num_groups_ffn=2)
     assert plan.attention_assignments == plan.assignments == SharingPlan(6, 3, strategy).assignments
     assert plan.feed_forward_assignments == ffn
     assert plan.depths_of(1, "feed_forward") == tuple(d for d, g in enumerate(ffn) if g == 1)
@@ -122,7 +122,7 @@ def test_num_unique_ffn_groups_the_feed_forward_networks_apart(strategy, ffn):
     assert plan != SharingPlan(6, 3, strategy)
 
 
-def test_implied_num_unique_may_be_given_when_equal():
+def test_implied_num_groups_may_be_given_when_equal():
     assert SharingPlan(4, 4, "none").assignments == (0, 1, 2, 3)
     assert SharingPlan(4, 1, "all").assignments == (0, 0, 0, 0)
 
@@ -130,8 +130,8 @@ def test_implied_num_unique_may_be_given_when_equal():
 @pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_config_round_trip_is_plain_json(strategy, scope):
-    num_unique = 2 if strategy in ("sequence", "cycle", "cycle_rev") else None
-    plan = SharingPlan(6, num_unique, strategy, scope)
+    num_groups = 2 if strategy in ("sequence", "cycle", "cycle_rev") else None
+    plan = SharingPlan(6, num_groups, strategy, scope)
     config = plan.get_config()
     assert json.loads(json.dumps(config)) == config
     assert all(type(v) in (int, str, type(None)) for v in config.values())
@@ -145,7 +145,7 @@ def test_str_and_repr():
     plan = SharingPlan(6, 3, "cycle_rev")
     assert "ABCCBA" in str(plan) and "ffn" not in str(plan)
     assert eval(repr(plan)) == plan
-    plan = SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
+    plan = SharingPlan(6, 3, "cycle_rev", num_groups_ffn=2)
     assert "ABCCBA ffn ABABBA (3 + 2 ffn groups" in str(plan)
     assert eval(repr(plan)) == plan
 
@@ -155,31 +155,31 @@ def test_coerce_rejects_other_types():
         SharingPlan.coerce(6)
 
 
-def test_replace_keeps_or_drops_num_unique():
+def test_replace_keeps_or_drops_num_groups():
     plan = SharingPlan(6, 3, "cycle_rev")
     assert plan.replace(num_layers=9).assignments == (0, 1, 2, 0, 1, 2, 2, 1, 0)
     assert plan.replace(strategy="sequence") == SharingPlan(6, 3, "sequence")
     assert plan.replace(strategy="all") == SharingPlan(6, strategy="all")
     assert plan.replace(scope="ffn").scope == "ffn"
-    assert plan.replace(num_unique=2).assignments == (0, 1, 0, 1, 1, 0)
-    with pytest.raises(ValueError, match="num_layers=4, num_unique=3"):
+    assert plan.replace(num_groups=2).assignments == (0, 1, 0, 1, 1, 0)
+    with pytest.raises(ValueError, match="num_layers=4, num_groups=3"):
         plan.replace(num_layers=4, strategy="sequence")
-    with pytest.raises(ValueError, match="needs `num_unique`"):
+    with pytest.raises(ValueError, match="needs `num_groups`"):
         SharingPlan(4, strategy="all").replace(strategy="cycle")
 
 
-def test_replace_keeps_num_unique_ffn_only_while_the_groups_stay():
-    plan = SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
-    assert plan.replace(num_layers=8).num_unique_ffn == 2
+def test_replace_keeps_num_groups_ffn_only_while_the_groups_stay():
+    plan = SharingPlan(6, 3, "cycle_rev", num_groups_ffn=2)
+    assert plan.replace(num_layers=8).num_groups_ffn == 2
     assert plan.replace(num_layers=8).feed_forward_assignments == (0, 1, 0, 1, 0, 1, 1, 0)
-    assert plan.replace(num_unique=4).num_unique_ffn is None
+    assert plan.replace(num_groups=4).num_groups_ffn is None
     assert plan.replace(strategy="none") == SharingPlan(6, strategy="none")
-    assert plan.replace(scope="attention").num_unique_ffn is None
-    assert plan.replace(num_unique=4, num_unique_ffn=1).feed_forward_assignments == (0,) * 6
+    assert plan.replace(scope="attention").num_groups_ffn is None
+    assert plan.replace(num_groups=4, num_groups_ffn=1).feed_forward_assignments == (0,) * 6
 
 
 def test_owner_is_the_first_depth_of_the_group_per_sublayer_kind():
-    plan = SharingPlan(6, 2, strategy="cycle_rev", num_unique_ffn=3)  # ABABBA / ABCCBA
+    plan = SharingPlan(6, 2, strategy="cycle_rev", num_groups_ffn=3)  # ABABBA / ABCCBA
     assert [plan.owner(d, "self_attention") for d in range(6)] == [0, 1, 0, 1, 1, 0]
     assert [plan.owner(d, "cross_attention") for d in range(6)] == [0, 1, 0, 1, 1, 0]
     assert [plan.owner(d, "feed_forward") for d in range(6)] == [0, 1, 2, 2, 1, 0]
@@ -189,3 +189,59 @@ def test_owner_is_the_first_depth_of_the_group_per_sublayer_kind():
     assert [attention_only.owner(d, "feed_forward") for d in range(4)] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="kind='adapter'"):
         plan.owner(0, "adapter")
+
+
+def test_former_names_still_build_the_same_plan():
+    """Configs saved before the rename (`num_unique`, `num_unique_ffn`)."""
+    old = {"num_layers": 6, "num_unique": 3, "strategy": "cycle_rev", "scope": "block",
+           "num_unique_ffn": 2}  # fmt: skip
+    assert SharingPlan.from_config(old) == SharingPlan(6, 3, "cycle_rev", num_groups_ffn=2)
+    plan = SharingPlan(6, num_unique=3, strategy="cycle")
+    assert plan.num_groups == plan.num_unique == 3
+    with pytest.raises(ValueError, match="Received: num_groups=2, num_unique=3"):
+        SharingPlan(6, 2, num_unique=3)
+
+
+def test_explicit_assignments_per_kind():
+    plan = SharingPlan(strategy="custom", assignments={
+        "self_attention": "ABCCBA", "feed_forward": [5, 7, 5, 7, 7, 5]})  # fmt: skip
+    assert plan.num_layers == 6
+    assert plan.assignments_of("self_attention") == (0, 1, 2, 2, 1, 0)
+    assert plan.assignments_of("feed_forward") == (0, 1, 0, 1, 1, 0)  # renumbered by first use
+    assert plan.assignments_of("cross_attention") == (0, 1, 2, 2, 1, 0)  # follows self-attention
+    assert [plan.owner(d, "feed_forward") for d in range(6)] == [0, 1, 0, 1, 1, 0]
+    assert plan.groups_of("self_attention") == 3 and plan.groups_of("feed_forward") == 2
+    # Unassigned kinds of a custom plan are unshared.
+    lone = SharingPlan(strategy="custom", assignments={"attention": "AAAA"})
+    assert lone.assignments_of("cross_attention") == (0, 0, 0, 0)
+    assert lone.assignments_of("feed_forward") == (0, 1, 2, 3)
+    for each in (plan, lone):
+        config = json.loads(json.dumps(each.get_config()))
+        assert SharingPlan.from_config(config) == each and eval(repr(each)) == each
+
+
+def test_explicit_assignments_override_the_shorthand():
+    plan = SharingPlan(4, 2, "cycle_rev").with_assignments(cross_attention="AAAA")
+    assert plan.assignments_of("self_attention") == (0, 1, 1, 0)
+    assert plan.assignments_of("cross_attention") == (0, 0, 0, 0)
+    assert "cycle_rev ABBA" in str(plan) and "cross_attention AAAA" in str(plan)
+    assert plan.replace(num_groups=1).assignments_of("cross_attention") == (0, 0, 0, 0)
+    with pytest.raises(ValueError, match="cannot be laid over another number of depths"):
+        plan.replace(num_layers=6)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_layers=4, assignments={"feed_forward": "ABA"}), "num_layers=4, .*ABA"),
+        (dict(assignments={"adapter": "AB"}), "Received: 'adapter'"),
+        (dict(assignments={"feed_forward": "ab"}), "feed_forward='ab'"),
+        (dict(assignments={"feed_forward": [0, -1]}), r"feed_forward=\[0, -1\]"),
+        (dict(assignments=["AB"]), "assignments of type list"),
+        (dict(strategy="custom"), "takes only `assignments`"),
+        (dict(num_groups=2, strategy="custom", assignments={"attention": "AB"}), "num_groups=2"),
+    ],
+)
+def test_invalid_explicit_assignments_name_received_values(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        SharingPlan(**kwargs)

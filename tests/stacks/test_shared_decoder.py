@@ -87,9 +87,14 @@ def test_cross_attention_cache_shared_groups_compute_once():
     assert not np.allclose(cross[:, 0], cross[:, 1])
 
 
-def test_one_cross_attention_for_all_depths():
-    cross_plan = SharingPlan(4, strategy="all")
-    decoder = _decoder(SharingPlan(4, 2, strategy="cycle_rev"), cross_attention_plan=cross_plan)
+@pytest.mark.parametrize("explicit", [False, True])
+def test_one_cross_attention_for_all_depths(explicit):
+    plan = SharingPlan(4, 2, strategy="cycle_rev")
+    if explicit:  # the per-kind assignment, or its shorthand
+        decoder = _decoder(plan.with_assignments(cross_attention="AAAA"))
+    else:
+        decoder = _decoder(plan, cross_attention_plan=SharingPlan(4, strategy="all"))
+    assert decoder.plan == plan.with_assignments(cross_attention=[0, 0, 0, 0])
     assert len(decoder.cross_attention_layers) == 1
     for block in decoder.blocks:
         assert block.cross_attention is decoder.cross_attention_layers[0]
@@ -175,11 +180,11 @@ def test_tied_encoder_reuses_self_attention_and_ffn_instances():
     assert owners[(decoder.name, "cross_attention")] == decoder.name
 
 
-@pytest.mark.parametrize("num_unique_ffn", [None, 1])
-def test_tied_encoder_cached_decoding_equals_full_forward(num_unique_ffn):
-    encoder = _encoder(SharingPlan(4, 2, strategy="cycle", num_unique_ffn=num_unique_ffn))
+@pytest.mark.parametrize("num_groups_ffn", [None, 1])
+def test_tied_encoder_cached_decoding_equals_full_forward(num_groups_ffn):
+    encoder = _encoder(SharingPlan(4, 2, strategy="cycle", num_groups_ffn=num_groups_ffn))
     decoder = SharedDecoder(
-        SharingPlan(4, 2, strategy="cycle", num_unique_ffn=num_unique_ffn),
+        SharingPlan(4, 2, strategy="cycle", num_groups_ffn=num_groups_ffn),
         num_heads=HEADS,
         intermediate_dim=F,
         tied_encoder=encoder,
@@ -188,14 +193,14 @@ def test_tied_encoder_cached_decoding_equals_full_forward(num_unique_ffn):
     full = decoder(y, memory)
     for block in decoder.blocks:
         assert block.feed_forward in encoder.feed_forward_layers
-    assert len(encoder.feed_forward_layers) == (num_unique_ffn or 2)
+    assert len(encoder.feed_forward_layers) == (num_groups_ffn or 2)
     steps, _ = _stepwise(decoder, y, memory, None)
     np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
 
 
 def test_tied_encoder_errors():
     encoder = _encoder(SharingPlan(4, 2, strategy="cycle"))
-    with pytest.raises(ValueError, match="at least as many attention groups"):
+    with pytest.raises(ValueError, match="at least as many self_attention groups"):
         SharedDecoder(
             SharingPlan(4, strategy="none"),
             num_heads=HEADS,
@@ -226,8 +231,10 @@ def test_config_round_trip():
         activation="gelu",
         cross_attention_plan=SharingPlan(4, strategy="all"),
     )
-    restored = SharedDecoder.from_config(decoder.get_config())
-    assert restored.cross_attention_plan == SharingPlan(4, strategy="all")
+    config = decoder.get_config()
+    assert "cross_attention_plan" not in config  # folded into the plan
+    restored = SharedDecoder.from_config(config)
+    assert restored.plan.assignments_of("cross_attention") == (0, 0, 0, 0)
     restored.build((None, None, H), (None, None, H))
     restored.set_weights(decoder.get_weights())
     y, memory = _x(1, 3, H), _x(1, 2, H)

@@ -53,7 +53,7 @@ def closed_form(plan, per_depth_norms=True, norm_first=True, depth_embedding=Fal
 @pytest.mark.parametrize("scope", SCOPES)
 @pytest.mark.parametrize("per_depth_norms", [True, False])
 def test_unique_params_match_closed_form(plan, scope, per_depth_norms):
-    plan = SharingPlan(plan.num_layers, plan.num_unique, plan.strategy, scope)
+    plan = SharingPlan(plan.num_layers, plan.num_groups, plan.strategy, scope)
     encoder = _encoder(plan, per_depth_norms=per_depth_norms)
     model = _model(encoder)
     expected = closed_form(plan, per_depth_norms)
@@ -80,7 +80,7 @@ def test_the_depths_of_a_group_call_one_instance(plan):
 
 @pytest.mark.parametrize("per_depth_norms", [True, False])
 def test_feed_forward_groups_apart_from_attention_groups(per_depth_norms):
-    plan = SharingPlan(6, 3, "cycle_rev", num_unique_ffn=2)
+    plan = SharingPlan(6, 3, "cycle_rev", num_groups_ffn=2)
     encoder = _encoder(plan, per_depth_norms=per_depth_norms)
     assert len(encoder.self_attention_layers) == 3 and len(encoder.feed_forward_layers) == 2
     for depth, group in enumerate((0, 1, 0, 1, 1, 0)):
@@ -110,7 +110,7 @@ def test_all_shared_stays_constant_as_depth_grows(depth_embedding):
 @pytest.mark.parametrize("plan", PLANS, ids=str)
 @pytest.mark.parametrize("scope", SCOPES)
 def test_effective_params_equal_the_unshared_model(plan, scope):
-    plan = SharingPlan(plan.num_layers, plan.num_unique, plan.strategy, scope)
+    plan = SharingPlan(plan.num_layers, plan.num_groups, plan.strategy, scope)
     shared = parameter_report(_model(_encoder(plan)))
     unshared = parameter_report(_model(_encoder(SharingPlan(6, strategy="none"))))
     assert shared["effective_params"] == unshared["unique_params"]
@@ -203,10 +203,10 @@ def test_config_round_trip_gives_identical_outputs(norm_first):
     config = encoder.get_config()
     assert config["plan"] == {
         "num_layers": 4,
-        "num_unique": 2,
+        "num_groups": 2,
         "strategy": "cycle_rev",
         "scope": "attention",
-        "num_unique_ffn": None,
+        "num_groups_ffn": None,
     }
     restored = SharedEncoder.from_config(config)
     restored.build((None, None, H))
