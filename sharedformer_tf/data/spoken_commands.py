@@ -1,20 +1,25 @@
-"""A spoken-command data set synthesized offline with espeak-ng.
+"""A spoken-command data set synthesized offline by speech engines.
 
 Ten command words plus `_silence_` (background noise only) and `_unknown_`
 (other words), with the label names and order of TensorFlow Datasets'
-`speech_commands`, so models and tools carry over. Every speaker is one
-espeak-ng English accent (`en-us`, `en-gb-scotland`, ...) combined with one
-voice variant (`m3`, `f2`, `klatt4`, ...); the split is by variant, so the
-test set has voices no training clip used. Each clip has its own speed,
-pitch, loudness, position in the second and background noise (white, pink
-or brown at 5-30 dB SNR), all drawn from a generator seeded by the clip's
-identity: the set is the same for a seed whatever the thread order.
-Clips are cached on disk as int16 after the first run.
+`speech_commands`, so models and tools carry over.
+
+Engines (`ENGINES`): espeak-ng, where every speaker is one English accent
+(`en-us`, `en-gb-scotland`, ...) combined with one voice variant (`m3`,
+`f2`, `klatt4`, ...) and the split is by variant, so the test set has voices
+no training clip used; and Festival (`festival_speech`), where a speaker is
+one voice at one speaking rate (`festival:kal_diphone@1.2`), split by
+speaker. Each clip has its own loudness, position in the second and
+background noise (white, pink or brown at 5-30 dB SNR), and espeak-ng clips
+their own speed and pitch, all drawn from a generator seeded by the clip's
+identity: the set is the same for a seed whatever the thread order. Clips
+are cached on disk as int16 after the first run.
 """
 
 import concurrent.futures
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,6 +28,7 @@ import zlib
 
 import numpy as np
 
+from sharedformer_tf.data import festival_speech
 from sharedformer_tf.data.wav_files import decode_wav, fit_length, resample
 
 COMMANDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
@@ -34,6 +40,12 @@ UNKNOWN_WORDS = ("apple", "basket", "candle", "dinner", "eleven", "forest", "gui
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
            "en-gb-x-gbcwmd", "en-us-nyc")  # fmt: skip
 SPLITS = ("train", "validation", "test")
+ENGINES = ("espeak-ng", "festival")
+PACKAGES = {"espeak-ng": "espeak-ng", "festival": festival_speech.PACKAGES}
+# Festival has a handful of voices against espeak-ng's hundreds of accent x
+# variant speakers: each of its speakers says every word this many times
+# (each time placed, scaled and mixed with noise anew).
+FESTIVAL_REPEATS = 4
 SAMPLE_RATE = 16000
 CACHE_VERSION = 1
 # Share of voice variants per split (by a stable hash of the variant name).
@@ -85,23 +97,76 @@ def split_of(variant):
     return "train"
 
 
-def clip_plan(split, unknown_per_speaker=2, silence_per_speaker=1):
+logger = logging.getLogger("sharedformer_tf")
+
+
+def available_engines(engines=("espeak-ng",)):
+    """The `engines` installed here, in order; a missing one is skipped with
+    a warning naming its packages.
+
+    Raises:
+        ValueError: an unknown engine name.
+        FileNotFoundError: none of `engines` is installed.
+    """
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown or not engines:
+        raise ValueError(f"Expected speech engines from {ENGINES}. Received: {list(engines)}")
+    found = []
+    for engine in dict.fromkeys(engines):
+        if shutil.which(engine):
+            found.append(engine)
+        else:
+            logger.warning("Speech engine %s is not installed and is skipped "
+                           "(sudo apt-get install %s).", engine, PACKAGES[engine])  # fmt: skip
+    if not found:
+        packages = " ".join(PACKAGES[e] for e in engines)
+        raise FileNotFoundError(
+            f"None of the speech engines {list(engines)} is installed, so the spoken commands "
+            f"cannot be synthesized. Install them with `sudo apt-get install {packages}` "
+            "(Debian/Ubuntu), or pass --data tfds:speech_commands (a prepared TensorFlow "
+            "Datasets data_dir) or --data folder:DIR (one sub-folder of WAV files per label)."
+        )
+    return found
+
+
+def engine_of(speaker):
+    """`"festival"` or `"espeak-ng"`: the engine that voices `speaker`."""
+    return "festival" if speaker.startswith("festival:") else "espeak-ng"
+
+
+def _speaker_clips(speaker, unknown_per_speaker, silence_per_speaker):
+    rng = np.random.default_rng(zlib.crc32(speaker.encode()))
+    plan = [(speaker, word, LABELS.index(word)) for word in COMMANDS]
+    for word in rng.choice(UNKNOWN_WORDS, unknown_per_speaker, replace=False):
+        plan.append((speaker, str(word), LABELS.index("_unknown_")))
+    return plan + [(speaker, None, LABELS.index("_silence_"))] * silence_per_speaker
+
+
+def clip_plan(split, unknown_per_speaker=2, silence_per_speaker=1, engines=("espeak-ng",)):
     """The clips of `split`: a list of `(speaker, word or None, label)`,
-    where a speaker is `"accent+variant"` and word None means silence."""
+    where a speaker is `"accent+variant"` (espeak-ng) or
+    `"festival:voice@stretch"` and word None means silence. Every speaker's
+    clips are on one side of the split. Engines that are not installed are
+    skipped with a warning (`available_engines`)."""
     if split not in SPLITS:
         raise ValueError(f"Expected a split in {SPLITS}. Received: split={split!r}")
     plan = []
-    accents = available_accents()
-    for variant in voice_variants():
-        if split_of(variant) != split:
-            continue
-        for accent in accents:
-            speaker = f"{accent}+{variant}"
-            rng = np.random.default_rng(zlib.crc32(speaker.encode()))
-            plan += [(speaker, word, LABELS.index(word)) for word in COMMANDS]
-            for word in rng.choice(UNKNOWN_WORDS, unknown_per_speaker, replace=False):
-                plan.append((speaker, str(word), LABELS.index("_unknown_")))
-            plan += [(speaker, None, LABELS.index("_silence_"))] * silence_per_speaker
+    engines = available_engines(engines)
+    if "espeak-ng" in engines:
+        accents = available_accents()
+        for variant in voice_variants():
+            if split_of(variant) != split:
+                continue
+            for accent in accents:
+                plan += _speaker_clips(f"{accent}+{variant}", unknown_per_speaker,
+                                       silence_per_speaker)  # fmt: skip
+    if "festival" in engines:
+        for voice in festival_speech.festival_voices():
+            for stretch in festival_speech.STRETCHES:
+                speaker = f"festival:{voice}@{stretch}"
+                if split_of(speaker) == split:
+                    clips = _speaker_clips(speaker, unknown_per_speaker, silence_per_speaker)
+                    plan += clips * FESTIVAL_REPEATS
     return plan
 
 
@@ -119,20 +184,26 @@ def _noise(rng, length):
     return noise / (np.sqrt(np.mean(noise**2)) + 1e-12)
 
 
-def synthesize_clip(speaker, word, index, seed, binary):
-    """One second of int16 audio at 16 kHz (see the module docstring)."""
+def synthesize_clip(speaker, word, index, seed, binary=None, spoken=None):
+    """One second of int16 audio at 16 kHz (see the module docstring).
+
+    Args:
+        speaker: an espeak-ng `"accent+variant"` or `"festival:voice@stretch"`.
+        word: the word, or `None` for background noise only.
+        index: the clip's position in its plan (seeds its randomness).
+        seed: int, seed of the set.
+        binary: path of espeak-ng (espeak-ng speakers).
+        spoken: `(samples, rate)` Festival said `word` with (Festival
+            speakers; see `festival_speech.say_words`).
+    """
     rng = np.random.default_rng([seed, zlib.crc32(f"{speaker}/{word}/{index}".encode())])
     speech = np.zeros(0, "float32")
     if word is not None:
-        command = [binary, "-v", speaker, "-s", str(rng.integers(110, 200)),
-                   "-p", str(rng.integers(20, 80)), "--stdout", word]  # fmt: skip
-        result = subprocess.run(command, capture_output=True)
-        if result.returncode or not result.stdout:
-            reason = result.stderr.decode(errors="replace").strip() or f"status {result.returncode}"
-            raise ValueError(f"espeak-ng could not say {word!r} as {speaker}: {reason}")
-        wav = result.stdout
-        samples, rate = decode_wav(wav, f"espeak-ng {speaker} {word!r}")
-        loud = np.flatnonzero(np.abs(samples) > 0.02)  # trim espeak's leading/trailing silence
+        if engine_of(speaker) == "festival":
+            samples, rate = spoken
+        else:
+            samples, rate = _espeak_say(binary, speaker, word, rng)
+        loud = np.flatnonzero(np.abs(samples) > 0.02)  # trim leading/trailing silence
         if len(loud):
             samples = samples[loud[0] : loud[-1] + 1]
         speech = fit_length(resample(samples, rate, SAMPLE_RATE), min(len(samples), SAMPLE_RATE))
@@ -148,12 +219,43 @@ def synthesize_clip(speaker, word, index, seed, binary):
     return (np.clip(clip, -1, 1) * 32767).round().astype("int16")
 
 
+def _espeak_say(binary, speaker, word, rng):
+    command = [binary, "-v", speaker, "-s", str(rng.integers(110, 200)),
+               "-p", str(rng.integers(20, 80)), "--stdout", word]  # fmt: skip
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode or not result.stdout:
+        reason = result.stderr.decode(errors="replace").strip() or f"status {result.returncode}"
+        raise ValueError(f"espeak-ng could not say {word!r} as {speaker}: {reason}")
+    return decode_wav(result.stdout, f"espeak-ng {speaker} {word!r}")
+
+
+def _festival_say_all(plan):
+    """`{(speaker, word): (samples, rate)}` for the Festival clips of `plan`,
+    one Festival process per speaker."""
+    words = {}
+    for speaker, word, _ in plan:
+        if word is not None and engine_of(speaker) == "festival":
+            words.setdefault(speaker, set()).add(word)
+    spoken = {}
+    for speaker, said in words.items():
+        voice, _, stretch = speaker.removeprefix("festival:").partition("@")
+        for word, audio in festival_speech.say_words(voice, said, float(stretch)).items():
+            spoken[speaker, word] = audio
+    return spoken
+
+
+def festival_version():
+    result = subprocess.run([festival_speech.festival_binary(), "--version"],
+                            capture_output=True, text=True)  # fmt: skip
+    return result.stdout.strip()
+
+
 def espeak_version():
     return subprocess.run([espeak_binary(), "--version"], capture_output=True,
                           text=True).stdout.strip()  # fmt: skip
 
 
-def synthesize(split, seed=0, cache_dir=None, workers=None):
+def synthesize(split, seed=0, cache_dir=None, workers=None, engines=("espeak-ng",)):
     """The clips of `split`, synthesized (or read from the cache).
 
     Args:
@@ -162,24 +264,33 @@ def synthesize(split, seed=0, cache_dir=None, workers=None):
         cache_dir: directory of the cache; default
             `~/.cache/sharedformer_tf/spoken_commands`.
         workers: parallel espeak-ng processes (default: CPU count).
+        engines: speech engines from `ENGINES`; missing ones are skipped
+            with a warning.
 
     Returns:
         `(waveforms, labels, speakers)`: float32 `[n, 16000]` in `[-1, 1]`,
         int32 `[n]` (index into `LABELS`), list of `n` speaker names.
     """
-    binary = espeak_binary()
-    plan = clip_plan(split)
+    plan = clip_plan(split, engines=engines)
+    used = sorted({engine_of(speaker) for speaker, _, _ in plan})
+    logger.info("Spoken commands (%s): %d clips from %s", split, len(plan), ", ".join(used))
+    binary = espeak_binary() if "espeak-ng" in used else None
     cache_dir = cache_dir or os.path.join(
         os.path.expanduser("~"), ".cache", "sharedformer_tf", "spoken_commands"
     )
-    key = json.dumps([CACHE_VERSION, seed, split, plan, espeak_version()])
+    versions = [espeak_version() if binary else None]
+    if "festival" in used:  # an espeak-only key stays as it was: caches stay valid
+        versions.append(festival_version())
+    key = json.dumps([CACHE_VERSION, seed, split, plan, *versions])
     path = os.path.join(cache_dir, f"{split}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz")
     if os.path.isfile(path):
         with np.load(path) as cached:
             clips, labels = cached["clips"], cached["labels"]
     else:
+        spoken = _festival_say_all(plan)
         with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-            jobs = [pool.submit(synthesize_clip, speaker, word, i, seed, binary)
+            jobs = [pool.submit(synthesize_clip, speaker, word, i, seed, binary,
+                                spoken.get((speaker, word)))
                     for i, (speaker, word, _) in enumerate(plan)]  # fmt: skip
             clips = np.stack([job.result() for job in jobs])
         labels = np.array([label for _, _, label in plan], "int32")

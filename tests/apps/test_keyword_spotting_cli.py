@@ -161,6 +161,10 @@ def test_export_waveform_models_match_keras(trained, tmp_path, capsys):
     [
         (["train", "--out", "{tmp}/m", "--data", "folder:{tmp}/none"], "is not a directory"),
         (["train", "--out", "{tmp}/m", "--data", "mp3:x"], "Unknown audio data SPEC"),
+        (
+            ["train", "--out", "{tmp}/m", "--data", "spoken_commands:flite"],
+            "Expected speech engines from ('espeak-ng', 'festival'). Received: ['flite']",
+        ),
         (["evaluate", "--model", "{tmp}/missing"], "is not a trained classifier directory"),
         (["train", "--out", "{tmp}/m", "--sharing", "sometimes"], "invalid choice"),
     ],

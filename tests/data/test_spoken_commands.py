@@ -1,3 +1,4 @@
+import logging
 import shutil
 
 import numpy as np
@@ -39,7 +40,7 @@ def test_clips_are_deterministic_one_second_and_not_silent():
 
 def test_synthesize_caches(tmp_path, monkeypatch):
     plan = spoken_commands.clip_plan("validation")[:13]
-    monkeypatch.setattr(spoken_commands, "clip_plan", lambda split: plan)
+    monkeypatch.setattr(spoken_commands, "clip_plan", lambda split, **kwargs: plan)
     waveforms, labels, speakers = spoken_commands.synthesize("validation", cache_dir=tmp_path)
     assert waveforms.shape == (13, 16000) and waveforms.dtype == np.float32
     assert labels.tolist() == [label for _, _, label in plan]
@@ -60,3 +61,57 @@ def test_accents_are_the_installed_ones_and_espeak_errors_are_clear():
     with pytest.raises(ValueError, match="espeak-ng could not say 'stop' as xx-nowhere"):
         spoken_commands.synthesize_clip("xx-nowhere+m3", "stop", 0, 0,
                                         spoken_commands.espeak_binary())  # fmt: skip
+
+
+festival = pytest.mark.skipif(
+    shutil.which("festival") is None,
+    reason="festival is not installed (make system-packages); it is the second speech engine",
+)
+BOTH = ("espeak-ng", "festival")
+
+
+@festival
+def test_every_speaker_of_every_engine_is_on_one_side_of_the_split():
+    plans = {
+        split: spoken_commands.clip_plan(split, engines=BOTH) for split in spoken_commands.SPLITS
+    }
+    speakers = {split: {speaker for speaker, _, _ in plan} for split, plan in plans.items()}
+    for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
+        assert not speakers[a] & speakers[b]
+    festival_speakers = {s for each in speakers.values() for s in each if s.startswith("festival:")}
+    # Every installed voice at every speaking rate is a speaker of one split.
+    voices = spoken_commands.festival_speech.festival_voices()
+    rates = spoken_commands.festival_speech.STRETCHES
+    assert festival_speakers == {f"festival:{v}@{r}" for v in voices for r in rates}
+    for plan in plans.values():
+        for speaker in festival_speakers & {s for s, _, _ in plan}:
+            clips = [c for c in plan if c[0] == speaker]
+            assert len(clips) == 13 * spoken_commands.FESTIVAL_REPEATS
+
+
+@festival
+def test_festival_clips_are_one_second_and_louder_than_silence(tmp_path, caplog, monkeypatch):
+    speaker = "festival:kal_diphone@1.0"
+    plan = [(speaker, "left", 2), (speaker, "left", 2), (speaker, None, 10)]
+    caplog.set_level(logging.INFO, logger="sharedformer_tf")
+    monkeypatch.setattr(spoken_commands, "clip_plan", lambda split, **kwargs: plan)
+    waveforms, labels, _ = spoken_commands.synthesize("train", cache_dir=tmp_path, engines=BOTH)
+    assert waveforms.shape == (3, 16000) and labels.tolist() == [2, 2, 10]
+    assert "3 clips from festival" in caplog.text
+    peak = np.abs(waveforms).max(axis=1)
+    assert peak[0] > 3 * peak[2] and peak[1] > 3 * peak[2]
+    # The same word said again is placed and mixed anew.
+    assert not np.array_equal(waveforms[0], waveforms[1])
+
+
+def test_a_missing_engine_is_skipped_with_its_packages_named(monkeypatch, caplog):
+    real = shutil.which
+    monkeypatch.setattr(spoken_commands.shutil, "which",
+                        lambda name: None if name == "festival" else real(name))  # fmt: skip
+    assert spoken_commands.available_engines(BOTH) == ["espeak-ng"]
+    assert "festival is not installed" in caplog.text and "festvox-kallpc16k" in caplog.text
+    monkeypatch.setattr(spoken_commands.shutil, "which", lambda name: None)
+    with pytest.raises(FileNotFoundError, match="apt-get install espeak-ng festival"):
+        spoken_commands.available_engines(BOTH)
+    with pytest.raises(ValueError, match="Received: \\['flite'\\]"):
+        spoken_commands.available_engines(("flite",))
