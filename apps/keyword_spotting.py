@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 
@@ -50,6 +51,9 @@ def parse_args(argv):
     train.add_argument("--epochs", type=flags.positive_int, default=12)
     flags.add_sharing_flags(train)
     train.add_argument("--pooling", choices=("class_token", "mean"), help="default: the preset's")
+    train.add_argument("--spec-augment", type=spec_augment, metavar="TxW,FxB",
+                       help="SpecAugment in training: T time masks of <= W frames, F "
+                       "frequency masks of <= B bands, e.g. 2x10,2x8; default none")  # fmt: skip
     train.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
     train.add_argument("--learning-rate", type=flags.positive_float, default=2e-3)
     train.add_argument("--warmup-steps", type=flags.positive_int)
@@ -79,6 +83,15 @@ def parse_args(argv):
     return parser, parser.parse_args(argv)
 
 
+def spec_augment(text):
+    """argparse type: `TxW,FxB` -> the `AudioConfig` SpecAugment fields."""
+    match = re.fullmatch(r"(\d+)x(\d+),(\d+)x(\d+)", text)
+    if not match or int(match[2]) < 1 or int(match[4]) < 1:
+        raise argparse.ArgumentTypeError(f"expected TxW,FxB such as 2x10,2x8, got {text!r}")
+    names = ("time_masks", "time_mask_frames", "frequency_masks", "frequency_mask_bands")
+    return dict(zip(names, map(int, match.groups()), strict=True))
+
+
 def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
     """`AudioData` of `split`; with `class_names` (a trained model's), its
     labels renumbered to the model's classes by name."""
@@ -99,7 +112,8 @@ def train(args):
     labels = classification.align_labels(valid.labels, valid.class_names, data.class_names)
     valid = type(valid)(valid.waveforms, labels, data.class_names)
     config = config.replace(num_classes=len(data.class_names), plan=plan,
-                            **({"pooling": args.pooling} if args.pooling else {}))  # fmt: skip
+                            **({"pooling": args.pooling} if args.pooling else {}),
+                            **(args.spec_augment or {}))  # fmt: skip
     order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
     classification.check_training_classes(data.labels[order], data.class_names, args.data)
     batch_size = run.global_batch_size

@@ -3,6 +3,7 @@ from sharedformer_tf.layers.feed_forward import FeedForward
 from sharedformer_tf.layers.log_mel_spectrogram import LogMelSpectrogram
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.layers.position_encoding import PositionEncoding
+from sharedformer_tf.layers.spec_augment import SpecAugment
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
 from sharedformer_tf.layers.transformer_block import TransformerBlock
 
@@ -12,6 +13,7 @@ __all__ = [
     "LogMelSpectrogram",
     "PatchEmbedding",
     "PositionEncoding",
+    "SpecAugment",
     "TokenEmbedding",
     "TransformerBlock",
 ]

@@ -2,6 +2,7 @@ import keras
 from keras import ops
 
 from sharedformer_tf.layers.log_mel_spectrogram import LogMelSpectrogram
+from sharedformer_tf.layers.spec_augment import SpecAugment
 from sharedformer_tf.models.audio_config import AudioConfig
 from sharedformer_tf.models.config_model import ConfigModel
 from sharedformer_tf.models.patch_transformer import patch_transformer_logits
@@ -15,7 +16,9 @@ class AudioClassifier(ConfigModel):
     A functional Keras model: the log-mel spectrogram is computed in the
     graph (`LogMelSpectrogram`, builtin TFLite ops), normalized per clip
     (zero mean, unit variance over all frames and bands, so loudness does
-    not matter), cut into tokens of `frames_per_patch` whole frames
+    not matter), masked SpecAugment-style during training when the config
+    asks (`time_masks`, `frequency_masks`; never at inference, so never in
+    an export), cut into tokens of `frames_per_patch` whole frames
     (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
     `config.plan`, pooled and classified by a float32 dense layer.
 
@@ -54,6 +57,16 @@ class AudioClassifier(ConfigModel):
         x = LogMelSpectrogram(c.sample_rate, c.frame_length, c.frame_step,
                               num_mel_bins=c.num_mel_bins, standardize=True, dtype="float32",
                               name="log_mel")(waveforms)  # fmt: skip
+        if c.time_masks or c.frequency_masks:
+            masking = SpecAugment(
+                c.time_masks,
+                c.time_mask_frames,
+                c.frequency_masks,
+                c.frequency_mask_bands,
+                dtype="float32",
+                name="spec_augment",
+            )
+            x = masking(x)
         x = ops.expand_dims(x, -1)  # [batch, frames, bands, 1]
         logits, layers = patch_transformer_logits(x, c, (c.frames_per_patch, c.num_mel_bins),
                                                   dtype)  # fmt: skip

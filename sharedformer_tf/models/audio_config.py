@@ -29,6 +29,10 @@ class AudioConfig(ConfigDataclass):
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         layer_norm_epsilon: epsilon of every layer norm.
+        time_masks: SpecAugment time masks per training clip (0: none).
+        time_mask_frames: widest time mask, in frames.
+        frequency_masks: SpecAugment frequency masks per training clip.
+        frequency_mask_bands: widest frequency mask, in mel bands.
     """
 
     sample_rate: int
@@ -46,11 +50,20 @@ class AudioConfig(ConfigDataclass):
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
+    time_masks: int = 0
+    time_mask_frames: int = 10
+    frequency_masks: int = 0
+    frequency_mask_bands: int = 8
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
+        counts = ("time_masks", "frequency_masks")
         check_positive_int(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                              if f.type is int})  # fmt: skip
+                              if f.type is int and f.name not in counts})  # fmt: skip
+        for name in counts:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
         if self.clip_samples < self.frame_length:
             raise ValueError(
                 "`clip_samples` must be at least `frame_length`. Received: "

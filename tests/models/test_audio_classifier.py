@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import sharedformer_tf as sf
 from sharedformer_tf import SharingPlan
@@ -87,3 +88,33 @@ def test_config_dict_round_trip():
     assert audio_config.AudioConfig.coerce(config.to_dict()) == config
     with pytest.raises(ValueError, match="Unknown AudioConfig fields"):
         audio_config.AudioConfig.coerce({**config.to_dict(), "depth": 3})
+
+
+def test_spec_augment_masks_in_training_only_and_never_reaches_an_export(tmp_path):
+    from sharedformer_tf.export import tflite
+    from sharedformer_tf.export.classifier_export import export_classifier
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    plain = AudioClassifier(tiny())
+    masked = AudioClassifier(tiny(time_masks=2, time_mask_frames=20, frequency_masks=1,
+                                  frequency_mask_bands=4))  # fmt: skip
+    masked.set_weights(plain.get_weights())  # the masking layer has no weights
+    assert masked.get_layer("spec_augment").num_time_masks == 2
+    x = waveforms()
+    np.testing.assert_array_equal(np.asarray(masked(x)), np.asarray(plain(x)))
+    assert not np.allclose(np.asarray(masked(x, training=True)), np.asarray(plain(x)))
+    names = [f"c{i}" for i in range(12)]
+    ops = {}
+    for name, model in (("plain", plain), ("masked", masked)):
+        export_classifier(model, names, tmp_path / name, ["fp32"], input_dtype=tf.float32)
+        flatbuffer = (tmp_path / name / "classifier_fp32.tflite").read_bytes()
+        ops[name] = tflite.op_names(flatbuffer)
+        got = TFLiteClassifier(tmp_path / name / "classifier_fp32.tflite").predict(x)
+        want = np.asarray(keras.ops.softmax(plain(x)))
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    assert ops["masked"] == ops["plain"]  # no random or masking op in the file
+
+
+def test_spec_augment_counts_must_not_be_negative():
+    with pytest.raises(ValueError, match="Received: time_masks=-1"):
+        tiny(time_masks=-1)
