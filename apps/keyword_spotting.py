@@ -13,6 +13,7 @@ SPEC: spoken_commands[:espeak-ng,festival] (synthesized offline; default espeak-
 """
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from sharedformer_tf import app, classification, training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
+from sharedformer_tf.data import waveform_augmentation  # noqa: E402
 from sharedformer_tf.data.array_dataset import make_array_dataset  # noqa: E402
 from sharedformer_tf.data.audio_data import load_clip, read_audio  # noqa: E402
 from sharedformer_tf.export.classifier_export import (  # noqa: E402
@@ -54,6 +56,9 @@ def parse_args(argv):
     train.add_argument("--spec-augment", type=spec_augment, metavar="TxW,FxB",
                        help="SpecAugment in training: T time masks of <= W frames, F "
                        "frequency masks of <= B bands, e.g. 2x10,2x8; default none")  # fmt: skip
+    train.add_argument("--augment", type=augmentations, default=(),
+                       help="'none' (default) or comma-separated waveform augmentations: "
+                       + ",".join(waveform_augmentation.AUGMENTATIONS))  # fmt: skip
     train.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
     train.add_argument("--learning-rate", type=flags.positive_float, default=2e-3)
     train.add_argument("--warmup-steps", type=flags.positive_int)
@@ -92,6 +97,15 @@ def spec_augment(text):
     return dict(zip(names, map(int, match.groups()), strict=True))
 
 
+def augmentations(text):
+    """argparse type: `none` or a comma-separated subset of AUGMENTATIONS."""
+    names = () if text == "none" else tuple(n for n in text.split(",") if n)
+    try:
+        return waveform_augmentation.check_augmentations(names)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
     """`AudioData` of `split`; with `class_names` (a trained model's), its
     labels renumbered to the model's classes by name."""
@@ -121,14 +135,20 @@ def train(args):
         raise ValueError(f"{len(order)} training clips are fewer than one batch of "
                          f"{batch_size}. Received: --data {args.data}")  # fmt: skip
     run.prepare()
-    run.open(config, class_names=list(data.class_names))
+    run.open(config, class_names=list(data.class_names), training={"augment": list(args.augment)})
 
+    augment = None
+    if args.augment:  # in tf.data: never part of the model or its exports
+        augment = functools.partial(waveform_augmentation.augment_waveforms, names=args.augment,
+                                    sample_rate=config.sample_rate)  # fmt: skip
     train_ds = make_array_dataset(data.waveforms[order], data.labels[order], batch_size,
-                                  shuffle=True, seed=args.seed, drop_remainder=True)  # fmt: skip
+                                  shuffle=True, seed=args.seed, drop_remainder=True,
+                                  augment=augment)  # fmt: skip
     valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
-    log.info("Training on %d clips (%d validation), %d epochs, global batch %d",
-             len(order), len(valid.labels), args.epochs, batch_size)  # fmt: skip
+    log.info("Training on %d clips (%d validation), %d epochs, global batch %d, waveform "
+             "augmentation: %s", len(order), len(valid.labels), args.epochs, batch_size,
+             ", ".join(args.augment) or "none")  # fmt: skip
 
     def build(jit_compile):
         return training.compile_classifier(AudioClassifier(config), steps, args.learning_rate,

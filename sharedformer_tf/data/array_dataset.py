@@ -5,7 +5,7 @@ import tensorflow as tf
 
 
 def make_array_dataset(inputs, labels, batch_size, shuffle=False, seed=0, drop_remainder=False,
-                       transform=None):  # fmt: skip
+                       transform=None, augment=None):  # fmt: skip
     """Batches `(inputs, labels)` for `model.fit`/`evaluate`.
 
     Args:
@@ -17,6 +17,10 @@ def make_array_dataset(inputs, labels, batch_size, shuffle=False, seed=0, drop_r
         drop_remainder: drop a last partial batch (fixed shapes for XLA).
         transform: optional function of a batch `(inputs, labels)` returning
             the new pair (e.g. a cast and augmentation), run in parallel.
+        augment: optional function `(inputs, seed) -> inputs` of a batch and
+            an int64 seed `[2]`: seeds differ per batch and per epoch
+            (`tf.data.Dataset.random(seed)`, re-randomized each iteration)
+            and are the same for the same `seed`, whatever the threads.
 
     Returns:
         `tf.data.Dataset` of `(inputs, labels)` batches (labels int32),
@@ -33,6 +37,12 @@ def make_array_dataset(inputs, labels, batch_size, shuffle=False, seed=0, drop_r
     if shuffle:
         dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    if augment is not None:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip(dataset, seeds).map(
+            lambda batch, batch_seed: (augment(batch[0], batch_seed), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     if transform is not None:
         dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     options = tf.data.Options()

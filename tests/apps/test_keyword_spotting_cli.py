@@ -168,6 +168,7 @@ def test_export_waveform_models_match_keras(trained, tmp_path, capsys):
         (["evaluate", "--model", "{tmp}/missing"], "is not a trained classifier directory"),
         (["train", "--out", "{tmp}/m", "--sharing", "sometimes"], "invalid choice"),
         (["train", "--out", "{tmp}/m", "--spec-augment", "2x0,1x1"], "expected TxW,FxB"),
+        (["train", "--out", "{tmp}/m", "--augment", "gain,echo"], "Received: ['echo']"),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message, capsys):
@@ -190,19 +191,19 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands(tmp_path, capsys):
     assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12
 
 
-def test_mixed_bfloat16_spec_augmented_training_exports_a_float32_model(
-    clips_dir, tmp_path, capsys
-):
+def test_mixed_bfloat16_augmented_training_exports_a_float32_model(clips_dir, tmp_path, capsys):
     out = tmp_path / "bf16"
     load_app().main(["train", "--data", f"folder:{clips_dir}", "--out", str(out), "--epochs", "2",
                      "--precision", "mixed_bfloat16", "--strategy", "one_device",
-                     "--spec-augment", "1x5,2x4", *SMALL])  # fmt: skip
+                     "--spec-augment", "1x5,2x4", "--augment", "gain,band,reverb,speed",
+                     *SMALL])  # fmt: skip
     config = json.loads((out / "config.json").read_text())
     assert config["devices"]["precision"] == "mixed_bfloat16"
     masks = {k: config["model"][k] for k in ("time_masks", "time_mask_frames", "frequency_masks",
                                              "frequency_mask_bands")}  # fmt: skip
     assert masks == {"time_masks": 1, "time_mask_frames": 5, "frequency_masks": 2,
                      "frequency_mask_bands": 4}  # fmt: skip
+    assert config["training"]["augment"] == ["gain", "band", "reverb", "speed"]
     export_dir = tmp_path / "export"
     capsys.readouterr()
     load_app().main(["export", "--model", str(out), "--out", str(export_dir), "--tflite", "fp32"])
