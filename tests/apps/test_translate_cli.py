@@ -195,7 +195,10 @@ def test_interrupted_training_resumes_from_its_backup(corpus, tmp_path):
         if metadata.is_file() and metadata.read_text().strip():
             break
         time.sleep(0.2)
-    assert first.poll() is None, "training finished before it could be interrupted"
+    if first.poll() is not None:  # name how it ended (a crash once: status -11, SIGSEGV)
+        output = first.stdout.read().decode(errors="replace")[-3000:]
+        pytest.fail(f"training ended (status {first.returncode}) before it could be "
+                    f"interrupted:\n{output}")  # fmt: skip
     first.send_signal(signal.SIGKILL)
     first.wait()
     done = json.loads(metadata.read_text())["epoch"]
