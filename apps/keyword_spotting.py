@@ -13,7 +13,7 @@ SPEC: spoken_commands[:espeak-ng,festival] (synthesized offline; default espeak-
 """
 
 import argparse
-import functools
+import dataclasses
 import json
 import logging
 import os
@@ -114,7 +114,8 @@ def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
     if class_names is None:
         return data
     labels = classification.align_labels(data.labels, data.class_names, class_names, spec)
-    return type(data)(data.waveforms[:limit], labels[:limit], tuple(class_names))
+    data = dataclasses.replace(data, labels=labels, class_names=tuple(class_names))
+    return data.take(slice(limit))
 
 
 def train(args):
@@ -122,14 +123,15 @@ def train(args):
     config = audio_config.preset(args.preset)
     plan = flags.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
     data = read_split(args.data, "train", config, args, args.seed)
-    valid = read_split(args.data, "validation", config, args, args.seed)
-    labels = classification.align_labels(valid.labels, valid.class_names, data.class_names)
-    valid = type(valid)(valid.waveforms, labels, data.class_names)
+    valid = read_split(args.data, "validation", config, args, args.seed, data.class_names)
     config = config.replace(num_classes=len(data.class_names), plan=plan,
                             **({"pooling": args.pooling} if args.pooling else {}),
                             **(args.spec_augment or {}))  # fmt: skip
     order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
     classification.check_training_classes(data.labels[order], data.class_names, args.data)
+    if "clean" in args.augment and data.noise is None:
+        raise ValueError("--augment clean needs clips that carry their noise apart (the "
+                         f"synthesized spoken_commands). Received: --data {args.data}")  # fmt: skip
     batch_size = run.global_batch_size
     if len(order) < batch_size:
         raise ValueError(f"{len(order)} training clips are fewer than one batch of "
@@ -137,13 +139,18 @@ def train(args):
     run.prepare()
     run.open(config, class_names=list(data.class_names), training={"augment": list(args.augment)})
 
-    augment = None
+    inputs, augment = data.waveforms[order], None
     if args.augment:  # in tf.data: never part of the model or its exports
-        augment = functools.partial(waveform_augmentation.augment_waveforms, names=args.augment,
-                                    sample_rate=config.sample_rate)  # fmt: skip
-    train_ds = make_array_dataset(data.waveforms[order], data.labels[order], batch_size,
-                                  shuffle=True, seed=args.seed, drop_remainder=True,
-                                  augment=augment)  # fmt: skip
+        clean = "clean" in args.augment  # then the noise inside each clip goes along
+        inputs = (inputs, data.noise[order]) if clean else inputs
+
+        def augment(batch, seed):
+            waveforms, noise = batch if clean else (batch, None)
+            return waveform_augmentation.augment_waveforms(waveforms, seed, args.augment,
+                                                           config.sample_rate, noise)  # fmt: skip
+
+    train_ds = make_array_dataset(inputs, data.labels[order], batch_size, shuffle=True,
+                                  seed=args.seed, drop_remainder=True, augment=augment)  # fmt: skip
     valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
     log.info("Training on %d clips (%d validation), %d epochs, global batch %d, waveform "

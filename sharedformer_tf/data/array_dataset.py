@@ -9,7 +9,8 @@ def make_array_dataset(inputs, labels, batch_size, shuffle=False, seed=0, drop_r
     """Batches `(inputs, labels)` for `model.fit`/`evaluate`.
 
     Args:
-        inputs: array `[n, ...]`.
+        inputs: array `[n, ...]`, or a tuple of such arrays that `augment`
+            turns into one (e.g. waveforms and the noise inside them).
         labels: int array `[n]`.
         batch_size: int, global batch size.
         shuffle: reshuffle every epoch (seeded by `seed`).
@@ -26,13 +27,17 @@ def make_array_dataset(inputs, labels, batch_size, shuffle=False, seed=0, drop_r
         `tf.data.Dataset` of `(inputs, labels)` batches (labels int32),
         sharded by data under multi-worker strategies.
     """
-    inputs = np.asarray(inputs)
+    parts = tuple(map(np.asarray, inputs)) if isinstance(inputs, tuple) else (np.asarray(inputs),)
     labels = np.asarray(labels, "int32")
-    if inputs.ndim < 2 or len(inputs) != len(labels) or not len(inputs):
+    if any(p.ndim < 2 or len(p) != len(labels) for p in parts) or not len(labels):
         raise ValueError(
             "Expected inputs [n, ...] and n labels, n > 0. "
-            f"Received: inputs {inputs.shape}, labels {labels.shape}"
+            f"Received: inputs {[p.shape for p in parts]}, labels {labels.shape}"
         )
+    if isinstance(inputs, tuple) and augment is None:
+        raise ValueError("Tuple inputs need an `augment` that makes one input of them. "
+                         "Received: augment=None")  # fmt: skip
+    inputs = parts if isinstance(inputs, tuple) else parts[0]
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
     if shuffle:
         dataset = dataset.shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)

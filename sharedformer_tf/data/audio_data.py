@@ -43,11 +43,19 @@ logger = logging.getLogger("sharedformer_tf")
 @dataclasses.dataclass(frozen=True)
 class AudioData:
     """Waveforms float32 `[n, clip_samples]` in `[-1, 1]`, labels int32
-    `[n]` and the class names (label `i` is `class_names[i]`)."""
+    `[n]`, the class names (label `i` is `class_names[i]`) and, for
+    synthesized sets, the background `noise` mixed into each waveform (float32
+    `[n, clip_samples]`; None where it is unknown)."""
 
     waveforms: np.ndarray
     labels: np.ndarray
     class_names: tuple
+    noise: np.ndarray | None = None
+
+    def take(self, indices):
+        """The clips at `indices` (an index array or a slice)."""
+        noise = None if self.noise is None else self.noise[indices]
+        return AudioData(self.waveforms[indices], self.labels[indices], self.class_names, noise)
 
 
 def read_audio(spec, split="train", sample_rate=16000, clip_samples=16000, data_dir=None,
@@ -75,17 +83,20 @@ def read_audio(spec, split="train", sample_rate=16000, clip_samples=16000, data_
         waves, labels = (
             np.concatenate([getattr(p, k) for p in parts]) for k in ("waveforms", "labels")
         )
-        return AudioData(waves, labels, parts[0].class_names)
+        noise = None if parts[0].noise is None else np.concatenate([p.noise for p in parts])
+        return AudioData(waves, labels, parts[0].class_names, noise)
     if kind == "spoken_commands":
         engines = tuple(argument.split(",")) if argument else DEFAULT_ENGINES
-        waveforms, labels, _ = spoken_commands.synthesize(split, seed, cache_dir,
-                                                          engines=engines)  # fmt: skip
-        if sample_rate != spoken_commands.SAMPLE_RATE:
-            waveforms = np.stack(
-                [resample(w, spoken_commands.SAMPLE_RATE, sample_rate) for w in waveforms]
-            )
-        waveforms = np.stack([fit_length(w, clip_samples) for w in waveforms])
-        return AudioData(waveforms, labels, spoken_commands.LABELS)
+        clips = spoken_commands.synthesize(split, seed, cache_dir, engines=engines)
+
+        def fit(waveforms):
+            if sample_rate != spoken_commands.SAMPLE_RATE:
+                waveforms = [resample(w, spoken_commands.SAMPLE_RATE, sample_rate)
+                             for w in waveforms]  # fmt: skip
+            return np.stack([fit_length(w, clip_samples) for w in waveforms])
+
+        return AudioData(fit(clips.waveforms), clips.labels, spoken_commands.LABELS,
+                         fit(clips.noise))  # fmt: skip
     if kind == "tfds" and argument:
         return _read_tfds(argument, split, sample_rate, clip_samples, data_dir)
     if kind == "folder" and argument:

@@ -4,8 +4,19 @@ speakers, beside espeak-ng's formant synthesis.
 
 One Festival process says every word of a speaker (voice x speaking rate) in
 one batch, so the start-up cost is paid once per speaker, not per word.
+
+`VOICES` are the voices used, each with its Debian package and its split:
+three American English voices and eight voices of other languages (Catalan,
+Czech, Finnish, Italian) that read the English words with their own
+letter-to-sound rules, as accented speakers. A whole voice is on one side of
+the split, so the test voices are never heard in training. Voices Festival
+ships that are left out: `hindi_NSK_diphone` (crashes on Latin text) and
+`msu_ru_nsh_clunits` (a Cyrillic front end; what it says for English spelling
+is unchecked).
 """
 
+import functools
+import logging
 import os
 import re
 import shutil
@@ -14,7 +25,24 @@ import tempfile
 
 from sharedformer_tf.data.wav_files import decode_wav
 
-PACKAGES = "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
+logger = logging.getLogger("sharedformer_tf")
+
+# voice -> (Debian package, split).
+VOICES = {
+    "kal_diphone": ("festvox-kallpc16k", "train"),  # American English, male
+    "cmu_us_slt_arctic_hts": ("festvox-us-slt-hts", "train"),  # American English, female
+    "ked_diphone": ("festvox-kdlpc16k", "test"),  # American English, male
+    "pc_diphone": ("festvox-itapc16k", "train"),  # Italian, male
+    "lp_diphone": ("festvox-italp16k", "train"),  # Italian, female
+    "czech_machac": ("festvox-czech-machac", "train"),  # Czech, male
+    "czech_ph": ("festvox-czech-ph", "train"),  # Czech, male
+    "czech_krb": ("festvox-czech-krb", "train"),  # Czech, child
+    "czech_dita": ("festvox-czech-dita", "test"),  # Czech, female
+    "hy_fi_mv_diphone": ("festvox-suopuhe-mv", "train"),  # Finnish, male
+    "suo_fi_lj_diphone": ("festvox-suopuhe-lj", "validation"),  # Finnish, female
+    "upc_ca_ona_hts": ("festvox-ca-ona-hts", "train"),  # Catalan, female
+}
+PACKAGES = " ".join(["festival"] + sorted({package for package, _ in VOICES.values()}))
 # Speaking rates (Festival's Duration_Stretch): each voice x rate is a speaker.
 STRETCHES = (0.85, 1.0, 1.2)
 _WORD = re.compile(r"^[a-z][a-z' -]*$")
@@ -31,12 +59,26 @@ def festival_binary():
     return path
 
 
+@functools.cache
 def festival_voices():
-    """Sorted names of the installed Festival voices (e.g. `kal_diphone`)."""
+    """Sorted names of every installed Festival voice (e.g. `kal_diphone`),
+    including ones outside `VOICES`; asked once per process."""
     result = subprocess.run([festival_binary(), "-b", "(print (voice.list))"],
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     names = re.findall(r"[A-Za-z0-9_]+", result.stdout)
-    return sorted(set(names))
+    return tuple(sorted(set(names)))
+
+
+def voices_of_split(split):
+    """The `VOICES` of `split` that are installed, in `VOICES` order; missing
+    ones are named in a warning with their packages."""
+    installed = festival_voices()
+    missing = [v for v in VOICES if v not in installed]
+    if missing:
+        packages = " ".join(VOICES[v][0] for v in missing)
+        logger.warning("Festival voices %s are not installed and are skipped "
+                       "(sudo apt-get install %s).", ", ".join(missing), packages)  # fmt: skip
+    return [v for v, (_, part) in VOICES.items() if part == split and v in installed]
 
 
 def say_words(voice, words, stretch=1.0):

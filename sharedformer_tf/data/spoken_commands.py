@@ -8,12 +8,14 @@ Engines (`ENGINES`): espeak-ng, where every speaker is one English accent
 (`en-us`, `en-gb-scotland`, ...) combined with one voice variant (`m3`,
 `f2`, `klatt4`, ...) and the split is by variant, so the test set has voices
 no training clip used; and Festival (`festival_speech`), where a speaker is
-one voice at one speaking rate (`festival:kal_diphone@1.2`), split by
-speaker. Each clip has its own loudness, position in the second and
+one voice at one speaking rate (`festival:kal_diphone@1.2`), split by voice
+(`festival_speech.VOICES`). Each clip has its own loudness, position in the second and
 background noise (white, pink or brown at 5-30 dB SNR), and espeak-ng clips
 their own speed and pitch, all drawn from a generator seeded by the clip's
-identity: the set is the same for a seed whatever the thread order. Clips
-are cached on disk as int16 after the first run.
+identity: the set is the same for a seed whatever the thread order. The
+speech and the background noise of every clip are cached on disk (int16)
+after the first run and returned apart as well as mixed, so training can
+drop the noise on the fly (`waveform_augmentation`'s `clean`).
 """
 
 import concurrent.futures
@@ -24,6 +26,7 @@ import os
 import re
 import shutil
 import subprocess
+import typing
 import zlib
 
 import numpy as np
@@ -47,7 +50,7 @@ PACKAGES = {"espeak-ng": "espeak-ng", "festival": festival_speech.PACKAGES}
 # (each time placed, scaled and mixed with noise anew).
 FESTIVAL_REPEATS = 4
 SAMPLE_RATE = 16000
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # Share of voice variants per split (by a stable hash of the variant name).
 SPLIT_PERCENT = {"test": 15, "validation": 10}
 
@@ -161,12 +164,11 @@ def clip_plan(split, unknown_per_speaker=2, silence_per_speaker=1, engines=("esp
                 plan += _speaker_clips(f"{accent}+{variant}", unknown_per_speaker,
                                        silence_per_speaker)  # fmt: skip
     if "festival" in engines:
-        for voice in festival_speech.festival_voices():
+        for voice in festival_speech.voices_of_split(split):
             for stretch in festival_speech.STRETCHES:
                 speaker = f"festival:{voice}@{stretch}"
-                if split_of(speaker) == split:
-                    clips = _speaker_clips(speaker, unknown_per_speaker, silence_per_speaker)
-                    plan += clips * FESTIVAL_REPEATS
+                clips = _speaker_clips(speaker, unknown_per_speaker, silence_per_speaker)
+                plan += clips * FESTIVAL_REPEATS
     return plan
 
 
@@ -185,7 +187,9 @@ def _noise(rng, length):
 
 
 def synthesize_clip(speaker, word, index, seed, binary=None, spoken=None):
-    """One second of int16 audio at 16 kHz (see the module docstring).
+    """One second at 16 kHz (see the module docstring): the speech (digital
+    silence around the word; all zeros for a silence clip) and the
+    background noise mixed into it, each int16 `[16000]`.
 
     Args:
         speaker: an espeak-ng `"accent+variant"` or `"festival:voice@stretch"`.
@@ -212,11 +216,11 @@ def synthesize_clip(speaker, word, index, seed, binary=None, spoken=None):
     start = rng.integers(0, SAMPLE_RATE - len(speech) + 1)
     clip[start : start + len(speech)] = speech
     if word is None:
-        clip += _noise(rng, SAMPLE_RATE) * 10 ** rng.uniform(-3.5, -1)  # quiet to loud rooms
+        noise = _noise(rng, SAMPLE_RATE) * 10 ** rng.uniform(-3.5, -1)  # quiet to loud rooms
     else:
         rms = np.sqrt(np.mean(speech.astype("float64") ** 2)) * np.sqrt(len(speech) / SAMPLE_RATE)
-        clip += _noise(rng, SAMPLE_RATE) * rms / 10 ** (rng.uniform(5, 30) / 20)
-    return (np.clip(clip, -1, 1) * 32767).round().astype("int16")
+        noise = _noise(rng, SAMPLE_RATE) * rms / 10 ** (rng.uniform(5, 30) / 20)
+    return tuple((np.clip(x, -1, 1) * 32767).round().astype("int16") for x in (clip, noise))
 
 
 def _espeak_say(binary, speaker, word, rng):
@@ -255,6 +259,19 @@ def espeak_version():
                           text=True).stdout.strip()  # fmt: skip
 
 
+class SpokenClips(typing.NamedTuple):
+    """Synthesized clips: `waveforms` (speech + noise, float32 `[n, 16000]`
+    in `[-1, 1]`), `labels` (int32 `[n]`, index into `LABELS`), `speakers`
+    (`n` names) and `noise` (float32 `[n, 16000]`, the background noise
+    inside each waveform: `waveforms - noise` is the clean speech wherever
+    the mix was not clipped)."""
+
+    waveforms: np.ndarray
+    labels: np.ndarray
+    speakers: list
+    noise: np.ndarray
+
+
 def synthesize(split, seed=0, cache_dir=None, workers=None, engines=("espeak-ng",)):
     """The clips of `split`, synthesized (or read from the cache).
 
@@ -268,8 +285,7 @@ def synthesize(split, seed=0, cache_dir=None, workers=None, engines=("espeak-ng"
             with a warning.
 
     Returns:
-        `(waveforms, labels, speakers)`: float32 `[n, 16000]` in `[-1, 1]`,
-        int32 `[n]` (index into `LABELS`), list of `n` speaker names.
+        `SpokenClips`.
     """
     plan = clip_plan(split, engines=engines)
     used = sorted({engine_of(speaker) for speaker, _, _ in plan})
@@ -285,17 +301,22 @@ def synthesize(split, seed=0, cache_dir=None, workers=None, engines=("espeak-ng"
     path = os.path.join(cache_dir, f"{split}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz")
     if os.path.isfile(path):
         with np.load(path) as cached:
-            clips, labels = cached["clips"], cached["labels"]
+            speech, noise, labels = cached["speech"], cached["noise"], cached["labels"]
     else:
         spoken = _festival_say_all(plan)
         with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count()) as pool:
             jobs = [pool.submit(synthesize_clip, speaker, word, i, seed, binary,
                                 spoken.get((speaker, word)))
                     for i, (speaker, word, _) in enumerate(plan)]  # fmt: skip
-            clips = np.stack([job.result() for job in jobs])
+            speech, noise = (
+                np.stack(part) for part in zip(*[job.result() for job in jobs], strict=True)
+            )
         labels = np.array([label for _, _, label in plan], "int32")
         os.makedirs(cache_dir, exist_ok=True)
         partial = f"{path}.{os.getpid()}.partial.npz"
-        np.savez(partial, clips=clips, labels=labels)
+        np.savez(partial, speech=speech, noise=noise, labels=labels)
         os.replace(partial, path)  # a killed run never leaves a torn cache file
-    return clips.astype("float32") / 32768, labels, [speaker for speaker, _, _ in plan]
+    mixed = np.clip(speech.astype("int32") + noise, -32768, 32767)
+    return SpokenClips(mixed.astype("float32") / 32768, labels,
+                       [speaker for speaker, _, _ in plan],
+                       noise.astype("float32") / 32768)  # fmt: skip

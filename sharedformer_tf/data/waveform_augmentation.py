@@ -6,6 +6,9 @@ its own random strength per clip, all drawn with stateless random ops from
 one seed per batch (`make_array_dataset(augment=...)` draws those seeds from
 `tf.data.Dataset.random`, different every epoch and the same for a seed):
 
+- `clean`: the clip without its background noise (synthesized sets know the
+  noise they mixed in): clean speech in digital silence, and digital silence
+  for `_silence_` clips;
 - `gain`: -10 to +6 dB, then clipped to [-1, 1];
 - `band`: telephone band-limiting, nothing above 4 kHz (an 8 kHz channel);
 - `tilt`: a spectral tilt of -6 to +6 dB per decade around 1 kHz, loudness
@@ -21,7 +24,7 @@ import math
 
 import tensorflow as tf
 
-AUGMENTATIONS = ("gain", "band", "tilt", "reverb", "speed")
+AUGMENTATIONS = ("clean", "gain", "band", "tilt", "reverb", "speed")
 TELEPHONE_HZ = 4000.0
 REVERB_SECONDS = 0.5  # length of the synthetic impulse responses
 
@@ -36,7 +39,7 @@ def check_augmentations(names):
     return names
 
 
-def augment_waveforms(waveforms, seed, names, sample_rate=16000):
+def augment_waveforms(waveforms, seed, names, sample_rate=16000, noise=None):
     """Applies the augmentations `names` (see the module docstring).
 
     Args:
@@ -44,11 +47,16 @@ def augment_waveforms(waveforms, seed, names, sample_rate=16000):
         seed: int tensor of shape `[2]`, the batch's seed.
         names: some of `AUGMENTATIONS`, applied in that order.
         sample_rate: int, Hz of the waveforms.
+        noise: float32 tensor `[batch, samples]`, the background noise inside
+            `waveforms`; needed by `clean`.
 
     Returns:
         float32 tensor `[batch, samples]`.
     """
     names = check_augmentations(names)
+    if "clean" in names and noise is None:
+        raise ValueError("The `clean` augmentation needs the noise inside the waveforms "
+                         "(synthesized sets only). Received: noise=None")  # fmt: skip
     x = tf.convert_to_tensor(waveforms, tf.float32)
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), len(AUGMENTATIONS))
     for i, name in enumerate(AUGMENTATIONS):
@@ -60,7 +68,10 @@ def augment_waveforms(waveforms, seed, names, sample_rate=16000):
         batch = tf.shape(x)[0]
         chosen = tf.random.stateless_uniform([batch, 1], coin_seed) < 0.5
         u = tf.random.stateless_uniform([batch, 1], strength_seed)
-        changed = _APPLY[name](x, u, noise_seed, sample_rate)
+        if name == "clean":
+            changed = x - tf.convert_to_tensor(noise, tf.float32)
+        else:
+            changed = _APPLY[name](x, u, noise_seed, sample_rate)
         x = tf.where(chosen, changed, x)
     return x
 

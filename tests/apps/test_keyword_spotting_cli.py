@@ -261,3 +261,27 @@ def test_predict_warns_about_an_empty_clip_and_refuses_a_hostile_rate(trained, t
     assert "empty.wav: the WAV file has no samples" in caplog.text  # a logged warning
     assert "hostile.wav: sample rate 1 Hz is outside" in stderr
     assert stdout.startswith(f"{tmp_path / 'empty.wav'}: ")
+
+
+def test_clean_augmentation_trains_on_synthesized_clips_and_needs_them(
+    clips_dir, tmp_path, monkeypatch, capsys
+):
+    from sharedformer_tf.data import spoken_commands
+
+    plans = {split: spoken_commands.clip_plan(split) for split in ("train", "validation")}
+    speakers = {split: sorted({s for s, _, _ in plan}) for split, plan in plans.items()}
+    small = {split: [c for c in plans[split] if c[0] in speakers[split][:n]]
+             for split, n in (("train", 3), ("validation", 1))}  # fmt: skip
+    monkeypatch.setattr(spoken_commands, "clip_plan", lambda split, **kwargs: small[split])
+    out = tmp_path / "clean"
+    load_app().main(["train", "--out", str(out), "--epochs", "1", "--augment", "clean,gain",
+                     "--cache-dir", str(tmp_path / "cache"), *SMALL])  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    assert config["training"]["augment"] == ["clean", "gain"]
+    assert json.loads((out / "history.json").read_text())["loss"]
+    # Recorded recordings carry no separate noise: refused before anything is written.
+    argv = ["train", "--data", f"folder:{clips_dir}", "--out", str(tmp_path / "m"),
+            "--augment", "clean"]  # fmt: skip
+    code, error = app_helpers.exit_code_and_error(load_app(), argv, capsys)
+    assert code == 2 and "--augment clean needs clips that carry their noise apart" in error
+    assert not (tmp_path / "m").exists()

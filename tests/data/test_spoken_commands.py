@@ -27,13 +27,19 @@ def test_splits_are_by_voice_variant_and_cover_every_label():
 
 def test_clips_are_deterministic_one_second_and_not_silent():
     binary = spoken_commands.espeak_binary()
-    a = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=0, binary=binary)
-    b = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=0, binary=binary)
-    c = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=1, binary=binary)
-    assert a.dtype == np.int16 and a.shape == (16000,)
+    a, noise = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=0, binary=binary)
+    b, _ = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=0, binary=binary)
+    c, _ = spoken_commands.synthesize_clip("en-us+m3", "stop", 0, seed=1, binary=binary)
+    assert a.dtype == noise.dtype == np.int16 and a.shape == noise.shape == (16000,)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
-    silence = spoken_commands.synthesize_clip("en-us+m3", None, 0, seed=0, binary=binary)
+    # Clean speech: digital silence around the word; the noise is everywhere.
+    assert a[0] == 0 or a[-1] == 0
+    assert np.count_nonzero(a) > 1000 and np.count_nonzero(noise) > 15000
+    speech = np.sqrt(np.mean(a[a != 0].astype(float) ** 2))
+    assert speech > 1.7 * np.sqrt(np.mean(noise.astype(float) ** 2))  # SNR >= 5 dB
+    quiet, silence = spoken_commands.synthesize_clip("en-us+m3", None, 0, seed=0, binary=binary)
+    assert not quiet.any() and silence.any()
     # Speech has far more energy than the background noise of a silence clip.
     assert np.abs(a.astype(float)).max() > 3 * np.abs(silence.astype(float)).max()
 
@@ -41,12 +47,18 @@ def test_clips_are_deterministic_one_second_and_not_silent():
 def test_synthesize_caches(tmp_path, monkeypatch):
     plan = spoken_commands.clip_plan("validation")[:13]
     monkeypatch.setattr(spoken_commands, "clip_plan", lambda split, **kwargs: plan)
-    waveforms, labels, speakers = spoken_commands.synthesize("validation", cache_dir=tmp_path)
-    assert waveforms.shape == (13, 16000) and waveforms.dtype == np.float32
+    waveforms, labels, speakers, noise = spoken_commands.synthesize("validation",
+                                                                    cache_dir=tmp_path)  # fmt: skip
+    assert waveforms.shape == noise.shape == (13, 16000) and waveforms.dtype == np.float32
     assert labels.tolist() == [label for _, _, label in plan]
+    assert speakers == [speaker for speaker, _, _ in plan]
+    # Without the noise: silence clips are digital silence, words are speech.
+    clean = waveforms - noise
+    assert not clean[labels == 10].any() and (np.abs(clean[labels != 10]).max(axis=1) > 0.1).all()
     assert len(list(tmp_path.glob("*.npz"))) == 1
-    again, _, _ = spoken_commands.synthesize("validation", cache_dir=tmp_path, workers=1)
-    np.testing.assert_array_equal(again, waveforms)
+    again = spoken_commands.synthesize("validation", cache_dir=tmp_path, workers=1)
+    np.testing.assert_array_equal(again.waveforms, waveforms)
+    np.testing.assert_array_equal(again.noise, noise)
 
 
 def test_missing_espeak_says_how_to_get_it(monkeypatch):
@@ -79,12 +91,16 @@ def test_every_speaker_of_every_engine_is_on_one_side_of_the_split():
     for a, b in (("train", "test"), ("train", "validation"), ("validation", "test")):
         assert not speakers[a] & speakers[b]
     festival_speakers = {s for each in speakers.values() for s in each if s.startswith("festival:")}
-    # Every installed voice at every speaking rate is a speaker of one split.
-    voices = spoken_commands.festival_speech.festival_voices()
-    rates = spoken_commands.festival_speech.STRETCHES
+    # Every installed voice of VOICES at every speaking rate is a speaker,
+    # and all speakers of a voice are in the voice's split.
+    festival_speech = spoken_commands.festival_speech
+    voices = [v for v in festival_speech.VOICES if v in festival_speech.festival_voices()]
+    rates = festival_speech.STRETCHES
     assert festival_speakers == {f"festival:{v}@{r}" for v in voices for r in rates}
-    for plan in plans.values():
+    for split, plan in plans.items():
         for speaker in festival_speakers & {s for s, _, _ in plan}:
+            voice = speaker.removeprefix("festival:").partition("@")[0]
+            assert festival_speech.VOICES[voice][1] == split
             clips = [c for c in plan if c[0] == speaker]
             assert len(clips) == 13 * spoken_commands.FESTIVAL_REPEATS
 
@@ -95,7 +111,8 @@ def test_festival_clips_are_one_second_and_louder_than_silence(tmp_path, caplog,
     plan = [(speaker, "left", 2), (speaker, "left", 2), (speaker, None, 10)]
     caplog.set_level(logging.INFO, logger="sharedformer_tf")
     monkeypatch.setattr(spoken_commands, "clip_plan", lambda split, **kwargs: plan)
-    waveforms, labels, _ = spoken_commands.synthesize("train", cache_dir=tmp_path, engines=BOTH)
+    waveforms, labels, _, _ = spoken_commands.synthesize("train", cache_dir=tmp_path,
+                                                         engines=BOTH)  # fmt: skip
     assert waveforms.shape == (3, 16000) and labels.tolist() == [2, 2, 10]
     assert "3 clips from festival" in caplog.text
     peak = np.abs(waveforms).max(axis=1)

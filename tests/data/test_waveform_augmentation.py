@@ -91,12 +91,25 @@ def test_speed_scales_pitch_and_duration():
     np.testing.assert_allclose(extent(y) / extent(burst), 1 / faster, rtol=0.01)
 
 
+def test_clean_removes_exactly_the_noise_and_leaves_digital_silence():
+    speech = tones([700], burst=(0.3, 0.6))
+    noise = np.random.default_rng(0).normal(0, 0.01, speech.shape).astype("float32")
+    y = wa.augment_waveforms(speech + noise, SEED, ["clean"], noise=noise).numpy()
+    changed = ~np.isclose(y, speech + noise, atol=1e-6).all(axis=1)
+    assert 16 < changed.sum() < 48
+    np.testing.assert_allclose(y[changed], speech[changed], atol=1e-6)
+    assert np.abs(y[changed][:, :4000]).max() < 1e-6  # silence before the word
+    with pytest.raises(ValueError, match="Received: noise=None"):
+        wa.augment_waveforms(speech, SEED, ["clean"])
+
+
 def test_seeded_and_unknown_names_refused():
     x = tones([300, 3000], batch=8)
+    noise = np.full_like(x, 0.01)
     names = list(wa.AUGMENTATIONS)
-    a = wa.augment_waveforms(x, SEED, names).numpy()
-    np.testing.assert_array_equal(a, wa.augment_waveforms(x, SEED, names).numpy())
-    assert not np.array_equal(a, wa.augment_waveforms(x, SEED + 1, names).numpy())
+    a = wa.augment_waveforms(x, SEED, names, noise=noise).numpy()
+    np.testing.assert_array_equal(a, wa.augment_waveforms(x, SEED, names, noise=noise).numpy())
+    assert not np.array_equal(a, wa.augment_waveforms(x, SEED + 1, names, noise=noise).numpy())
     with pytest.raises(ValueError, match=r"Received: \['echo'\]"):
         wa.augment_waveforms(x, SEED, ["gain", "echo"])
 
@@ -117,3 +130,18 @@ def test_the_pipeline_draws_new_seeds_every_epoch_and_the_same_for_a_seed():
     again = epochs(0)
     np.testing.assert_array_equal(first, again[0])
     np.testing.assert_array_equal(second, again[1])
+
+
+def test_the_pipeline_passes_the_noise_to_clean():
+    x, noise = tones([500], batch=32), np.full((32, RATE), 0.25, "float32")
+
+    def clean(batch, seed):
+        waveforms, batch_noise = batch
+        return wa.augment_waveforms(waveforms, seed, ["clean"], noise=batch_noise)
+
+    dataset = make_array_dataset((x + noise, noise), np.zeros(32), 32, augment=clean)
+    ((y, _),) = list(dataset)
+    cleaned = np.isclose(y.numpy(), x, atol=1e-6).all(axis=1)
+    assert 4 < cleaned.sum() < 28 and np.allclose(y.numpy()[~cleaned], (x + noise)[~cleaned])
+    with pytest.raises(ValueError, match="Received: augment=None"):
+        make_array_dataset((x, noise), np.zeros(32), 32)
