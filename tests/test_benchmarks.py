@@ -161,3 +161,29 @@ def test_image_folder_baseline_benchmark(tmp_path):
     assert baseline["num_train"] + baseline["num_test"] == 360
     assert baseline["accuracy"] > 0.5  # the synthetic pattern is linearly separable
     assert (tmp_path / "run" / "images" / "T-shirt_top").is_dir()
+
+
+def test_speech_engines_summary_pairs_runs_of_the_same_seed_and_held_out_engine():
+    speech_engines = import_benchmark("speech_engines")
+    args = type("Args", (), {"variants": {"plain": [], "aug": ["--augment", "gain"]},
+                             "models": ["shared", "unshared"]})  # fmt: skip
+    rows = []
+    accuracy = {("plain", "shared"): 0.5, ("plain", "unshared"): 0.6,
+                ("aug", "shared"): 0.7, ("aug", "unshared"): 0.9}  # fmt: skip
+    for seed in (0, 1):
+        for held_out in ("espeak-ng", "festival", None):
+            for (variant, model), value in accuracy.items():
+                voices = {"x": 0.95 + 0.01 * seed}
+                row = {"seed": seed, "held_out_engine": held_out, "variant": variant,
+                       "model": model, "held_out_voice_accuracy": voices}  # fmt: skip
+                if held_out:
+                    # The festival rows are 0.1 lower and seed 1 is 0.02 higher.
+                    value += 0.02 * seed - 0.1 * (held_out == "festival")
+                    row["held_out_engine_accuracy"] = value
+                rows.append(row)
+    table, comparisons = speech_engines.summarize(rows, args)
+    assert table["aug/unshared"] == {"held_out_engine_mean": 0.86, "held_out_engine_worst": 0.8,
+                                     "held_out_voice_mean": 0.955}  # fmt: skip
+    # 8 pairs (2 seeds x 2 engines x 2 models): aug - plain is 0.2 or 0.3.
+    assert comparisons["aug - plain"] == {"mean": 0.25, "standard_error": 0.0189, "pairs": 8}
+    assert comparisons["shared - unshared"]["mean"] == -0.15
