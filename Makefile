@@ -39,8 +39,11 @@ lint: install
 	$(VENV)/bin/ruff check sharedformer_tf apps tests benchmarks
 	$(VENV)/bin/ruff format --check sharedformer_tf apps tests benchmarks
 
+# The default suite runs in TEST_WORKERS processes (CI has two cores), each
+# test file in one process so its module fixtures are built once.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q -m "not distributed"
+	$(PY) -m pytest -q -m "not distributed" -n $(TEST_WORKERS) --dist loadfile
 
 # Multi-worker, mirrored and kill-and-resume tests: CI runs them after `test`.
 test-distributed: install
