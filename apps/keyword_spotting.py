@@ -8,7 +8,7 @@ spots spoken commands: a raw 16 kHz waveform in, a label out.
     python apps/keyword_spotting.py predict --model DIR FILE.wav ...
     python apps/keyword_spotting.py export --model DIR [--tflite fp32|fp16|int8|all]
 
-SPEC: spoken_commands[:espeak-ng,festival] (synthesized offline; default espeak-ng)
+SPEC: spoken_commands[:espeak-ng,festival] (synthesized offline; default both engines)
       | tfds:speech_commands | folder:DIR (one sub-folder of WAV files per label)
 """
 

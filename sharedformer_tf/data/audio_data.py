@@ -3,7 +3,7 @@
 SPEC is one of:
 
 - `spoken_commands[:ENGINE,...]`: synthesized by the speech engines
-  `espeak-ng` (the default) and/or `festival` (see `spoken_commands`),
+  `espeak-ng` and `festival` (both by default; see `spoken_commands`),
   cached on disk after the first run; a missing engine is skipped with a
   warning;
 - `tfds:NAME` (e.g. `speech_commands`): a TensorFlow Datasets set already
@@ -31,10 +31,6 @@ from sharedformer_tf.data.tfds_reader import load_prepared
 from sharedformer_tf.data.wav_files import fit_length, read_wav, resample
 
 SPLITS = ("train", "validation", "test", "all")
-# Engines of a bare `spoken_commands` SPEC: espeak-ng alone, as every
-# published number of the keyword app was measured with, until the
-# leave-one-engine-out benchmark (issue 17) says which mix trains best.
-DEFAULT_ENGINES = ("espeak-ng",)
 SILENCE_PEAK = 1e-4  # -80 dBFS
 FOLDER_PERCENT = {"test": 10, "validation": 10}
 logger = logging.getLogger("sharedformer_tf")
@@ -86,7 +82,7 @@ def read_audio(spec, split="train", sample_rate=16000, clip_samples=16000, data_
         noise = None if parts[0].noise is None else np.concatenate([p.noise for p in parts])
         return AudioData(waves, labels, parts[0].class_names, noise)
     if kind == "spoken_commands":
-        engines = tuple(argument.split(",")) if argument else DEFAULT_ENGINES
+        engines = tuple(argument.split(",")) if argument else spoken_commands.DEFAULT_ENGINES
         clips = spoken_commands.synthesize(split, seed, cache_dir, engines=engines)
 
         def fit(waveforms):
