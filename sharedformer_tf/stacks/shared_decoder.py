@@ -9,8 +9,9 @@ from sharedformer_tf.stacks.shared_stack import SharedStack
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
 class SharedDecoder(SharedStack):
-    """Causal Transformer decoder with cross-attention whose depths share
-    parameters by a `SharingPlan`, with cached step-by-step decoding.
+    """Causal Transformer decoder, with cross-attention or decoder-only, whose
+    depths share parameters by a `SharingPlan`, with cached step-by-step
+    decoding.
 
     The caches are tensors with one slot per depth, `[batch, num_layers, 2,
     length, num_heads, head_dim]`: a sublayer shared by several depths still
@@ -43,6 +44,9 @@ class SharedDecoder(SharedStack):
             feed-forward adapter of this width beside the shared feed-forward
             network (see `TransformerBlock`), so depths sharing weights can
             still differ; `None` (default): none.
+        use_cross_attention: bool. `False` makes a decoder-only stack
+            (causal self-attention and feed-forward at every depth, as in a
+            language model): no `encoder_outputs`, no cross-attention cache.
         cross_attention_plan: shorthand: a `SharingPlan` (or its config
             dict) with `plan.num_layers` depths whose attention groups become
             `plan`'s explicit cross-attention assignments; `None` (default)
@@ -78,12 +82,21 @@ class SharedDecoder(SharedStack):
     >>> y, memory = keras.ops.ones((2, 3, 8)), keras.ops.ones((2, 5, 8))
     >>> tuple(decoder(y, memory).shape)
     (2, 3, 8)
+    >>> causal = SharedDecoder(SharingPlan(4, 2, strategy="cycle"), num_heads=2,
+    ...                        intermediate_dim=16, use_cross_attention=False)
+    >>> tuple(causal(y).shape)
+    (2, 3, 8)
     """
 
-    use_cross_attention = True
-
-    def __init__(self, *args, cross_attention_plan=None, tied_encoder=None, **kwargs):
+    def __init__(self, *args, use_cross_attention=True, cross_attention_plan=None,
+                 tied_encoder=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
+        self.use_cross_attention = bool(use_cross_attention)
+        if cross_attention_plan is not None and not self.use_cross_attention:
+            raise ValueError(
+                "A decoder without cross-attention takes no `cross_attention_plan`. "
+                f"Received: cross_attention_plan={cross_attention_plan!r}"
+            )
         if cross_attention_plan is not None:
             cross_attention_plan = SharingPlan.coerce(cross_attention_plan)
             if cross_attention_plan.num_layers != self.plan.num_layers:
@@ -139,8 +152,9 @@ class SharedDecoder(SharedStack):
 
     @property
     def cross_attention_layers(self):
-        """The cross-attention instance of each cross-attention group."""
-        return self._sublayer_groups("cross_attention")
+        """The cross-attention instance of each cross-attention group (none
+        without cross-attention)."""
+        return self._sublayer_groups("cross_attention") if self.use_cross_attention else []
 
     @property
     def head_dim(self):
@@ -158,6 +172,9 @@ class SharedDecoder(SharedStack):
         """Keys and values of `encoder_outputs` for every depth: `[batch,
         num_layers, 2, source_length, num_heads, head_dim]`. Depths that share
         a cross-attention instance share one computation."""
+        if not self.use_cross_attention:
+            raise ValueError("This decoder has no cross-attention. Received: "
+                             "use_cross_attention=False")  # fmt: skip
         per_group = {}
         slots = []
         for depth, group in enumerate(self.sublayer_assignments("cross_attention")):
@@ -178,6 +195,13 @@ class SharedDecoder(SharedStack):
         cross_attention_cache=None,
         training=None,
     ):
+        if not self.use_cross_attention and (
+            encoder_outputs is not None or cross_attention_cache is not None
+        ):
+            raise ValueError(
+                "A decoder without cross-attention takes no `encoder_outputs` or "
+                "`cross_attention_cache`. Received: use_cross_attention=False"
+            )
         length = ops.shape(inputs)[1]
         if self_attention_cache is None:
             start, key_length = 0, length
@@ -230,3 +254,8 @@ class SharedDecoder(SharedStack):
         if self_attention_cache is None:
             return x
         return x, ops.stack(new_caches, axis=1)
+
+    def get_config(self):
+        config = super().get_config()
+        config["use_cross_attention"] = self.use_cross_attention
+        return config

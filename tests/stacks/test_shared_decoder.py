@@ -261,3 +261,52 @@ def test_tied_encoder_with_adapters_keeps_them_per_stack_and_decodes_with_cache(
     steps, _ = _stepwise(decoder, y, memory, None)
     np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
     assert SharedDecoder.from_config(decoder.get_config()).adapter_dim == 4
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [SharingPlan(4, 2, strategy="cycle"), SharingPlan(4, strategy="sandwich"),
+     SharingPlan(4, 2, strategy="sequence", scope="ffn")],
+    ids=str,
+)  # fmt: skip
+def test_decoder_only_stack_is_causal_and_its_cache_equals_the_full_forward(plan):
+    decoder = SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, use_cross_attention=False,
+                            use_depth_embedding=True)  # fmt: skip
+    y = _x(2, 6, H)
+    full = decoder(y)
+    cache, steps = decoder.init_cache(2, 6), []
+    for i in range(6):
+        out, cache = decoder(y[:, i : i + 1], self_attention_cache=cache, cache_update_index=i)
+        steps.append(out)
+    np.testing.assert_allclose(ops.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
+    changed = y.copy()
+    changed[:, 3:] = 9.0
+    np.testing.assert_allclose(decoder(changed)[:, :3], full[:, :3], rtol=1e-5, atol=1e-6)
+    # Self-attention and feed-forward only: stored scalars in closed form.
+    groups = [plan.groups_of(kind) for kind in ("self_attention", "feed_forward")]
+    norms = 4 * 2 * NORM + NORM + 4 * H  # per-depth norms, final norm, depth embeddings
+    assert decoder.count_params() == groups[0] * ATTENTION + groups[1] * FFN + norms
+    assert decoder.cross_attention_layers == []
+
+
+def test_decoder_only_stack_refuses_encoder_inputs_and_round_trips():
+    decoder = SharedDecoder(SharingPlan(2, strategy="all"), num_heads=HEADS, intermediate_dim=F,
+                            use_cross_attention=False)  # fmt: skip
+    y = _x(1, 3, H)
+    with pytest.raises(ValueError, match="use_cross_attention=False"):
+        decoder(y, _x(1, 2, H))
+    with pytest.raises(ValueError, match="use_cross_attention=False"):
+        decoder.compute_cross_attention_cache(_x(1, 2, H))
+    with pytest.raises(ValueError, match="takes no `cross_attention_plan`"):
+        plan = SharingPlan(2, strategy="all")
+        SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, use_cross_attention=False,
+                      cross_attention_plan=plan)  # fmt: skip
+    config = decoder.get_config()
+    assert config["use_cross_attention"] is False
+    restored = SharedDecoder.from_config(config)
+    restored.build((None, None, H))
+    restored.set_weights(decoder.get_weights())
+    np.testing.assert_array_equal(restored(y), decoder(y))
+    assert SharedDecoder.from_config(
+        _decoder(SharingPlan(2, strategy="all")).get_config()
+    ).use_cross_attention
