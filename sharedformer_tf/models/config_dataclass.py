@@ -3,6 +3,9 @@
 import dataclasses
 
 from sharedformer_tf.sharing import SharingPlan
+from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
+
+POSITION_ENCODINGS = ("sine", "learned")
 
 
 class ConfigDataclass:
@@ -50,3 +53,40 @@ def select_preset(presets, name, **changes):
     if name not in presets:
         raise ValueError(f"Unknown preset. Expected one of {sorted(presets)}. Received: {name!r}")
     return presets[name](**changes)
+
+
+def check_token_model(config):
+    """Checks the fields every token model's config has (`Seq2SeqConfig`,
+    `CausalLMConfig`): sizes, heads, `embedding_dim`, `adapter_dim`,
+    `dropout`, `position_encoding` and distinct special ids inside the
+    vocabulary; raises `ValueError` naming the field and value."""
+    check_positive_int(
+        vocabulary_size=config.vocabulary_size,
+        hidden_dim=config.hidden_dim,
+        num_heads=config.num_heads,
+        intermediate_dim=config.intermediate_dim,
+        max_length=config.max_length,
+    )
+    check_heads(config.hidden_dim, config.num_heads)
+    if config.embedding_dim is not None and not 1 <= config.embedding_dim <= config.hidden_dim:
+        raise ValueError(
+            "`embedding_dim` must be None or in [1, hidden_dim]. Received: "
+            f"embedding_dim={config.embedding_dim}, hidden_dim={config.hidden_dim}"
+        )
+    if config.adapter_dim is not None:
+        check_positive_int(adapter_dim=config.adapter_dim)
+    check_rate(dropout=config.dropout)
+    if config.position_encoding not in POSITION_ENCODINGS:
+        raise ValueError(
+            f"`position_encoding` must be one of {POSITION_ENCODINGS}. "
+            f"Received: position_encoding={config.position_encoding!r}"
+        )
+    ids = {"pad_id": config.pad_id, "bos_id": config.bos_id, "eos_id": config.eos_id}
+    for field, value in ids.items():
+        if not isinstance(value, int) or not 0 <= value < config.vocabulary_size:
+            raise ValueError(
+                f"`{field}` must be an id in [0, vocabulary_size). Received: "
+                f"{field}={value!r}, vocabulary_size={config.vocabulary_size}"
+            )
+    if len(set(ids.values())) != 3:
+        raise ValueError(f"Special token ids must differ. Received: {ids}")

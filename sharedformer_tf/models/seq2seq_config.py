@@ -2,11 +2,12 @@
 
 import dataclasses
 
-from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
+from sharedformer_tf.models.config_dataclass import (
+    ConfigDataclass,
+    check_token_model,
+    select_preset,
+)
 from sharedformer_tf.sharing.sharing_plan import SharingPlan
-from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
-
-POSITION_ENCODINGS = ("sine", "learned")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,36 +83,7 @@ class Seq2SeqConfig(ConfigDataclass):
                     f"`decoder_plan`. Received: cross_attention_plan={cross!r}, "
                     f"decoder_plan={self.decoder_plan!r}"
                 )
-        check_positive_int(
-            vocabulary_size=self.vocabulary_size,
-            hidden_dim=self.hidden_dim,
-            num_heads=self.num_heads,
-            intermediate_dim=self.intermediate_dim,
-            max_length=self.max_length,
-        )
-        check_heads(self.hidden_dim, self.num_heads)
-        if self.embedding_dim is not None and not 1 <= self.embedding_dim <= self.hidden_dim:
-            raise ValueError(
-                "`embedding_dim` must be None or in [1, hidden_dim]. Received: "
-                f"embedding_dim={self.embedding_dim}, hidden_dim={self.hidden_dim}"
-            )
-        if self.adapter_dim is not None:
-            check_positive_int(adapter_dim=self.adapter_dim)
-        check_rate(dropout=self.dropout)
-        if self.position_encoding not in POSITION_ENCODINGS:
-            raise ValueError(
-                f"`position_encoding` must be one of {POSITION_ENCODINGS}. "
-                f"Received: position_encoding={self.position_encoding!r}"
-            )
-        ids = {"pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id}
-        for field, value in ids.items():
-            if not isinstance(value, int) or not 0 <= value < self.vocabulary_size:
-                raise ValueError(
-                    f"`{field}` must be an id in [0, vocabulary_size). Received: "
-                    f"{field}={value!r}, vocabulary_size={self.vocabulary_size}"
-                )
-        if len(set(ids.values())) != 3:
-            raise ValueError(f"Special token ids must differ. Received: {ids}")
+        check_token_model(self)
 
 
 def tiny(**changes):

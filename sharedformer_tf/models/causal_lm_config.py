@@ -1,0 +1,98 @@
+"""`CausalLMConfig` and its presets `tiny()`, `small()`."""
+
+import dataclasses
+
+from sharedformer_tf.models.config_dataclass import (
+    ConfigDataclass,
+    check_token_model,
+    select_preset,
+)
+from sharedformer_tf.sharing.sharing_plan import SharingPlan
+
+
+@dataclasses.dataclass(frozen=True)
+class CausalLMConfig(ConfigDataclass):
+    """Shape and sharing of a `SharedCausalLM` (decoder-only language model).
+
+    Attributes:
+        vocabulary_size: number of token ids.
+        hidden_dim: model width `H`.
+        num_heads: attention heads; must divide `hidden_dim`.
+        intermediate_dim: feed-forward width.
+        plan: `SharingPlan` of the depths (any strategy and scope; the
+            cross-attention assignments of a plan do not apply).
+        embedding_dim: `E < H` factorizes the embedding (ALBERT); `None`
+            means `E = H`.
+        dropout: residual, embedding and feed-forward dropout.
+        norm_first: pre-LN (`True`) or post-LN blocks.
+        activation: feed-forward activation.
+        per_depth_norms: unshared layer norms at every depth.
+        use_depth_embedding: learned per-depth vectors (Universal Transformer).
+        adapter_dim: width of a per-depth feed-forward adapter beside the
+            shared feed-forward network (relaxed sharing), or `None`.
+        tie_output: the output projection is the transposed embedding.
+        position_encoding: `"sine"` or `"learned"`.
+        max_length: longest sequence (learned positions; generation budget).
+        layer_norm_epsilon: epsilon of every layer norm.
+        pad_id, bos_id, eos_id: special token ids.
+    """
+
+    vocabulary_size: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    plan: SharingPlan
+    embedding_dim: int | None = None
+    dropout: float = 0.0
+    norm_first: bool = True
+    activation: str = "gelu"
+    per_depth_norms: bool = True
+    use_depth_embedding: bool = False
+    adapter_dim: int | None = None
+    tie_output: bool = True
+    position_encoding: str = "learned"
+    max_length: int = 128
+    layer_norm_epsilon: float = 1e-5
+    pad_id: int = 0
+    bos_id: int = 1
+    eos_id: int = 2
+
+    def __post_init__(self):
+        object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
+        check_token_model(self)
+
+
+def tiny(**changes):
+    """Fast CPU size: H=128, 4 heads, FFN 512, 8 depths over 2 groups
+    (`cycle`, ABABABAB), vocabulary 1000, 128 positions."""
+    config = CausalLMConfig(
+        vocabulary_size=1000,
+        hidden_dim=128,
+        num_heads=4,
+        intermediate_dim=512,
+        plan=SharingPlan(8, 2, strategy="cycle"),
+    )
+    return config.replace(**changes)
+
+
+def small(**changes):
+    """H=256, 4 heads, FFN 1024, 12 depths over 6 groups, each block run
+    twice in a row (`sequence`, AABBCCDDEEFF: MobileLLM's immediate block
+    repetition), vocabulary 8000, 256 positions."""
+    config = CausalLMConfig(
+        vocabulary_size=8000,
+        hidden_dim=256,
+        num_heads=4,
+        intermediate_dim=1024,
+        plan=SharingPlan(12, 6, strategy="sequence"),
+        max_length=256,
+    )
+    return config.replace(**changes)
+
+
+PRESETS = {"tiny": tiny, "small": small}
+
+
+def preset(name, **changes):
+    """Returns the preset `name` (`"tiny"`, `"small"`) with `changes` applied."""
+    return select_preset(PRESETS, name, **changes)

@@ -1,0 +1,192 @@
+import math
+
+import keras
+import keras_hub
+from keras import ops
+
+from sharedformer_tf.layers.position_encoding import PositionEncoding
+from sharedformer_tf.layers.token_embedding import TokenEmbedding
+from sharedformer_tf.models import graph_generation
+from sharedformer_tf.models.causal_lm_config import CausalLMConfig
+from sharedformer_tf.models.config_model import ConfigModel
+from sharedformer_tf.models.greedy_sampler import GreedySampler
+from sharedformer_tf.stacks.shared_decoder import SharedDecoder
+
+
+@keras.saving.register_keras_serializable(package="sharedformer_tf")
+class SharedCausalLM(ConfigModel):
+    """Decoder-only language model with cross-layer parameter sharing.
+
+    A functional Keras model from token ids to next-token logits, trainable
+    with `model.fit` on `(ids[:, :-1], ids[:, 1:])`. Its stack is a
+    `SharedDecoder` without cross-attention following `config.plan`, so every
+    strategy and scope applies (ALBERT / Universal Transformer `all`,
+    MobileLLM's block repetition `sequence`, `cycle`, ...). `generate` decodes
+    with per-depth key/value caches and a keras-hub sampler.
+
+    Args:
+        config: `CausalLMConfig` (or its dict), e.g. `models.causal_lm_config.tiny()`.
+        dtype: optional dtype policy for all layers (e.g. `"mixed_bfloat16"`).
+        **kwargs: `keras.Model` arguments such as `name`.
+
+    Call arguments:
+        token_ids: int tensor `[batch, length]`, right-padded with
+            `config.pad_id`.
+
+    Returns:
+        float32 logits `[batch, length, vocabulary_size]`.
+
+    Example:
+
+    >>> from sharedformer_tf.models import causal_lm_config
+    >>> model = SharedCausalLM(causal_lm_config.tiny(vocabulary_size=10,
+    ...     hidden_dim=8, num_heads=2, intermediate_dim=16))
+    >>> ids = keras.ops.array([[1, 5, 6, 7]])
+    >>> tuple(model(ids).shape)
+    (1, 4, 10)
+    >>> tuple(model.generate(ids, max_length=6).shape)
+    (1, 6)
+    """
+
+    def __init__(self, config, dtype=None, **kwargs):
+        config = CausalLMConfig.coerce(config)
+        c = config
+
+        # === Layers ===
+        embedding = TokenEmbedding(
+            c.vocabulary_size,
+            c.hidden_dim,
+            embedding_dim=c.embedding_dim,
+            tie_weights=c.tie_output,
+            dtype=dtype,
+            name="token_embedding",
+        )
+        position = PositionEncoding(
+            c.max_length, c.position_encoding, dtype=dtype, name="position_encoding"
+        )
+        embedding_dropout = keras.layers.Dropout(c.dropout, dtype=dtype, name="embedding_dropout")
+        decoder = SharedDecoder(
+            c.plan,
+            num_heads=c.num_heads,
+            intermediate_dim=c.intermediate_dim,
+            dropout=c.dropout,
+            norm_first=c.norm_first,
+            activation=c.activation,
+            layer_norm_epsilon=c.layer_norm_epsilon,
+            per_depth_norms=c.per_depth_norms,
+            use_depth_embedding=c.use_depth_embedding,
+            adapter_dim=c.adapter_dim,
+            use_cross_attention=False,
+            dtype=dtype,
+            name="decoder",
+        )
+        self.config = config
+        self.token_embedding = embedding
+        self.position_encoding = position
+        self.embedding_dropout = embedding_dropout
+        self.decoder = decoder
+
+        # === Functional model ===
+        token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+        x = self._embed(token_ids)
+        x = decoder(x, decoder_padding_mask=ops.not_equal(token_ids, c.pad_id))
+        logits = embedding(x, reverse=True)
+        super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
+
+    def _embed(self, token_ids, start_index=0, training=None):
+        x = self.token_embedding(token_ids)
+        x = x * ops.cast(math.sqrt(self.config.hidden_dim), x.dtype)
+        positions = self.position_encoding(x, start_index=start_index)
+        return self.embedding_dropout(x + positions, training=training)
+
+    def init_cache(self, batch_size, max_length):
+        """Zero key/value cache for `max_length` positions, one slot per
+        depth: `[batch, num_layers, 2, max_length, num_heads, head_dim]`."""
+        return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype)
+
+    def call_with_cache(self, token_ids, cache, cache_update_index):
+        """One incremental step.
+
+        Args:
+            token_ids: int tensor `[batch, length]` at positions
+                `cache_update_index ...`.
+            cache: from `init_cache` or a previous step.
+            cache_update_index: int scalar position of `token_ids[:, 0]`.
+
+        Returns:
+            `(logits [batch, length, vocabulary_size], hidden_states [batch,
+            length, hidden_dim], cache)`.
+        """
+        x = self._embed(token_ids, start_index=cache_update_index)
+        x, cache = self.decoder(x, self_attention_cache=cache,
+                                cache_update_index=cache_update_index)  # fmt: skip
+        return self.token_embedding(x, reverse=True), x, cache
+
+    def generate_step(self, prompt_ids, max_length, sampler="greedy"):
+        """Continues each prompt to `max_length` tokens with the cache.
+
+        Uses only `keras.ops` (a `tf.function` or an export can wrap it).
+        Prompts are right-padded with `pad_id` and may differ in length;
+        generation starts after the shortest and keeps every prompt token.
+        Positions after the first generated `eos_id` are set to `pad_id`.
+
+        Args:
+            prompt_ids: int tensor `[batch, prompt_length]`, `prompt_length
+                <= max_length`.
+            max_length: int. Length of the returned sequences (prompt included).
+            sampler: a `keras_hub.samplers.Sampler` or its name (`"greedy"`,
+                the default, is `models.GreedySampler`; `"top_k"`, ...).
+
+        Returns:
+            int32 tensor `[batch, max_length]`.
+        """
+        c = self.config
+        sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
+        prompt_ids = ops.convert_to_tensor(prompt_ids, "int32")
+        batch_size, prompt_length = ops.shape(prompt_ids)[0], ops.shape(prompt_ids)[1]
+        padding = ops.full((batch_size, max_length - prompt_length), c.pad_id, dtype="int32")
+        tokens = ops.concatenate([prompt_ids, padding], axis=1)
+        fixed = ops.not_equal(tokens, c.pad_id)
+        start = ops.min(ops.sum(ops.cast(fixed, "int32"), axis=1))
+        # Prefill every position; those from `start` on are rewritten as they
+        # are generated (causal attention: a position sees only earlier ones).
+        _, _, cache = self.call_with_cache(tokens, self.init_cache(batch_size, max_length), 0)
+
+        def next_token(prompt, cache, index):
+            token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
+            logits, hidden, cache = self.call_with_cache(token, cache, index - 1)
+            return logits[:, 0, :], hidden[:, 0, :], cache
+
+        tokens = sampler(next_token, tokens, cache=cache, index=start, mask=fixed,
+                         stop_token_ids=(c.eos_id,), model=self)  # fmt: skip
+        is_eos = ops.cast(ops.logical_and(ops.equal(tokens, c.eos_id), ~fixed), "int32")
+        after_eos = (ops.cumsum(is_eos, axis=1) - is_eos) > 0
+        return ops.where(after_eos, ops.cast(c.pad_id, tokens.dtype), tokens)
+
+    def generate(self, prompt_ids, max_length=None, sampler="greedy"):
+        """`generate_step` compiled as a graph function once per
+        `(max_length, sampler)`.
+
+        Args:
+            prompt_ids: int array `[batch, prompt_length]`, right-padded.
+            max_length: int. Returned length; defaults to `config.max_length`.
+            sampler: `"greedy"`, `"top_k"`, `"top_p"`, ... or a
+                `keras_hub.samplers.Sampler`.
+
+        Returns:
+            int32 tensor `[batch, max_length]`.
+        """
+        if max_length is None:
+            max_length = self.config.max_length
+        if max_length > self.config.max_length:
+            raise ValueError(
+                f"`max_length` must be at most config.max_length={self.config.max_length}. "
+                f"Received: max_length={max_length}"
+            )
+        prompt_length = ops.shape(prompt_ids)[1]
+        if prompt_length > max_length:
+            raise ValueError(
+                "The prompts are longer than `max_length`. Received: prompt length "
+                f"{prompt_length}, max_length={max_length}"
+            )
+        return graph_generation.generate(self, prompt_ids, max_length, sampler)
