@@ -9,6 +9,14 @@ def check_positive_int(**named):
             raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
+def check_non_negative_int(**named):
+    """Raises `ValueError` naming the first argument that is not an int >= 0
+    (bools are rejected too)."""
+    for name, value in named.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+
+
 def check_rate(**named):
     """Raises `ValueError` naming the first argument not in `[0, 1)`."""
     for name, value in named.items():

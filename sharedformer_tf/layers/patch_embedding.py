@@ -2,7 +2,7 @@ import keras
 from keras import ops
 
 from sharedformer_tf.layers import layer_utils
-from sharedformer_tf.validation import check_positive_int
+from sharedformer_tf.validation import check_non_negative_int, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
@@ -60,10 +60,7 @@ class PatchEmbedding(keras.layers.Layer):
         self._patch_hw = sizes
         self.hidden_dim = hidden_dim
         self.use_class_token = use_class_token
-        if not isinstance(stem_filters, int) or stem_filters < 0:
-            raise ValueError(
-                f"`stem_filters` must be an integer >= 0. Received: stem_filters={stem_filters!r}"
-            )
+        check_non_negative_int(stem_filters=stem_filters)
         self.stem_filters = stem_filters
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from sharedformer_tf.validation import check_positive_int
+from sharedformer_tf.validation import check_non_negative_int, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
@@ -46,10 +46,8 @@ class SpecAugment(keras.layers.Layer):
     def __init__(self, num_time_masks=2, max_time_width=10, num_frequency_masks=2,
                  max_frequency_width=8, mask_value=0.0, seed=None, **kwargs):  # fmt: skip
         super().__init__(**kwargs)
-        for name, value in (("num_time_masks", num_time_masks),
-                            ("num_frequency_masks", num_frequency_masks)):  # fmt: skip
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+        check_non_negative_int(num_time_masks=num_time_masks,
+                               num_frequency_masks=num_frequency_masks)  # fmt: skip
         check_positive_int(max_time_width=max_time_width, max_frequency_width=max_frequency_width)
         self.num_time_masks = num_time_masks
         self.max_time_width = max_time_width

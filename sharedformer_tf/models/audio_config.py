@@ -5,7 +5,12 @@ import dataclasses
 from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
 from sharedformer_tf.models.vit_config import POOLINGS
 from sharedformer_tf.sharing import SharingPlan
-from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
+from sharedformer_tf.validation import (
+    check_heads,
+    check_non_negative_int,
+    check_positive_int,
+    check_rate,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +65,7 @@ class AudioConfig(ConfigDataclass):
         counts = ("time_masks", "frequency_masks")
         check_positive_int(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                               if f.type is int and f.name not in counts})  # fmt: skip
-        for name in counts:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ValueError(f"`{name}` must be an integer >= 0. Received: {name}={value!r}")
+        check_non_negative_int(**{name: getattr(self, name) for name in counts})
         if self.clip_samples < self.frame_length:
             raise ValueError(
                 "`clip_samples` must be at least `frame_length`. Received: "

@@ -1,5 +1,6 @@
-"""Graph-compiled decoding for `Seq2SeqTransformer.generate` (the TensorFlow
-backend's `tf.function`, as keras-hub's `make_generate_function`)."""
+"""Graph-compiled decoding for `Seq2SeqTransformer.generate` and
+`SharedCausalLM.generate` (the TensorFlow backend's `tf.function`, as
+keras-hub's `make_generate_function`)."""
 
 import weakref
 
@@ -12,20 +13,21 @@ from sharedformer_tf.validation import check_positive_int
 _FUNCTIONS = weakref.WeakKeyDictionary()
 
 
-def generate(model, encoder_token_ids, max_length, sampler="greedy", jit_compile=False):
+def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False):
     """Runs `model.generate_step` as a `tf.function`, traced once per
     `(max_length, sampler, jit_compile)` and reused for any batch size and
-    source length.
+    input length.
 
     Args:
         model: a model with `generate_step(ids, max_length, sampler)`.
-        encoder_token_ids: int array `[batch, source_length]`.
-        max_length: int. Tokens to generate.
+        token_ids: int array `[batch, length]` (source ids of a
+            translator, prompts of a language model).
+        max_length: int, passed to `generate_step`.
         sampler: sampler name or `keras_hub.samplers.Sampler` instance.
         jit_compile: bool. Compile the decoding loop with XLA.
 
     Returns:
-        int32 tensor `[batch, max_length]`.
+        What `generate_step` returns: int32 `[batch, max_length]`.
     """
     check_positive_int(max_length=max_length)
     cache = _FUNCTIONS.setdefault(model, {})
@@ -37,9 +39,9 @@ def generate(model, encoder_token_ids, max_length, sampler="greedy", jit_compile
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
             jit_compile=jit_compile,
         )
-    ids = tf.convert_to_tensor(encoder_token_ids)
+    ids = tf.convert_to_tensor(token_ids)
     if ids.shape.rank != 2:
         raise ValueError(
-            f"`encoder_token_ids` must have shape [batch, length]. Received: shape={ids.shape}"
+            f"`token_ids` must have shape [batch, length]. Received: shape={ids.shape}"
         )
     return cache[key](tf.cast(ids, tf.int32))

@@ -1,5 +1,3 @@
-import math
-
 import keras
 import keras_hub
 from keras import ops
@@ -10,6 +8,7 @@ from sharedformer_tf.models import graph_generation
 from sharedformer_tf.models.config_model import ConfigModel
 from sharedformer_tf.models.greedy_sampler import GreedySampler
 from sharedformer_tf.models.seq2seq_config import Seq2SeqConfig
+from sharedformer_tf.models.token_inputs import embed_tokens
 from sharedformer_tf.stacks.shared_decoder import SharedDecoder
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
@@ -128,10 +127,8 @@ class Seq2SeqTransformer(ConfigModel):
         )
 
     def _embed(self, embedding, token_ids, start_index=0, training=None):
-        x = embedding(token_ids)
-        x = x * ops.cast(math.sqrt(self.config.hidden_dim), x.dtype)
-        positions = self.position_encoding(x, start_index=start_index)
-        return self.embedding_dropout(x + positions, training=training)
+        return embed_tokens(embedding, self.position_encoding, self.embedding_dropout, token_ids,
+                            start_index, training)  # fmt: skip
 
     def encode(self, encoder_token_ids, training=None):
         """Runs the encoder.

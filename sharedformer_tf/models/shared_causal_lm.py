@@ -1,7 +1,6 @@
-import math
-
 import keras
 import keras_hub
+import numpy as np
 from keras import ops
 
 from sharedformer_tf.layers.position_encoding import PositionEncoding
@@ -10,6 +9,7 @@ from sharedformer_tf.models import graph_generation
 from sharedformer_tf.models.causal_lm_config import CausalLMConfig
 from sharedformer_tf.models.config_model import ConfigModel
 from sharedformer_tf.models.greedy_sampler import GreedySampler
+from sharedformer_tf.models.token_inputs import embed_tokens
 from sharedformer_tf.stacks.shared_decoder import SharedDecoder
 
 
@@ -94,10 +94,8 @@ class SharedCausalLM(ConfigModel):
         super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
 
     def _embed(self, token_ids, start_index=0, training=None):
-        x = self.token_embedding(token_ids)
-        x = x * ops.cast(math.sqrt(self.config.hidden_dim), x.dtype)
-        positions = self.position_encoding(x, start_index=start_index)
-        return self.embedding_dropout(x + positions, training=training)
+        return embed_tokens(self.token_embedding, self.position_encoding, self.embedding_dropout,
+                            token_ids, start_index, training)  # fmt: skip
 
     def init_cache(self, batch_size, max_length):
         """Zero key/value cache for `max_length` positions, one slot per
@@ -168,7 +166,8 @@ class SharedCausalLM(ConfigModel):
         `(max_length, sampler)`.
 
         Args:
-            prompt_ids: int array `[batch, prompt_length]`, right-padded.
+            prompt_ids: int array `[batch, prompt_length]`, right-padded;
+                every prompt has at least one token.
             max_length: int. Returned length; defaults to `config.max_length`.
             sampler: `"greedy"`, `"top_k"`, `"top_p"`, ... or a
                 `keras_hub.samplers.Sampler`.
@@ -183,10 +182,13 @@ class SharedCausalLM(ConfigModel):
                 f"`max_length` must be at most config.max_length={self.config.max_length}. "
                 f"Received: max_length={max_length}"
             )
-        prompt_length = ops.shape(prompt_ids)[1]
-        if prompt_length > max_length:
+        prompts = np.asarray(prompt_ids)
+        if prompts.ndim != 2 or prompts.shape[1] > max_length:
             raise ValueError(
-                "The prompts are longer than `max_length`. Received: prompt length "
-                f"{prompt_length}, max_length={max_length}"
+                "The prompts must be `[batch, length]` with length <= `max_length`. Received: "
+                f"shape {prompts.shape}, max_length={max_length}"
             )
+        if not np.all(np.any(prompts != self.config.pad_id, axis=1)):
+            raise ValueError("Every prompt needs at least one token (e.g. `bos_id`). Received: "
+                             f"a prompt of pad_id={self.config.pad_id} only")  # fmt: skip
         return graph_generation.generate(self, prompt_ids, max_length, sampler)

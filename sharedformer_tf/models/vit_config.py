@@ -4,7 +4,12 @@ import dataclasses
 
 from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
 from sharedformer_tf.sharing import SharingPlan
-from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
+from sharedformer_tf.validation import (
+    check_heads,
+    check_non_negative_int,
+    check_positive_int,
+    check_rate,
+)
 
 POOLINGS = ("class_token", "mean")
 
@@ -55,11 +60,7 @@ class ViTConfig(ConfigDataclass):
             num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim,
         )
-        if not isinstance(self.stem_filters, int) or self.stem_filters < 0:
-            raise ValueError(
-                "`stem_filters` must be an integer >= 0. "
-                f"Received: stem_filters={self.stem_filters!r}"
-            )
+        check_non_negative_int(stem_filters=self.stem_filters)
         if self.image_size % self.patch_size:
             raise ValueError(
                 "`patch_size` must divide `image_size`. Received: "

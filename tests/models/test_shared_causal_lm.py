@@ -106,5 +106,7 @@ def test_config_validation_and_presets():
     model = SharedCausalLM(_config())
     with pytest.raises(ValueError, match="max_length=13"):
         model.generate(_ids(), max_length=13)
-    with pytest.raises(ValueError, match="prompt length 7, max_length=5"):
+    with pytest.raises(ValueError, match=r"shape \(2, 7\), max_length=5"):
         model.generate(_ids(), max_length=5)
+    with pytest.raises(ValueError, match="at least one token"):
+        model.generate(np.array([[BOS, 5], [PAD, PAD]], "int32"), max_length=6)
