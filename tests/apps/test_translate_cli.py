@@ -185,20 +185,30 @@ def test_interrupted_training_resumes_from_its_backup(corpus, tmp_path):
     out = tmp_path / "model"
     args = [sys.executable, APP, "train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out),
             "--epochs", "4", *SMALL]  # fmt: skip
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    first = subprocess.Popen(
-        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # PYTHONFAULTHANDLER: a crash inside TensorFlow prints the Python stack.
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONFAULTHANDLER="1")
     metadata = out / "backup" / "training_metadata.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and first.poll() is None:
-        if metadata.is_file() and metadata.read_text().strip():
+    crashes = []
+    for _ in range(2):  # a second start only after a crash of TensorFlow itself
+        first = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        deadline = time.time() + 300
+        while time.time() < deadline and first.poll() is None:
+            if metadata.is_file() and metadata.read_text().strip():
+                break
+            time.sleep(0.2)
+        if first.poll() is None or first.returncode >= 0:
             break
-        time.sleep(0.2)
-    if first.poll() is not None:  # name how it ended (a crash once: status -11, SIGSEGV)
+        # Killed by a signal before its first backup (SIGSEGV inside
+        # TensorFlow, seen twice in ~40 CI runs): say so, then start again.
+        output = first.stdout.read().decode(errors="replace")[-3000:]
+        crashes.append(f"status {first.returncode}:\n{output}")
+        print(f"training crashed before its first backup, started again:\n{crashes[-1]}")
+    if first.poll() is not None:
         output = first.stdout.read().decode(errors="replace")[-3000:]
         pytest.fail(f"training ended (status {first.returncode}) before it could be "
-                    f"interrupted:\n{output}")  # fmt: skip
+                    f"interrupted:\n{output}\nearlier crashes: {crashes}")  # fmt: skip
     first.send_signal(signal.SIGKILL)
     first.wait()
     done = json.loads(metadata.read_text())["epoch"]
