@@ -13,14 +13,16 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-# Debian packages the image and speech apps use for their offline data:
-# Fashion-MNIST (IDX files), the espeak-ng speech synthesizer and Festival with
-# three English and nine accented voices (the second speech engine). Skipped
+# Debian packages the apps use for their offline data: Fashion-MNIST (IDX
+# files), the espeak-ng speech synthesizer, Festival with three English and
+# nine accented voices (the second speech engine), and the World English Bible
+# and Reina-Valera 1909 SWORD modules with diatheke to render them. Skipped
 # with a note where apt-get is missing or needs a password.
 SYSTEM_PACKAGES := dataset-fashion-mnist espeak-ng festival festvox-kallpc16k \
 	festvox-kdlpc16k festvox-us-slt-hts festvox-italp16k festvox-itapc16k \
 	festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph \
-	festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts
+	festvox-suopuhe-lj festvox-suopuhe-mv festvox-ca-ona-hts \
+	sword-text-web sword-text-sparv diatheke
 system-packages:
 	@if ! command -v apt-get >/dev/null 2>&1; then \
 	  echo "apt-get not found: install $(SYSTEM_PACKAGES) by other means (see README)"; \
