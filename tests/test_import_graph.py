@@ -12,8 +12,10 @@ LOWER = ("layers", "stacks", "sharing", "models", "data", "training", "distribut
 FORBIDDEN = {name: ("sharedformer_tf.export", "sharedformer_tf.app") for name in LOWER}
 # Text -> ids sits below the models that use it (design.md).
 FORBIDDEN["preprocessing"] = ("sharedformer_tf.export", "sharedformer_tf.app",
-                              "sharedformer_tf.models", "sharedformer_tf.translation")  # fmt: skip
+                              "sharedformer_tf.models", "sharedformer_tf.translation",
+                              "sharedformer_tf.generation")  # fmt: skip
 FORBIDDEN.update(translation=("sharedformer_tf.app",), classification=("sharedformer_tf.app",),
+                 generation=("sharedformer_tf.app", "sharedformer_tf.export"),
                  export=("sharedformer_tf.app",), report=("sharedformer_tf.app",))  # fmt: skip
 
 
