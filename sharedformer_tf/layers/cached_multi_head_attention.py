@@ -34,10 +34,13 @@ class CachedMultiHeadAttention(keras.layers.Layer):
             index, the keys and values of `value` are written into the cache
             at this position first (incremental decoding). With a cache and no
             index, the cache is used as is (e.g. precomputed cross-attention).
+        return_key_value: bool. Without a cache, also return the keys and
+            values of `value` as a cache `[batch, 2, key_length, num_heads,
+            key_dim]` (a stack that another call can read as its `cache`).
 
     Returns:
-        Tensor `[batch, query_length, hidden_dim]`; with a cache, the tuple
-        `(output, cache)`.
+        Tensor `[batch, query_length, hidden_dim]`; with a cache or
+        `return_key_value`, the tuple `(output, cache)`.
 
     Example:
 
@@ -102,6 +105,7 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         attention_mask=None,
         cache=None,
         cache_update_index=None,
+        return_key_value=False,
     ):
         value = query if value is None else value
         q = self._split_heads(self.query_dense(query))
@@ -125,6 +129,8 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         shape = ops.shape(out)
         out = ops.reshape(out, (shape[0], shape[1], self.num_heads * self.key_dim))
         out = self.output_dense(out)
+        if cache is None and return_key_value:
+            return out, ops.stack([key, val], axis=1)
         if cache is None:
             return out
         return out, cache

@@ -66,11 +66,16 @@ class TransformerBlock(keras.layers.Layer):
         cache_update_index: int scalar, position of `inputs[:, 0]`.
         cross_attention_cache: `None` or `[batch, 2, source_length,
             num_heads, head_dim]`, precomputed keys and values of the encoder.
+        return_self_attention_cache: bool. Without a cache, also return this
+            block's self-attention keys and values of `inputs` as a cache
+            `[batch, 2, length, num_heads, head_dim]` (recursive key/value
+            sharing: later depths read it).
         training: bool, whether dropout is active.
 
     Returns:
-        Tensor `[batch, length, hidden_dim]`; with a `self_attention_cache`,
-        the tuple `(outputs, self_attention_cache)`.
+        Tensor `[batch, length, hidden_dim]`; with a `self_attention_cache`
+        or `return_self_attention_cache`, the tuple `(outputs,
+        self_attention_cache)`.
 
     Example:
 
@@ -204,11 +209,16 @@ class TransformerBlock(keras.layers.Layer):
         self_attention_cache=None,
         cache_update_index=None,
         cross_attention_cache=None,
+        return_self_attention_cache=False,
         training=None,
     ):
         x = inputs
         h = self.self_attention_norm(x) if self.norm_first else x
-        if self_attention_cache is None:
+        if self_attention_cache is None and return_self_attention_cache:
+            h, self_attention_cache = self.self_attention(
+                h, attention_mask=self_attention_mask, return_key_value=True
+            )
+        elif self_attention_cache is None:
             h = self.self_attention(h, attention_mask=self_attention_mask)
         else:
             h, self_attention_cache = self.self_attention(

@@ -31,6 +31,9 @@ class CausalLMConfig(ConfigDataclass):
         adapter_dim: width of a per-depth feed-forward adapter beside the
             shared feed-forward network (relaxed sharing), or `None`.
         tie_output: the output projection is the transposed embedding.
+        kv_sharing: `"none"` or `"group"`: the depths of a self-attention
+            group share its first depth's keys and values and one KV-cache
+            slot (cache memory: groups instead of depths).
         position_encoding: `"sine"` or `"learned"`.
         max_length: longest sequence (learned positions; generation budget).
         layer_norm_epsilon: epsilon of every layer norm.
@@ -50,6 +53,7 @@ class CausalLMConfig(ConfigDataclass):
     use_depth_embedding: bool = False
     adapter_dim: int | None = None
     tie_output: bool = True
+    kv_sharing: str = "none"
     position_encoding: str = "learned"
     max_length: int = 128
     layer_norm_epsilon: float = 1e-5
@@ -60,6 +64,9 @@ class CausalLMConfig(ConfigDataclass):
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
         check_token_model(self)
+        if self.kv_sharing not in ("none", "group"):
+            raise ValueError("`kv_sharing` must be 'none' or 'group'. "
+                             f"Received: kv_sharing={self.kv_sharing!r}")  # fmt: skip
 
 
 def tiny(**changes):

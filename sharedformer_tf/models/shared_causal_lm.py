@@ -77,6 +77,7 @@ class SharedCausalLM(ConfigModel):
             use_depth_embedding=c.use_depth_embedding,
             adapter_dim=c.adapter_dim,
             use_cross_attention=False,
+            kv_sharing=c.kv_sharing,
             dtype=dtype,
             name="decoder",
         )
@@ -99,7 +100,8 @@ class SharedCausalLM(ConfigModel):
 
     def init_cache(self, batch_size, max_length):
         """Zero key/value cache for `max_length` positions, one slot per
-        depth: `[batch, num_layers, 2, max_length, num_heads, head_dim]`."""
+        depth (per self-attention group with `kv_sharing="group"`):
+        `[batch, num_cache_slots, 2, max_length, num_heads, head_dim]`."""
         return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype)
 
     def call_with_cache(self, token_ids, cache, cache_update_index):

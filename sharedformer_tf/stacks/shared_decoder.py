@@ -6,6 +6,8 @@ from sharedformer_tf.sharing.sharing_plan import SharingPlan
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 from sharedformer_tf.stacks.shared_stack import SharedStack
 
+KV_SHARING = ("none", "group")
+
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
 class SharedDecoder(SharedStack):
@@ -15,7 +17,12 @@ class SharedDecoder(SharedStack):
 
     The caches are tensors with one slot per depth, `[batch, num_layers, 2,
     length, num_heads, head_dim]`: a sublayer shared by several depths still
-    keeps a separate key/value history for each depth it serves.
+    keeps a separate key/value history for each depth it serves. With
+    `kv_sharing="group"` (Mixture-of-Recursions' recursive key/value sharing)
+    the depths of a self-attention group share one slot: the group's first
+    depth computes the keys and values, its later depths attend to them with
+    their own queries, in training as in decoding, so the cache holds one
+    slot per group (`num_cache_slots`).
 
     With `tied_encoder`, decoder depth `d` reuses the encoder's self-attention
     and feed-forward instances of group `d`'s group (W_i^E = W_i^D); the
@@ -51,6 +58,9 @@ class SharedDecoder(SharedStack):
             dict) with `plan.num_layers` depths whose attention groups become
             `plan`'s explicit cross-attention assignments; `None` (default)
             keeps `plan`'s. Its `scope` does not apply.
+        kv_sharing: `"none"` (default) or `"group"`: depths that share a
+            self-attention instance also share its keys and values (those of
+            the group's first depth) and one cache slot.
         tied_encoder: a `SharedEncoder` whose sublayers this decoder reuses, or
             `None`. Not part of `get_config()`: the model owning both stacks
             ties them again when it is rebuilt.
@@ -62,8 +72,8 @@ class SharedDecoder(SharedStack):
             when `cross_attention_cache` is given.
         decoder_padding_mask: boolean `[batch, length]` or `None`.
         encoder_padding_mask: boolean `[batch, source_length]` or `None`.
-        self_attention_cache: `None` or `[batch, num_layers, 2, max_length,
-            num_heads, head_dim]`; see `init_cache`.
+        self_attention_cache: `None` or `[batch, num_cache_slots, 2,
+            max_length, num_heads, head_dim]`; see `init_cache`.
         cache_update_index: int scalar, position of `inputs[:, 0]` in the
             cache.
         cross_attention_cache: `None` or the result of
@@ -89,8 +99,13 @@ class SharedDecoder(SharedStack):
     """
 
     def __init__(self, *args, use_cross_attention=True, cross_attention_plan=None,
-                 tied_encoder=None, **kwargs):  # fmt: skip
+                 kv_sharing="none", tied_encoder=None, **kwargs):  # fmt: skip
         super().__init__(*args, **kwargs)
+        if kv_sharing not in KV_SHARING:
+            raise ValueError(
+                f"`kv_sharing` must be one of {KV_SHARING}. Received: kv_sharing={kv_sharing!r}"
+            )
+        self.kv_sharing = kv_sharing
         self.use_cross_attention = bool(use_cross_attention)
         if cross_attention_plan is not None and not self.use_cross_attention:
             raise ValueError(
@@ -160,11 +175,29 @@ class SharedDecoder(SharedStack):
     def head_dim(self):
         return self.blocks[0].key_dim
 
+    @property
+    def num_cache_slots(self):
+        """Key/value slots of the self-attention cache: one per depth, or one
+        per self-attention group with `kv_sharing="group"`."""
+        if self.kv_sharing == "group":
+            return self.plan.groups_of("self_attention")
+        return self.num_layers
+
+    def cache_slot(self, depth):
+        """The self-attention cache slot of `depth`."""
+        if self.kv_sharing == "group":
+            return self.plan.assignments_of("self_attention")[depth]
+        return depth
+
+    def _reads_shared_keys(self, depth):
+        """Whether `depth` attends to its group owner's keys and values."""
+        return self.kv_sharing == "group" and self.plan.owner(depth, "self_attention") != depth
+
     def init_cache(self, batch_size, max_length, dtype=None):
-        """Zero self-attention cache `[batch, num_layers, 2, max_length,
+        """Zero self-attention cache `[batch, num_cache_slots, 2, max_length,
         num_heads, head_dim]`."""
         return ops.zeros(
-            (batch_size, self.num_layers, 2, max_length, self.num_heads, self.head_dim),
+            (batch_size, self.num_cache_slots, 2, max_length, self.num_heads, self.head_dim),
             dtype=dtype or self.compute_dtype,
         )
 
@@ -223,39 +256,42 @@ class SharedDecoder(SharedStack):
             cross_mask = layer_utils.padding_mask_to_attention_mask(encoder_padding_mask, length)
 
         x = inputs
-        new_caches = []
+        full_pass_sharing = self_attention_cache is None and self.kv_sharing == "group"
+        if full_pass_sharing:  # filled by each group's first depth
+            slots = [None] * self.num_cache_slots
+        elif self_attention_cache is not None:
+            slots = list(ops.unstack(self_attention_cache, axis=1))
+        else:
+            slots = None
         for depth, block in enumerate(self.blocks):
             x = self._enter_depth(x, depth)
             cross_cache = None
             if cross_attention_cache is not None:
                 cross_cache = cross_attention_cache[:, depth]
-            if self_attention_cache is None:
-                x = block(
-                    x,
-                    self_attention_mask=self_mask,
-                    encoder_outputs=encoder_outputs,
-                    cross_attention_mask=cross_mask,
-                    cross_attention_cache=cross_cache,
-                    training=training,
-                )
-            else:
-                x, cache = block(
-                    x,
-                    self_attention_mask=self_mask,
-                    encoder_outputs=encoder_outputs,
-                    cross_attention_mask=cross_mask,
-                    self_attention_cache=self_attention_cache[:, depth],
-                    cache_update_index=cache_update_index,
-                    cross_attention_cache=cross_cache,
-                    training=training,
-                )
-                new_caches.append(cache)
+            kwargs = dict(self_attention_mask=self_mask, encoder_outputs=encoder_outputs,
+                          cross_attention_mask=cross_mask, cross_attention_cache=cross_cache,
+                          training=training)  # fmt: skip
+            if slots is None:
+                x = block(x, **kwargs)
+                continue
+            slot, reads = self.cache_slot(depth), self._reads_shared_keys(depth)
+            if full_pass_sharing and not reads:
+                # The group's first depth: its keys and values of the whole
+                # input, for the later depths of its group.
+                x, slots[slot] = block(x, return_self_attention_cache=True, **kwargs)
+                continue
+            # A depth reading its owner's keys and values writes nothing.
+            x, cache = block(x, self_attention_cache=slots[slot],
+                             cache_update_index=None if reads else cache_update_index,
+                             **kwargs)  # fmt: skip
+            slots[slot] = cache
         x = self._finish(x)
         if self_attention_cache is None:
             return x
-        return x, ops.stack(new_caches, axis=1)
+        return x, ops.stack(slots, axis=1)
 
     def get_config(self):
         config = super().get_config()
         config["use_cross_attention"] = self.use_cross_attention
+        config["kv_sharing"] = self.kv_sharing
         return config

@@ -85,3 +85,66 @@ def test_mirrored_on_two_devices_follows_the_one_device_loss_curve():
     np.testing.assert_allclose(mirrored["loss"], one["loss"], rtol=0.02)
     for a, b in zip(one["weights"], mirrored["weights"], strict=True):
         np.testing.assert_allclose(a, b, atol=0.02)
+
+
+LM_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import keras
+    import numpy as np
+    from sharedformer_tf import SharingPlan, distribute, training
+    from sharedformer_tf.data.lm_dataset import make_lm_dataset
+    from sharedformer_tf.models import SharedCausalLM, causal_lm_config
+
+    keras.utils.set_random_seed(0)
+    # Windows that count up by one (mod 20, ids 3..22) from random starts.
+    starts = np.random.default_rng(0).integers(0, 20, 256)
+    windows = (3 + (starts[:, None] + np.arange(17)[None, :]) % 20).astype("int32")
+    config = causal_lm_config.tiny(vocabulary_size=24, hidden_dim=16, num_heads=2,
+                                   intermediate_dim=32, max_length=16, kv_sharing="group",
+                                   plan=SharingPlan(4, 2, strategy="sequence"))
+    results, initial = {}, None
+    for name in ("one_device", "mirrored"):
+        strategy = distribute.make_strategy(name)
+        jit, _ = distribute.whole_step_jit(strategy)
+        dataset = make_lm_dataset(windows, 16, shuffle=True, seed=0, drop_remainder=True)
+        with strategy.scope():
+            model = SharedCausalLM(config)
+            if initial is None:
+                initial = model.get_weights()
+            model.set_weights(initial)
+            training.compile_seq2seq(model, 3 * int(dataset.cardinality()), 3e-3, None, 0.0,
+                                     jit_compile=jit)
+        history = model.fit(dataset, epochs=3, verbose=0)
+        results[name] = {"replicas": strategy.num_replicas_in_sync, "jit": jit,
+                         "loss": history.history["loss"]}
+    print(json.dumps(results))
+    """
+)
+
+
+def test_language_model_with_kv_sharing_trains_alike_on_one_and_two_replicas():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", LM_SCRIPT], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    one, mirrored = runs["one_device"], runs["mirrored"]
+    assert (one["replicas"], mirrored["replicas"], one["jit"], mirrored["jit"]) == (
+        1,
+        2,
+        True,
+        False,
+    )
+    # Both learn to count; the first epoch agrees closely (full windows, no
+    # padding), later ones drift apart by a few percent, kv sharing or not
+    # (measured: 1.73 vs 1.65 at epoch 2 with it, 1.73 vs 1.65 without).
+    for run in (one, mirrored):
+        assert run["loss"][-1] < run["loss"][0] - 1.0, run["loss"]
+    np.testing.assert_allclose(mirrored["loss"][0], one["loss"][0], rtol=0.01)

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from sharedformer_tf import SharingPlan, parameter_report
 from sharedformer_tf.models import CausalLMConfig, SharedCausalLM, causal_lm_config
@@ -23,8 +24,16 @@ def _ids(batch=2, length=7, seed=0):
     [{}, {"plan": SharingPlan(4, 2, strategy="sequence"), "use_depth_embedding": True},
      {"plan": SharingPlan(4, strategy="all"), "embedding_dim": 8, "adapter_dim": 4},
      {"plan": SharingPlan(4, 2, strategy="cycle", scope="ffn"), "norm_first": False,
-      "position_encoding": "sine"}],
-    ids=["cycle", "sequence_depth_embedding", "all_factorized_adapters", "ffn_post_ln_sine"],
+      "position_encoding": "sine"},
+     {"kv_sharing": "group"},
+     {"plan": SharingPlan(6, 3, strategy="cycle_rev"), "kv_sharing": "group", "adapter_dim": 4},
+     {"plan": SharingPlan(4, strategy="all"), "kv_sharing": "group", "norm_first": False},
+     {"plan": SharingPlan(5, 3, strategy="sandwich"), "kv_sharing": "group"},
+     {"plan": SharingPlan(4, 2, strategy="cycle", scope="attention"), "kv_sharing": "group"},
+     {"plan": SharingPlan(3, strategy="none")}],
+    ids=["cycle", "sequence_depth_embedding", "all_factorized_adapters", "ffn_post_ln_sine",
+         "cycle_kv_group", "cycle_rev_kv_group_adapters", "all_kv_group_post_ln",
+         "sandwich_kv_group", "attention_scope_kv_group", "none"],
 )  # fmt: skip
 def test_cached_decoding_equals_the_full_forward_pass(changes):
     model = SharedCausalLM(_config(**changes))
@@ -35,6 +44,57 @@ def test_cached_decoding_equals_the_full_forward_pass(changes):
         logits, _, cache = model.call_with_cache(ids[:, i : i + 1], cache, i)
         steps.append(np.asarray(logits))
     np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-4)
+
+
+def test_kv_sharing_keeps_one_cache_slot_per_group_and_changes_later_depths():
+    plain = SharedCausalLM(_config(plan=SharingPlan(6, 2, strategy="sequence")))
+    shared = SharedCausalLM(_config(plan=SharingPlan(6, 2, strategy="sequence"),
+                                    kv_sharing="group"))  # fmt: skip
+    shared.set_weights(plain.get_weights())  # the same weights: kv sharing adds none
+    assert tuple(plain.init_cache(2, 12).shape)[:2] == (2, 6)
+    assert tuple(shared.init_cache(2, 12).shape)[:2] == (2, 2)
+    ids = _ids()
+    # Depths 1-2 and 4-5 attend to the keys of depths 0 and 3: a different model.
+    assert not np.allclose(plain(ids), shared(ids), atol=1e-3)
+    # Where every group has one depth, sharing keys changes nothing.
+    unique = [SharedCausalLM(_config(plan=SharingPlan(3, 3, strategy="sequence"), kv_sharing=k))
+              for k in ("none", "group")]  # fmt: skip
+    unique[1].set_weights(unique[0].get_weights())
+    np.testing.assert_allclose(unique[0](ids), unique[1](ids), atol=1e-6)
+    with pytest.raises(ValueError, match="kv_sharing='depth'"):
+        _config(kv_sharing="depth")
+
+
+@pytest.mark.parametrize("kv_sharing", ["none", "group"])
+def test_gradients_reach_the_shared_layers_from_every_depth(kv_sharing):
+    model = SharedCausalLM(_config(kv_sharing=kv_sharing))  # 4 depths cycling over 2 groups
+    ids = _ids(batch=4, length=8)
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(model(ids) ** 2)
+    grads = tape.gradient(loss, model.trainable_weights)
+    # Every weight, per-depth norms of the last depths included, gets a gradient.
+    assert all(g is not None and np.any(np.asarray(g) != 0) for g in grads)
+    # A shared kernel's gradient sums its depths: changing only the last
+    # depth's input norm changes the gradient of the group's kernel.
+    kernel = model.decoder.blocks[1].feed_forward.weights[0]  # group B: depths 1 and 3
+    norm = model.decoder.blocks[3].feed_forward_norm.weights[0]
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(model(ids) ** 2)
+    before = np.asarray(tape.gradient(loss, kernel))
+    norm.assign(norm * 2.0)
+    with tf.GradientTape() as tape:
+        loss = keras.ops.mean(model(ids) ** 2)
+    assert not np.allclose(np.asarray(tape.gradient(loss, kernel)), before)
+
+
+def test_kv_sharing_round_trips(tmp_path):
+    model = SharedCausalLM(_config(kv_sharing="group"))
+    ids = _ids(batch=4, length=8)
+    path = str(tmp_path / "lm.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert loaded.config.kv_sharing == "group"
+    np.testing.assert_array_equal(loaded(ids), model(ids))
 
 
 def test_generate_equals_greedy_decoding_without_cache_and_keeps_prompts():
@@ -103,6 +163,10 @@ def test_config_validation_and_presets():
         causal_lm_config.preset("huge")
     assert causal_lm_config.small().plan.assignments == (0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5)
     assert causal_lm_config.preset("tiny", hidden_dim=64).hidden_dim == 64
+    # The preset sizes of docs/presets.md (stored, effective).
+    for name, sizes in (("tiny", (544_256, 1_730_816)), ("small", (6_858_752, 11_591_168))):
+        report = parameter_report(SharedCausalLM(causal_lm_config.preset(name)))
+        assert (report["unique_params"], report["effective_params"]) == sizes
     model = SharedCausalLM(_config())
     with pytest.raises(ValueError, match="max_length=13"):
         model.generate(_ids(), max_length=13)

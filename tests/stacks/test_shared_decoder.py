@@ -310,3 +310,32 @@ def test_decoder_only_stack_refuses_encoder_inputs_and_round_trips():
     assert SharedDecoder.from_config(
         _decoder(SharingPlan(2, strategy="all")).get_config()
     ).use_cross_attention
+
+
+@pytest.mark.parametrize("use_cross_attention", [False, True])
+def test_kv_sharing_is_causal_and_its_cache_of_group_slots_equals_the_full_forward(
+    use_cross_attention,
+):
+    plan = SharingPlan(6, 3, strategy="cycle_rev")  # A B C C B A: owners 0, 1, 2
+    decoder = SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, kv_sharing="group",
+                            use_cross_attention=use_cross_attention)  # fmt: skip
+    assert decoder.num_cache_slots == 3
+    assert [decoder.cache_slot(d) for d in range(6)] == [0, 1, 2, 2, 1, 0]
+    y, memory = _x(2, 6, H), (_x(2, 4, H) if use_cross_attention else None)
+    full = decoder(y, memory)
+    cross = decoder.compute_cross_attention_cache(memory) if use_cross_attention else None
+    cache, steps = decoder.init_cache(2, 6), []
+    assert tuple(cache.shape) == (2, 3, 2, 6, HEADS, H // HEADS)
+    for i in range(6):
+        out, cache = decoder(y[:, i : i + 1], self_attention_cache=cache, cache_update_index=i,
+                             cross_attention_cache=cross)  # fmt: skip
+        steps.append(out)
+    np.testing.assert_allclose(ops.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
+    changed = y.copy()
+    changed[:, 4:] = 9.0
+    np.testing.assert_allclose(decoder(changed, memory)[:, :4], full[:, :4], atol=1e-5)
+    config = decoder.get_config()
+    assert config["kv_sharing"] == "group"
+    assert SharedDecoder.from_config(config).num_cache_slots == 3
+    with pytest.raises(ValueError, match="kv_sharing='layer'"):
+        SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, kv_sharing="layer")
