@@ -7,9 +7,8 @@ from sharedformer_tf.export import tflite
 from sharedformer_tf.export.tflite import tree_bytes
 from sharedformer_tf.export.translator_saved_model import export_saved_model
 from sharedformer_tf.report import parameter_report
+from sharedformer_tf.training.model_directory import TOKENIZER_FILE
 from sharedformer_tf.translation.translator import Translator
-
-TOKENIZER_FILE = "tokenizer.model"
 
 
 def _in_float32(translator):

@@ -72,3 +72,43 @@ def load_keras_model(path):
         raise ValueError(f"{path} is not a loadable Keras model (truncated or damaged? "
                          f"{type(error).__name__}: {reason}); train again or restore "
                          "the file") from None  # fmt: skip
+
+
+MODEL_FILE = "model.keras"
+TOKENIZER_FILE = "tokenizer.model"
+
+
+def save_token_model(directory, model, tokenizer):
+    """Writes `model.keras` and `tokenizer.model` (a keras-hub
+    `SentencePieceTokenizer`'s proto) into `directory`, each through a
+    temporary file so an interruption never leaves a torn file."""
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, MODEL_FILE)
+    model.save(path + ".tmp.keras")
+    os.replace(path + ".tmp.keras", path)
+    path = os.path.join(directory, TOKENIZER_FILE)
+    with open(path + ".tmp", "wb") as f:
+        f.write(tokenizer.proto)
+    os.replace(path + ".tmp", path)
+
+
+def load_token_model(directory, what, train_command):
+    """`(model, tokenizer)` from a directory written by `save_token_model`.
+
+    Args:
+        directory: the model directory.
+        what: what it holds, for the error (e.g. `"translator"`).
+        train_command: the command that makes one, for the error.
+
+    Raises:
+        FileNotFoundError: a file is missing (the message names it and
+            `train_command`).
+    """
+    from sharedformer_tf.data.sentencepiece_vocabulary import load_sentencepiece
+
+    paths = [os.path.join(directory, name) for name in (MODEL_FILE, TOKENIZER_FILE)]
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{directory!r} is not a trained {what} directory: missing "
+                                    f"{path!r}. Train one with `{train_command}`.")  # fmt: skip
+    return load_keras_model(paths[0]), load_sentencepiece(paths[1])

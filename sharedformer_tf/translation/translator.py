@@ -1,16 +1,11 @@
 import logging
-import os
 
 import keras_hub
 import numpy as np
 
-from sharedformer_tf.data.sentencepiece_vocabulary import load_sentencepiece
 from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
 from sharedformer_tf.preprocessing import Seq2SeqPreprocessor
-from sharedformer_tf.training.model_directory import load_keras_model
-
-MODEL_FILE = "model.keras"
-TOKENIZER_FILE = "tokenizer.model"
+from sharedformer_tf.training.model_directory import load_token_model, save_token_model
 
 logger = logging.getLogger("sharedformer_tf")
 
@@ -57,27 +52,13 @@ class Translator:
     @classmethod
     def load(cls, directory):
         """Loads `model.keras` and `tokenizer.model` from `directory`."""
-        model_path = os.path.join(directory, MODEL_FILE)
-        tokenizer_path = os.path.join(directory, TOKENIZER_FILE)
-        for path in (model_path, tokenizer_path):
-            if not os.path.isfile(path):
-                raise FileNotFoundError(
-                    f"{directory!r} is not a trained translator directory: missing {path!r}. "
-                    "Train one with `python apps/translate.py train --out DIR`."
-                )
-        return cls(load_keras_model(model_path), load_sentencepiece(tokenizer_path))
+        command = "python apps/translate.py train --out DIR"
+        return cls(*load_token_model(directory, "translator", command))
 
     def save(self, directory):
         """Writes `model.keras` and `tokenizer.model` into `directory`, each
         through a temporary file so an interruption never leaves a torn file."""
-        os.makedirs(directory, exist_ok=True)
-        model_path = os.path.join(directory, MODEL_FILE)
-        self.model.save(model_path + ".tmp.keras")
-        os.replace(model_path + ".tmp.keras", model_path)
-        tokenizer_path = os.path.join(directory, TOKENIZER_FILE)
-        with open(tokenizer_path + ".tmp", "wb") as f:
-            f.write(self.tokenizer.proto)
-        os.replace(tokenizer_path + ".tmp", tokenizer_path)
+        save_token_model(directory, self.model, self.tokenizer)
 
     def encode(self, texts):
         """Encoder ids `[batch, width]` (int32, padded) for `texts`, each

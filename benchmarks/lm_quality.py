@@ -1,0 +1,233 @@
+"""Language-model quality, size and speed of a shared decoder-only model
+against the unshared model of the same depth and a plain keras-hub GPT-2
+backbone with the same stored parameters, trained side by side on the same
+token windows in the same order for the same number of epochs.
+
+    python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
+        [--layers 8 --groups 4 --sharing sequence] [--models shared,shared_kv,unshared,keras_hub]
+
+Models (`--preset`'s width, heads, feed-forward and context):
+
+- `shared`: `--layers` depths over `--groups` groups (`--sharing`);
+- `shared_kv`: the same with `kv_sharing="group"` (one KV-cache slot per group);
+- `unshared`: `--layers` depths, no sharing;
+- `keras_hub`: `keras_hub.models.GPT2Backbone` with `--groups` layers (the
+  shared model's stored blocks; pre-LN, learned positions, tied output, as
+  ours), wrapped in `GPT2CausalLM` for its cached `generate`.
+
+Every model trains at `--learning-rate` (AdamW, warmup, cosine decay). Test
+perplexity and bits per byte are computed the same way for all
+(`generation.token_nll` on the packed test chapters). Speed: cached greedy
+generation tokens/s of each model's own `generate` (ours: `SharedCausalLM.
+generate`; keras-hub: `GPT2CausalLM.generate` with its cache), and for the
+shared model its TFLite `prefill`+`decode` file on LiteRT. The last stdout
+line is one JSON object: a row per model and seed, means, and paired
+differences of test perplexity against `shared` with standard errors.
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import keras_hub  # noqa: E402
+import numpy as np  # noqa: E402
+
+import sharedformer_tf as sf  # noqa: E402
+from sharedformer_tf import training  # noqa: E402
+from sharedformer_tf.app import flags  # noqa: E402
+from sharedformer_tf.data import text_documents  # noqa: E402
+from sharedformer_tf.data.lm_dataset import make_lm_dataset, pack_windows, token_stream  # noqa: E402
+from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
+from sharedformer_tf.export.causal_lm_export import (  # noqa: E402
+    TFLiteTextGenerator,
+    convert_prefill_decode,
+)
+from sharedformer_tf.generation import token_nll  # noqa: E402
+from sharedformer_tf.models import SharedCausalLM, causal_lm_config  # noqa: E402
+from sharedformer_tf.preprocessing import CausalLMPreprocessor  # noqa: E402
+
+MODELS = ("shared", "shared_kv", "unshared", "keras_hub")
+
+
+class KerasHubLM(keras.Model):
+    """`GPT2CausalLM` as ids -> logits, so it trains on the same batches."""
+
+    def __init__(self, causal_lm, pad_id=0, **kwargs):
+        super().__init__(**kwargs)
+        self.causal_lm = causal_lm
+        self.pad_id = pad_id
+        self.config = None
+
+    def call(self, token_ids):
+        mask = keras.ops.not_equal(token_ids, self.pad_id)
+        return self.causal_lm({"token_ids": token_ids, "padding_mask": mask})
+
+
+def build(name, config, args):
+    if name == "keras_hub":
+        backbone = keras_hub.models.GPT2Backbone(
+            vocabulary_size=config.vocabulary_size, num_layers=args.groups,
+            num_heads=config.num_heads, hidden_dim=config.hidden_dim,
+            intermediate_dim=config.intermediate_dim, dropout=config.dropout,
+            max_sequence_length=config.max_length,
+        )  # fmt: skip
+        return KerasHubLM(keras_hub.models.GPT2CausalLM(backbone, preprocessor=None))
+    changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
+    if name == "unshared":
+        changes["plan"] = config.plan.replace(strategy="none")
+    return SharedCausalLM(config.replace(**changes))
+
+
+def cache_bytes(model):
+    if not isinstance(model, SharedCausalLM):
+        return None
+    return int(np.prod(model.init_cache(1, model.config.max_length).shape)) * 4
+
+
+def generation_speed(model, prompts, new_tokens):
+    """Tokens/s of cached greedy generation (second call: compiled)."""
+    width = prompts.shape[1] + new_tokens
+    if isinstance(model, SharedCausalLM):
+
+        def generate():
+            return np.asarray(model.generate(prompts, width))
+    else:
+        lm = model.causal_lm
+        padded = np.zeros([len(prompts), width], "int32")
+        padded[:, : prompts.shape[1]] = prompts
+        inputs = {"token_ids": padded, "padding_mask": padded != 0}
+        lm.compile(sampler="greedy")
+
+        def generate():
+            return lm.generate(inputs, max_length=width, stop_token_ids=None)
+
+    generate()
+    start = time.perf_counter()
+    generate()
+    return round(len(prompts) * new_tokens / (time.perf_counter() - start), 1)
+
+
+def tflite_speed(model, prompts, new_tokens):
+    runner = TFLiteTextGenerator(convert_prefill_decode(model))
+    start = time.perf_counter()
+    for prompt in prompts:
+        runner.generate_ids(prompt, new_tokens)
+    return round(len(prompts) * new_tokens / (time.perf_counter() - start), 1)
+
+
+def run(name, config, args, train_windows, test_windows, num_bytes, seed):
+    keras.utils.set_random_seed(seed)
+    # A new dataset per model: every model sees the same batches in the same order.
+    train_ds = make_lm_dataset(train_windows, args.batch_size, shuffle=True, seed=seed,
+                               drop_remainder=True)  # fmt: skip
+    model = build(name, config, args)
+    steps = int(train_ds.cardinality()) * args.epochs
+    training.compile_seq2seq(model, steps, args.learning_rate, None, 0.0, config.pad_id,
+                             jit_compile=not args.no_jit)  # fmt: skip
+    start = time.perf_counter()
+    model.fit(train_ds, epochs=args.epochs, verbose=2)
+    train_seconds = time.perf_counter() - start
+    model.config = model.config or config  # token_nll reads pad_id and max_length
+    total, count = token_nll(model, test_windows, args.batch_size)
+    prompts = test_windows[: args.speed_prompts, : args.prompt_tokens]
+    row = {
+        "model": name, "seed": seed,
+        "unique_params": sf.parameter_report(model)["unique_params"],
+        "test_perplexity": round(math.exp(total / count), 3),
+        "test_bits_per_byte": round(total / math.log(2) / num_bytes, 5),
+        "kv_cache_bytes": cache_bytes(model),
+        "train_seconds": round(train_seconds, 1),
+        "generate_tokens_per_second": generation_speed(model, prompts, args.new_tokens),
+    }  # fmt: skip
+    if name == "shared" and seed == args.seeds[0]:
+        row["tflite_decode_tokens_per_second"] = tflite_speed(model, prompts[:4], args.new_tokens)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def paired(rows, key, against="shared"):
+    by = {(r["model"], r["seed"]): r[key] for r in rows}
+    out = {}
+    for name in sorted({r["model"] for r in rows} - {against}):
+        diffs = [
+            by[(name, s)] - by[(against, s)] for m, s in by if m == name and (against, s) in by
+        ]
+        if diffs:
+            se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else None
+            out[f"{name} - {against}"] = {"mean": round(statistics.fmean(diffs), 3),
+                                          "standard_error": se and round(se, 3),
+                                          "pairs": len(diffs)}  # fmt: skip
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", default="bible:en")
+    parser.add_argument("--preset", choices=sorted(causal_lm_config.PRESETS), default="tiny")
+    parser.add_argument("--layers", type=flags.positive_int, default=8)
+    parser.add_argument("--groups", type=flags.positive_int, default=4)
+    parser.add_argument("--sharing", default="sequence")
+    parser.add_argument("--context", type=flags.int_at_least(8))
+    parser.add_argument("--vocab-size", type=flags.positive_int)
+    parser.add_argument("--epochs", type=flags.positive_int, default=3)
+    parser.add_argument("--batch-size", type=flags.positive_int, default=32)
+    parser.add_argument("--learning-rate", type=flags.positive_float, default=1e-3)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--speed-prompts", type=flags.positive_int, default=16)
+    parser.add_argument("--prompt-tokens", type=flags.positive_int, default=16)
+    parser.add_argument("--new-tokens", type=flags.positive_int, default=48)
+    parser.add_argument("--no-jit", action="store_true")
+    args = parser.parse_args()
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    names = args.models.split(",")
+    if set(names) - set(MODELS):
+        parser.error(f"--models: unknown {sorted(set(names) - set(MODELS))}; known {MODELS}")
+
+    documents = text_documents.read_documents(args.data, "train")
+    test = text_documents.read_documents(args.data, "test")
+    preset = causal_lm_config.preset(args.preset)
+    proto = train_sentencepiece(documents, args.vocab_size or preset.vocabulary_size)
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    plan = sf.SharingPlan(args.layers, args.groups, strategy=args.sharing)
+    config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
+                            max_length=args.context or preset.max_length)  # fmt: skip
+    preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
+    train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
+    test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
+                                keep_last=True)  # fmt: skip
+    num_bytes = sum(len(d.encode("utf-8")) for d in test)
+    rows = []
+    for seed in args.seeds:
+        for name in names:  # interleaved: a noisy machine slows all models alike
+            rows.append(run(name, config, args, train_windows, test_windows, num_bytes, seed))
+    means = {}
+    for row in rows:
+        means.setdefault(row["model"], []).append(row)
+    keys = ("test_perplexity", "test_bits_per_byte", "generate_tokens_per_second")
+    means = {name: {k: round(statistics.fmean(r[k] for r in group), 3) for k in keys}
+             | {"unique_params": group[0]["unique_params"], "seeds": len(group)}
+             for name, group in means.items()}  # fmt: skip
+    summary = {"data": args.data, "preset": args.preset, "plan": plan.get_config(),
+               "context": config.max_length, "vocabulary_size": config.vocabulary_size,
+               "epochs": args.epochs, "train_windows": len(train_windows),
+               "test_tokens": int((test_windows[:, 1:] != 0).sum()), "seeds": args.seeds,
+               "mean": means, "paired_perplexity": paired(rows, "test_perplexity"),
+               "rows": rows}  # fmt: skip
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
