@@ -7,6 +7,34 @@ import sentencepiece
 
 # Ids every sharedformer_tf tokenizer uses (they match `Seq2SeqConfig`).
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+# The trainer skips longer sentences (its max_sentence_length is 4192 bytes):
+# longer texts (a chapter, a whole book) are cut at spaces into pieces.
+MAX_PIECE_CHARS = 1000
+
+
+def training_pieces(texts, max_chars=MAX_PIECE_CHARS):
+    """Yields `texts` cut at spaces into pieces of at most about `max_chars`
+    characters (a word longer than that is one piece).
+
+    Example:
+
+    >>> list(training_pieces(["a bb ccc dddd", "e"], max_chars=6))
+    ['a bb', 'ccc', 'dddd', 'e']
+    """
+    for text in texts:
+        if len(text) <= max_chars:
+            yield text
+            continue
+        piece = []
+        size = 0
+        for word in text.split():
+            if piece and size + 1 + len(word) > max_chars:
+                yield " ".join(piece)
+                piece, size = [], 0
+            size += len(word) + (1 if piece else 0)
+            piece.append(word)
+        if piece:
+            yield " ".join(piece)
 
 
 def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
@@ -15,7 +43,8 @@ def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
     Uses the `sentencepiece` trainer (keras-hub's
     `compute_sentence_piece_proto` cannot set special ids) with pad=0, bos=1,
     eos=2, unk=3, digits split into single pieces (numbers are copied digit
-    by digit) and NFKC normalization. `vocabulary_size` is an upper bound: a
+    by digit) and NFKC normalization. Texts longer than `MAX_PIECE_CHARS`
+    are cut at spaces first (the trainer would skip them). `vocabulary_size` is an upper bound: a
     small corpus may give fewer pieces.
 
     Args:
@@ -27,7 +56,7 @@ def train_sentencepiece(texts, vocabulary_size, model_type="unigram"):
         `bytes`, a SentencePiece model proto for
         `keras_hub.tokenizers.SentencePieceTokenizer(proto=...)`.
     """
-    texts = [t for t in texts if t]
+    texts = [t for t in training_pieces(texts) if t]
     if not texts:
         raise ValueError("Cannot train a tokenizer on an empty corpus. Received: 0 non-empty texts")
     if not isinstance(vocabulary_size, int) or vocabulary_size < 8:

@@ -8,6 +8,7 @@ from sharedformer_tf.data.sentencepiece_vocabulary import (
     PAD_ID,
     UNK_ID,
     train_sentencepiece,
+    training_pieces,
 )
 
 
@@ -41,3 +42,14 @@ def test_errors():
         train_sentencepiece(["", ""], 100)
     with pytest.raises(ValueError, match="vocabulary_size=4"):
         train_sentencepiece(["a b c"], 4)
+
+
+def test_long_documents_still_train_a_vocabulary():
+    # One 60 KB document: the trainer alone would skip it (over 4192 bytes).
+    words = ["river", "stone", "mountain", "valley", "harbor", "lantern"]
+    document = " ".join(words[(i * 7) % 6] for i in range(10_000))
+    proto = train_sentencepiece([document], 40)
+    processor = sentencepiece.SentencePieceProcessor(model_proto=proto)
+    assert processor.decode(processor.encode("harbor lantern")) == "harbor lantern"
+    assert len(processor.encode("mountain")) <= 2  # learned from the document, not spelled out
+    assert all(len(p) <= 1000 for p in training_pieces([document]))
