@@ -115,8 +115,11 @@ def read_documents(spec, split="train", data_dir=None):
         raise ValueError(f"Unknown split; expected one of {SPLITS}. Received: split={split!r}")
     kind, argument = parse_spec(spec)
     if kind == "bible":
-        documents = [text for _, text in sword_bible.chapters(sword_bible.read_verses(argument),
-                                                              split)]  # fmt: skip
+        try:
+            verses = sword_bible.read_verses(argument)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{error} Other SPECs: text:FILE, tfds:NAME.") from None
+        documents = [text for _, text in sword_bible.chapters(verses, split)]
     elif kind == "text":
         documents = split_documents(read_text_file(argument), split)
     else:

@@ -111,6 +111,7 @@ def test_bible_without_its_packages_names_the_apt_get_line(tmp_path, capsys, mon
     argv = ["train", "--out", str(tmp_path / "out"), "--data", "bible:en"]
     code, error = app_helpers.exit_code_and_error(load_app(), argv, capsys)
     assert code == 2 and "apt-get install sword-text-web diatheke" in error
+    assert "Other SPECs: text:FILE, tfds:NAME" in error
     assert not (tmp_path / "out").exists()
 
 
