@@ -228,6 +228,7 @@ def export_text_generator(generator, directory, quantizations=tflite.QUANTIZATIO
         The `export.json` contents as a dict.
     """
     max_new_tokens = max_new_tokens or default_new_tokens(generator.context)
+    generator._check_budget(max_new_tokens)  # before anything is written
     model = generator.model.in_float32()
     if model is not generator.model:
         generator = TextGenerator(model, generator.tokenizer)
