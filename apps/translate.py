@@ -7,6 +7,7 @@
     python apps/translate.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
 
 SPEC: builtin[:en-fr] | parallel:SRC_FILE,TGT_FILE | tsv:FILE | tfds:NAME[:SPLIT]
+      | bible:es-en[:SPLIT] (Reina-Valera 1909 -> World English Bible, aligned by verse)
 """
 
 import argparse
@@ -90,7 +91,8 @@ def parse_args(argv):
         sub = commands.add_parser(command)
         sub.add_argument("--model", required=True, help="a directory written by train")
         if command == "evaluate":
-            sub.add_argument("--data", default="builtin:en-fr", help="SPEC to score on")
+            sub.add_argument("--data", help="SPEC to score on (default: the training SPEC's test "
+                                            "split)")  # fmt: skip
             sub.add_argument("--num-examples", type=flags.positive_int)
         if command in ("evaluate", "translate"):
             sub.add_argument(
@@ -140,7 +142,7 @@ def load_training_data(args):
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples, **read)
     if args.valid:
         valid = text_pairs.read_pairs(args.valid, "valid", **read)
-    elif text_pairs.parse_spec(args.data).kind in ("builtin", "tfds"):
+    elif text_pairs.parse_spec(args.data).kind in text_pairs.SPLIT_KINDS:
         valid = text_pairs.read_pairs(args.data, "valid", **read)
     else:
         held_out = min(1000, max(1, len(pairs) // 100))
@@ -200,7 +202,10 @@ def train(args):
 
 def evaluate_model(args):
     translator = Translator.load(args.model)
-    pairs = text_pairs.read_pairs(args.data, "test", args.num_examples, data_dir=args.tfds_data_dir)
+    spec = args.data or training.read_run_config(args.model)["run"]["data"]
+    if text_pairs.parse_spec(spec).kind not in text_pairs.SPLIT_KINDS and not args.data:
+        raise ValueError(f"The training data {spec} has no test split: name one with --data")
+    pairs = text_pairs.read_pairs(spec, "test", args.num_examples, data_dir=args.tfds_data_dir)
     metrics, outputs = evaluate(translator, pairs, beam=args.beam)
     for (source, reference), output in list(zip(pairs, outputs, strict=True))[:5]:
         print(f"  {source}\n    -> {output}\n    (reference: {reference})")

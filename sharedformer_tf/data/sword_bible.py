@@ -47,13 +47,18 @@ BOOKS = (
 SPLITS = ("train", "validation", "test")
 # Percent of chapters per split, by a stable hash of "Book chapter".
 SPLIT_PERCENT = {"test": 5, "validation": 5}
-CACHE_VERSION = 1
-_HEADER = re.compile(r"(?:^|(?<=>))((?:[1-4I]+ )?[A-Z][A-Za-z]*(?: (?:of )?[A-Z][A-Za-z]*)*) "
+CACHE_VERSION = 2
+# Longest/shortest text of a verse pair kept by `verse_pairs`.
+MAX_LENGTH_RATIO = 2.5
+# A verse reference starts a line or follows a tag (and maybe one space).
+_HEADER = re.compile(r"(?:^|(?<=>)|(?<=> ))"
+                     r"((?:[1-4I]+ )?[A-Z][A-Za-z]*(?: (?:of )?[A-Z][A-Za-z]*)*) "
                      r"(\d+):(\d+): ", re.M)  # fmt: skip
 _DROPPED = re.compile(r"<(title|note|speaker)\b[^>]*>.*?</\1>", re.S)
 _TAGS = re.compile(r"(?:<[^>]*>)+")
 _ENCLITIC = re.compile(r"</w><transChange[^>]*>(?=(?:lo|la|le|los|las|les|me|te|se|nos|os)\b)")
 _WORD = re.compile(r"\w", re.U)
+_GLOSSARY = re.compile(r'<div\b[^>]*type="glossary"')  # the WEB's appendix, after Revelation
 _ATTACHES_LEFT = set(",.;:!?’”)»]")
 _ATTACHES_RIGHT = set("‘“(«¿¡[")
 
@@ -72,10 +77,15 @@ def diatheke_binary(language="en"):
     path = shutil.which("diatheke")
     if path is None:
         raise FileNotFoundError(
-            f"diatheke is not installed. Install it with `sudo apt-get install "
-            f"{LANGUAGES[language][1]} diatheke` (Debian/Ubuntu) or `make system-packages`."
+            f"diatheke is not installed. Install it with {install_hint(language)}."
         )
     return path
+
+
+def install_hint(*languages):
+    """How to install diatheke and the modules of `languages`."""
+    packages = " ".join(LANGUAGES[language][1] for language in languages)
+    return f"`sudo apt-get install {packages} diatheke` (Debian/Ubuntu) or `make system-packages`"
 
 
 def installed_modules():
@@ -113,10 +123,24 @@ def clean_markup(fragment):
     return " ".join(text.split())
 
 
+def undo_drop_cap(text):
+    """A chapter's first words printed in capitals (the Reina-Valera's drop
+    cap) in ordinary case: `"Y FUÉ la vida"` -> `"Y Fué la vida"`."""
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        letters = [j for j, c in enumerate(word) if c.isalpha()]
+        if not letters or not all(word[j].isupper() for j in letters):
+            break
+        if len(letters) > 1:
+            words[i] = word[: letters[1]] + word[letters[1] :].lower()
+    return " ".join(words)
+
+
 def parse_osis(rendered):
     """`Verse`s of diatheke's OSIS rendering, in order, books of `BOOKS` only,
     empty verses dropped."""
     books = set(BOOKS)
+    rendered = _GLOSSARY.split(rendered)[0]
     headers = list(_HEADER.finditer(rendered))
     verses = []
     for header, following in zip(headers, headers[1:] + [None], strict=True):
@@ -127,8 +151,10 @@ def parse_osis(rendered):
         text = clean_markup(rendered[header.end() : end])
         if following is None:  # diatheke ends with "(module name)"
             text = re.sub(r"\s*\([A-Za-z0-9]+\)\s*$", "", text)
+        verse = int(header.group(3))
         if text:
-            verses.append(Verse(book, int(header.group(2)), int(header.group(3)), text))
+            text = undo_drop_cap(text) if verse == 1 else text
+            verses.append(Verse(book, int(header.group(2)), verse, text))
     return verses
 
 
@@ -148,7 +174,7 @@ def read_verses(language="en", cache_dir=None):
             message names the `apt-get install` line).
     """
     check_language(language)
-    module, package = LANGUAGES[language]
+    module = LANGUAGES[language][0]
     binary = diatheke_binary(language)
     version = ""  # the module's configuration file changes with its version
     for name in (module, module.lower()):
@@ -165,8 +191,7 @@ def read_verses(language="en", cache_dir=None):
             return tuple(Verse(*row) for row in json.load(f))
     if module not in installed_modules():
         raise FileNotFoundError(
-            f"The SWORD module {module} is not installed. Install it with "
-            f"`sudo apt-get install {package} diatheke` (Debian/Ubuntu) or `make system-packages`."
+            f"The SWORD module {module} is not installed. Install it with {install_hint(language)}."
         )
     logger.info("Rendering the SWORD module %s with diatheke (once; cached in %s)", module,
                 cache_dir)  # fmt: skip
@@ -208,3 +233,40 @@ def chapters(verses, split):
         if split_of(v.book, v.chapter) == split:
             documents.setdefault(f"{v.book} {v.chapter}", []).append(v.text)
     return [(name, " ".join(texts)) for name, texts in documents.items()]
+
+
+def verse_pairs(source, target, split, cache_dir=None):
+    """`(source text, target text)` verse pairs of `split`, aligned by
+    reference (book, chapter, verse), in canonical order.
+
+    A verse missing or empty in either module is dropped, and so is a pair
+    whose texts differ in length (characters) by more than `MAX_LENGTH_RATIO`
+    (a few dozen verses the two modules number differently); splits are
+    whole chapters (`split_of`), the same for every pair of languages.
+
+    Args:
+        source: a key of `LANGUAGES`, e.g. `"es"`.
+        target: another key, e.g. `"en"`.
+        split: one of `SPLITS`.
+        cache_dir: passed to `read_verses`.
+
+    Returns:
+        A list of `(source, target)` strings.
+    """
+    check_language(source)
+    check_language(target)
+    if source == target:
+        raise ValueError(f"A Bible pair needs two languages. Received: {source}-{target}")
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split; expected one of {SPLITS}. Received: split={split!r}")
+    try:
+        sources, targets = read_verses(source, cache_dir), read_verses(target, cache_dir)
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{error} A {source}-{target} pair needs both modules: "
+                                f"{install_hint(source, target)}.") from None  # fmt: skip
+    targets = {v[:3]: v.text for v in targets}
+    pairs = [(v.text, targets[v[:3]]) for v in sources
+             if v[:3] in targets and split_of(v.book, v.chapter) == split]  # fmt: skip
+    return [
+        (s, t) for s, t in pairs if max(len(s), len(t)) <= MAX_LENGTH_RATIO * min(len(s), len(t))
+    ]

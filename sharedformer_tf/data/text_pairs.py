@@ -9,15 +9,21 @@ SPEC forms:
   Anki exports, are ignored).
 - `tfds:NAME[:SPLIT]`: a TensorFlow Datasets translation set with supervised
   keys, read from the user's data_dir, e.g. `tfds:ted_hrlr_translate/pt_to_en`.
+- `bible:SRC-TGT[:SPLIT]`: public-domain Bibles aligned by verse, from
+  Debian's SWORD packages (`sword_bible`), e.g. `bible:es-en` (Reina-Valera
+  1909 -> World English Bible); splits are whole chapters.
 """
 
 import dataclasses
 import os
 
-from sharedformer_tf.data import builtin_corpus
+from sharedformer_tf.data import builtin_corpus, sword_bible
 from sharedformer_tf.data.tfds_reader import load_prepared
 
-KINDS = ("builtin", "parallel", "tsv", "tfds")
+KINDS = ("builtin", "parallel", "tsv", "tfds", "bible")
+# The kinds that have their own validation and test splits.
+SPLIT_KINDS = ("builtin", "tfds", "bible")
+SPECS = "builtin[:en-fr], parallel:SRC,TGT, tsv:FILE, tfds:NAME, bible:es-en"
 # Default number of builtin pairs per split.
 BUILTIN_SIZES = {"train": 40_000, "valid": 500, "test": 1_000}
 
@@ -39,8 +45,7 @@ def parse_spec(spec):
     kind, _, rest = spec.partition(":")
     if kind not in KINDS:
         raise ValueError(
-            f"Unknown data SPEC kind {kind!r}; expected one of builtin[:en-fr], "
-            f"parallel:SRC,TGT, tsv:FILE, tfds:NAME. Received: spec={spec!r}"
+            f"Unknown data SPEC kind {kind!r}; expected one of {SPECS}. Received: spec={spec!r}"
         )
     if kind == "builtin":
         pair, _, split = rest.partition(":")
@@ -65,6 +70,19 @@ def parse_spec(spec):
             raise ValueError(f"`tsv:` needs a file, tsv:FILE. Received: spec={spec!r}")
         return DataSpec("tsv", paths=(rest,))
     name, _, split = rest.partition(":")
+    if kind == "bible":
+        source, dash, target = name.partition("-")
+        if not dash:
+            raise ValueError(f"`bible:` needs a language pair, e.g. bible:es-en. "
+                             f"Received: spec={spec!r}")  # fmt: skip
+        sword_bible.check_language(source)
+        sword_bible.check_language(target)
+        if source == target:
+            raise ValueError(f"`bible:` needs two languages. Received: spec={spec!r}")
+        if split and split not in builtin_corpus.SPLITS:
+            raise ValueError(f"Unknown split; expected one of {builtin_corpus.SPLITS}. "
+                             f"Received: spec={spec!r}")  # fmt: skip
+        return DataSpec("bible", name=name, split=split or None)
     if not name:
         raise ValueError(f"`tfds:` needs a dataset name, tfds:NAME. Received: spec={spec!r}")
     return DataSpec("tfds", name=name, split=split or None)
@@ -136,8 +154,8 @@ def read_pairs(spec, split="train", num_examples=None, seed=0, data_dir=None):
     Args:
         spec: SPEC string or `DataSpec`.
         split: split used when the SPEC names none (`"train"`, `"valid"` or
-            `"test"`; tfds uses `"validation"` for `"valid"`). Files have no
-            splits: all their lines are read.
+            `"test"`; tfds and bible use `"validation"` for `"valid"`).
+            Files have no splits: all their lines are read.
         num_examples: int or `None`. Builtin: number of pairs to generate
             (default `BUILTIN_SIZES[split]`); other sources: keep the first
             `num_examples` pairs.
@@ -156,6 +174,13 @@ def read_pairs(spec, split="train", num_examples=None, seed=0, data_dir=None):
         pairs = _read_parallel(*spec.paths)
     elif spec.kind == "tsv":
         pairs = _read_tsv(spec.paths[0])
+    elif spec.kind == "bible":
+        source, target = spec.name.split("-")
+        try:
+            pairs = sword_bible.verse_pairs(source, target,
+                                            {"valid": "validation"}.get(split, split))  # fmt: skip
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{error} Other SPECs: {SPECS}.") from None
     else:
         tfds_split = {"valid": "validation"}.get(split, split)
         pairs = _read_tfds(spec.name, tfds_split, data_dir)

@@ -153,6 +153,7 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus, capsys):
     "args, message",
     [
         (["train", "--data", "csv:x", "--out", "OUT"], "Unknown data SPEC kind 'csv'"),
+        (["train", "--data", "bible:es-fr", "--out", "OUT"], "language='fr'"),
         (
             ["train", "--out", "OUT", "--sharing", "sequence", "--layers", "3", "--groups", "2"],
             "num_layers=3",
@@ -170,6 +171,26 @@ def test_bad_arguments_give_clear_errors(args, message, tmp_path, capsys):
     code, error = exit_code_and_error(args, capsys)
     assert code == 2 and message in error and "Traceback" not in error
     assert not (tmp_path / "OUT").exists()
+
+
+def test_evaluate_defaults_to_the_training_data_only_when_it_has_a_test_split(trained, capsys):
+    code, error = exit_code_and_error(["evaluate", "--model", str(trained[0])], capsys)
+    assert code == 2 and "has no test split: name one with --data" in error
+
+
+def test_missing_bible_names_the_packages_and_other_specs(tmp_path, monkeypatch, capsys):
+    from sharedformer_tf.data import sword_bible
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no cached corpus
+    monkeypatch.setattr(sword_bible.shutil, "which", lambda name: None)
+    sword_bible.read_verses.cache_clear()
+    try:
+        argv = ["train", "--data", "bible:es-en", "--out", str(tmp_path / "out")]
+        code, error = exit_code_and_error(argv, capsys)
+    finally:
+        sword_bible.read_verses.cache_clear()
+    assert code == 2 and "apt-get install sword-text-sparv sword-text-web diatheke" in error
+    assert "Other SPECs: builtin" in error and not (tmp_path / "out").exists()
 
 
 def test_non_utf8_training_file_names_file_and_line(tmp_path, capsys):

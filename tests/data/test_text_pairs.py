@@ -18,6 +18,8 @@ from sharedformer_tf.data.text_pairs import DataSpec, parse_spec, read_pairs
             "tfds:wmt14_translate/de-en:validation",
             DataSpec("tfds", name="wmt14_translate/de-en", split="validation"),
         ),
+        ("bible:es-en", DataSpec("bible", name="es-en")),
+        ("bible:en-es:test", DataSpec("bible", name="en-es", split="test")),
     ],
 )
 def test_parse_spec(spec, expected):
@@ -34,6 +36,10 @@ def test_parse_spec(spec, expected):
         ("builtin:en-xx", "pair='en-xx'"),
         ("builtin:en-fr:dev", "spec='builtin:en-fr:dev'"),
         ("", "non-empty"),
+        ("bible:es", "needs a language pair"),
+        ("bible:es-fr", "language='fr'"),
+        ("bible:en-en", "two languages"),
+        ("bible:es-en:dev", "spec='bible:es-en:dev'"),
     ],
 )
 def test_bad_specs(spec, message):
@@ -99,3 +105,23 @@ def test_tfds_reader_with_mock_data(name):
 
 def test_builtin_sizes_cover_every_split():
     assert set(text_pairs.BUILTIN_SIZES) == {"train", "valid", "test"}
+
+
+def test_bible_pairs_take_the_split_and_name_the_packages(monkeypatch):
+    calls = []
+
+    def verse_pairs(source, target, split):
+        calls.append((source, target, split))
+        return [("a", "b")] * 3
+
+    monkeypatch.setattr(text_pairs.sword_bible, "verse_pairs", verse_pairs)
+    assert read_pairs("bible:es-en", "valid", num_examples=2) == [("a", "b")] * 2
+    assert read_pairs("bible:en-es:test", "train") == [("a", "b")] * 3
+    assert calls == [("es", "en", "validation"), ("en", "es", "test")]
+
+    def missing(*args):
+        raise FileNotFoundError("The SWORD module spaRV1909eb is not installed. Install it ...")
+
+    monkeypatch.setattr(text_pairs.sword_bible, "verse_pairs", missing)
+    with pytest.raises(FileNotFoundError, match="not installed.*Other SPECs: builtin.*tsv:FILE"):
+        read_pairs("bible:es-en")
