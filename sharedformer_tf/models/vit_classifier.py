@@ -42,7 +42,7 @@ class ViTClassifier(ConfigModel):
                              name="images")  # fmt: skip
         x = keras.layers.Rescaling(1 / 255, dtype=dtype, name="rescale")(images)
         logits, layers = patch_transformer_logits(
-            x, config, config.patch_size, dtype, stem_filters=config.stem_filters
+            x, config, config.patch_size, dtype, config.stem_filters, config.stem_pooling
         )
         self.config = config
         self.patch_embedding, self.encoder, self.head = layers

@@ -2,11 +2,11 @@
 
 import dataclasses
 
+from sharedformer_tf.layers.patch_embedding import stem_stages
 from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
 from sharedformer_tf.sharing import SharingPlan
 from sharedformer_tf.validation import (
     check_heads,
-    check_non_negative_int,
     check_positive_int,
     check_rate,
 )
@@ -28,8 +28,12 @@ class ViTConfig(ConfigDataclass):
         intermediate_dim: int. Feed-forward width.
         plan: `SharingPlan` of the encoder depths.
         pooling: `"class_token"` or `"mean"` (of the patch vectors).
-        stem_filters: filters of a 3x3 convolutional stem before the patch
-            projection (0: none, the plain ViT patch embedding).
+        stem_filters: int or tuple: the filters of each 3x3 convolution of a
+            stem before the patch projection (0: none, the plain ViT patch
+            embedding). See `layers.PatchEmbedding`.
+        stem_pooling: a stride-2 max pooling after each stem convolution
+            (a convolutional tokenizer: `patch_size` then divides the pooled
+            grid, e.g. 28 -> 14 -> 7 -> 4 after three stages).
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         layer_norm_epsilon: epsilon of every layer norm.
@@ -44,7 +48,8 @@ class ViTConfig(ConfigDataclass):
     intermediate_dim: int
     plan: SharingPlan
     pooling: str = "class_token"
-    stem_filters: int = 0
+    stem_filters: int | tuple = 0
+    stem_pooling: bool = False
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
@@ -60,11 +65,15 @@ class ViTConfig(ConfigDataclass):
             num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim,
         )
-        check_non_negative_int(stem_filters=self.stem_filters)
-        if self.image_size % self.patch_size:
+        stages = stem_stages(self.stem_filters)
+        object.__setattr__(self, "stem_filters", stages if len(stages) != 1 else stages[0])
+        grid = self.image_size
+        for _ in range(len(stages) if self.stem_pooling else 0):
+            grid = -(-grid // 2)
+        if grid % self.patch_size:
             raise ValueError(
-                "`patch_size` must divide `image_size`. Received: "
-                f"image_size={self.image_size}, patch_size={self.patch_size}"
+                "`patch_size` must divide `image_size` (after the stem's pooling: "
+                f"{grid}). Received: image_size={self.image_size}, patch_size={self.patch_size}"
             )
         check_heads(self.hidden_dim, self.num_heads)
         if self.pooling not in POOLINGS:
@@ -73,19 +82,22 @@ class ViTConfig(ConfigDataclass):
 
 
 def tiny(**changes):
-    """28x28 grayscale (Fashion-MNIST): a 16-filter 3x3 convolutional stem,
-    4x4 patches (49), H=64, 4 heads, FFN 128, 8 depths over 2 groups
-    (`cycle`, ABABABAB), 10 classes."""
+    """28x28 grayscale (Fashion-MNIST): a convolutional tokenizer (3x3
+    convolutions of 16, 32 and 64 filters, each followed by a stride-2 max
+    pooling: a 4x4 grid, 16 tokens), H=64, 4 heads, FFN 128, 8 depths over
+    2 groups (`cycle`, ABABABAB), mean pooling, 10 classes."""
     config = ViTConfig(
         image_size=28,
         channels=1,
-        patch_size=4,
+        patch_size=1,
         num_classes=10,
         hidden_dim=64,
         num_heads=4,
         intermediate_dim=128,
         plan=SharingPlan(8, 2, strategy="cycle"),
-        stem_filters=16,
+        pooling="mean",
+        stem_filters=(16, 32, 64),
+        stem_pooling=True,
     )
     return config.replace(**changes)
 

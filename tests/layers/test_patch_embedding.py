@@ -38,7 +38,9 @@ def test_indivisible_image_names_what_it_received():
 @pytest.mark.parametrize(
     "kwargs, shape",
     [({"patch_size": 2, "hidden_dim": 4, "use_class_token": False}, (2, 16, 4)),
-     ({"patch_size": (2, 8), "hidden_dim": 4, "stem_filters": 3}, (2, 5, 4))],
+     ({"patch_size": (2, 8), "hidden_dim": 4, "stem_filters": 3}, (2, 5, 4)),
+     ({"patch_size": 1, "hidden_dim": 4, "stem_filters": [3, 5], "stem_pooling": True},
+      (2, 5, 4))],
 )  # fmt: skip
 def test_layer_contract(tmp_path, kwargs, shape):
     import numpy as np
@@ -81,3 +83,29 @@ def test_convolutional_stem_adds_local_features():
     assert changed.tolist() == [False, True, False, True, False]
     with pytest.raises(ValueError, match="stem_filters"):
         PatchEmbedding(patch_size=4, hidden_dim=8, stem_filters=-1)
+
+
+def test_pooled_stem_is_a_convolutional_tokenizer():
+    import numpy as np
+
+    layer = PatchEmbedding(patch_size=1, hidden_dim=8, stem_filters=(4, 6, 8), stem_pooling=True,
+                           use_class_token=False)  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((2, 28, 28, 1)).astype("float32")
+    y = np.asarray(layer(x))
+    assert y.shape == (2, 16, 8) and layer.num_patches == 16  # 28 -> 14 -> 7 -> 4
+    assert layer.compute_output_shape((None, 28, 28, 1)) == (None, 16, 8)
+    # Three convolutions (3x3, GELU) and a 1x1 projection, no weights in the pooling.
+    weights = (9 * 1 * 4 + 4) + (9 * 4 * 6 + 6) + (9 * 6 * 8 + 8) + (8 * 8 + 8) + 16 * 8
+    assert layer.count_params() == weights
+    # The first convolution keeps the one-convolution stem's name (saved models load).
+    assert layer.stem.name == "stem" and [c.name for c in layer.stem_convs] == ["stem_1", "stem_2"]
+    # Token 0 (the top-left cell of the 4x4 grid) never sees the bottom-right corner.
+    x2 = x.copy()
+    x2[:, 20:, 20:] += 3.0
+    changed = np.abs(np.asarray(layer(x2)) - y).sum(axis=(0, 2)) > 1e-6
+    assert not changed[0] and changed[15]
+    with pytest.raises(ValueError, match=r"after the stem's pooling: 4x4"):
+        PatchEmbedding(patch_size=3, hidden_dim=8, stem_filters=(4, 4, 4), stem_pooling=True)(x)
+    for bad in ((4, 0), (2.5,), True):
+        with pytest.raises(ValueError, match="Received: stem_filters="):
+            PatchEmbedding(patch_size=1, hidden_dim=8, stem_filters=bad)
