@@ -2,7 +2,7 @@
 
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
-    python apps/translate.py evaluate --model DIR --data SPEC [--beam K]
+    python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K]
     python apps/translate.py translate --model DIR [--tflite FILE] [TEXT ...]   (or stdin lines)
     python apps/translate.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
 

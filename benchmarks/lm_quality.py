@@ -4,16 +4,21 @@ backbone with the same stored parameters, trained side by side on the same
 token windows in the same order for the same number of epochs.
 
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
-        [--layers 8 --groups 4 --sharing sequence] [--models shared,shared_kv,unshared,keras_hub]
+        [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence]
+        [--models shared,shared_kv,unshared,keras_hub]
 
 Models (`--preset`'s width, heads, feed-forward and context):
 
-- `shared`: `--layers` depths over `--groups` groups (`--sharing`);
+- `shared`: `--layers` depths over `--groups` groups (`--sharing`), the
+  feed-forward sublayers over `--groups-ffn` groups if given;
 - `shared_kv`: the same with `kv_sharing="group"` (one KV-cache slot per group);
 - `unshared`: `--layers` depths, no sharing;
-- `keras_hub`: `keras_hub.models.GPT2Backbone` with `--groups` layers (the
-  shared model's stored blocks; pre-LN, learned positions, tied output, as
-  ours), wrapped in `GPT2CausalLM` for its cached `generate`.
+- `keras_hub`: `keras_hub.models.GPT2Backbone` with as many layers as the
+  shared model stores blocks (its largest number of groups; pre-LN, learned
+  positions, tied output, as ours), its feed-forward width chosen so that
+  it stores as many parameters as `shared` (the preset's width when the
+  attention and feed-forward groups are equal), wrapped in `GPT2CausalLM`
+  for its cached `generate`.
 
 Every model trains at `--learning-rate` (AdamW, warmup, cosine decay). Test
 perplexity and bits per byte are computed the same way for all
@@ -70,14 +75,31 @@ class KerasHubLM(keras.Model):
         return self.causal_lm({"token_ids": token_ids, "padding_mask": mask})
 
 
+def gpt2_backbone(config, num_layers, intermediate_dim):
+    return keras_hub.models.GPT2Backbone(
+        vocabulary_size=config.vocabulary_size, num_layers=num_layers,
+        num_heads=config.num_heads, hidden_dim=config.hidden_dim,
+        intermediate_dim=intermediate_dim, dropout=config.dropout,
+        max_sequence_length=config.max_length,
+    )  # fmt: skip
+
+
+def keras_hub_shape(config):
+    """`(num_layers, intermediate_dim)` of the GPT-2 backbone that stores as
+    many parameters as the shared model of `config` (parameters grow
+    linearly with the feed-forward width)."""
+    plan = config.plan
+    layers = max(plan.groups_of("self_attention"), plan.groups_of("feed_forward"))
+    target = sf.parameter_report(SharedCausalLM(config))["unique_params"]
+    width = config.intermediate_dim
+    at_width = gpt2_backbone(config, layers, width).count_params()
+    per_unit = at_width - gpt2_backbone(config, layers, width - 1).count_params()
+    return layers, width + round((target - at_width) / per_unit)
+
+
 def build(name, config, args):
     if name == "keras_hub":
-        backbone = keras_hub.models.GPT2Backbone(
-            vocabulary_size=config.vocabulary_size, num_layers=args.groups,
-            num_heads=config.num_heads, hidden_dim=config.hidden_dim,
-            intermediate_dim=config.intermediate_dim, dropout=config.dropout,
-            max_sequence_length=config.max_length,
-        )  # fmt: skip
+        backbone = gpt2_backbone(config, *keras_hub_shape(config))
         return KerasHubLM(keras_hub.models.GPT2CausalLM(backbone, preprocessor=None))
     changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     if name == "unshared":
@@ -175,6 +197,7 @@ def main():
     parser.add_argument("--preset", choices=sorted(causal_lm_config.PRESETS), default="tiny")
     parser.add_argument("--layers", type=flags.positive_int, default=8)
     parser.add_argument("--groups", type=flags.positive_int, default=4)
+    parser.add_argument("--groups-ffn", type=flags.positive_int)
     parser.add_argument("--sharing", default="sequence")
     parser.add_argument("--context", type=flags.int_at_least(8))
     parser.add_argument("--vocab-size", type=flags.positive_int)
@@ -201,7 +224,8 @@ def main():
     preset = causal_lm_config.preset(args.preset)
     proto = train_sentencepiece(documents, args.vocab_size or preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
-    plan = sf.SharingPlan(args.layers, args.groups, strategy=args.sharing)
+    plan = sf.SharingPlan(args.layers, args.groups, strategy=args.sharing,
+                          num_groups_ffn=args.groups_ffn)  # fmt: skip
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
                             max_length=args.context or preset.max_length)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
@@ -221,6 +245,7 @@ def main():
              | {"unique_params": group[0]["unique_params"], "seeds": len(group)}
              for name, group in means.items()}  # fmt: skip
     summary = {"data": args.data, "preset": args.preset, "plan": plan.get_config(),
+               "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
                "epochs": args.epochs, "train_windows": len(train_windows),
                "test_tokens": int((test_windows[:, 1:] != 0).sum()), "seeds": args.seeds,

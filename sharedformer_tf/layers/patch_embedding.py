@@ -36,7 +36,7 @@ class PatchEmbedding(keras.layers.Layer):
         hidden_dim: int. Size of each patch vector.
         use_class_token: bool. Prepend a learned class token.
         stem_filters: int or tuple of ints. A convolutional stem before the
-            patch projection: a 3x3 convolution with GELU per entry, with
+            patch projection: a 3x3 convolution per entry, with
             that many filters ("Early Convolutions Help Transformers See
             Better", Xiao et al. 2021): overlapping local features that
             make small ViTs learn faster. 0 or `()` (default): none, the
@@ -47,6 +47,8 @@ class PatchEmbedding(keras.layers.Layer):
             Transformers (Hassani et al. 2021): e.g. three stages turn a
             28x28 image into a 4x4 grid, 16 tokens instead of 49 at
             `patch_size=4`, and the patches are taken from that grid.
+        stem_activation: activation of the stem convolutions (default
+            `"gelu"`; the convolutional tokenizer of CCT uses `"relu"`).
         kernel_initializer: initializer of the projection kernel.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
@@ -62,7 +64,8 @@ class PatchEmbedding(keras.layers.Layer):
     >>> tuple(layer(keras.ops.ones((2, 28, 28, 1))).shape)
     (2, 50, 8)
     >>> tokenizer = PatchEmbedding(patch_size=1, hidden_dim=8, stem_filters=(4, 8, 8),
-    ...                            stem_pooling=True, use_class_token=False)
+    ...                            stem_pooling=True, stem_activation="relu",
+    ...                            use_class_token=False)
     >>> tuple(tokenizer(keras.ops.ones((2, 28, 28, 1))).shape)
     (2, 16, 8)
     """
@@ -74,6 +77,7 @@ class PatchEmbedding(keras.layers.Layer):
         use_class_token=True,
         stem_filters=0,
         stem_pooling=False,
+        stem_activation="gelu",
         kernel_initializer="glorot_uniform",
         **kwargs,
     ):
@@ -90,6 +94,7 @@ class PatchEmbedding(keras.layers.Layer):
         self.stem_filters = stem_filters
         self._stem_filters = stem_stages(stem_filters)
         self.stem_pooling = bool(stem_pooling)
+        self.stem_activation = stem_activation
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, images_shape):
@@ -111,7 +116,7 @@ class PatchEmbedding(keras.layers.Layer):
                 filters,
                 3,
                 padding="same",
-                activation="gelu",
+                activation=self.stem_activation,
                 kernel_initializer=layer_utils.clone_initializer(self.kernel_initializer, name),
                 dtype=self.dtype_policy,
                 name=name,
@@ -181,6 +186,7 @@ class PatchEmbedding(keras.layers.Layer):
                 "use_class_token": self.use_class_token,
                 "stem_filters": self.stem_filters,
                 "stem_pooling": self.stem_pooling,
+                "stem_activation": self.stem_activation,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )

@@ -8,7 +8,8 @@ from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
 
-def patch_transformer_logits(x, config, patch_size, dtype=None, stem_filters=0, stem_pooling=False):
+def patch_transformer_logits(x, config, patch_size, dtype=None, stem_filters=0, stem_pooling=False,
+                             stem_activation="gelu"):  # fmt: skip
     """Applies a patch embedding, a pre-LN `SharedEncoder` following
     `config.plan`, pooling and a float32 dense head to the symbolic
     `x [batch, height, width, channels]`.
@@ -22,6 +23,7 @@ def patch_transformer_logits(x, config, patch_size, dtype=None, stem_filters=0, 
         dtype: optional dtype policy.
         stem_filters: filters of `PatchEmbedding`'s convolutional stem (0: none).
         stem_pooling: max pooling after each stem convolution.
+        stem_activation: activation of the stem convolutions.
 
     Returns:
         `(logits, (patch_embedding, encoder, head))`: float32 logits
@@ -29,7 +31,8 @@ def patch_transformer_logits(x, config, patch_size, dtype=None, stem_filters=0, 
     """
     c = config
     patches = PatchEmbedding(patch_size, c.hidden_dim, use_class_token=c.pooling == "class_token",
-                             stem_filters=stem_filters, stem_pooling=stem_pooling, dtype=dtype,
+                             stem_filters=stem_filters, stem_pooling=stem_pooling,
+                             stem_activation=stem_activation, dtype=dtype,
                              name="patch_embedding")  # fmt: skip
     encoder = SharedEncoder(
         c.plan,

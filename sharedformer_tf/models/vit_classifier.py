@@ -42,8 +42,9 @@ class ViTClassifier(ConfigModel):
                              name="images")  # fmt: skip
         x = keras.layers.Rescaling(1 / 255, dtype=dtype, name="rescale")(images)
         logits, layers = patch_transformer_logits(
-            x, config, config.patch_size, dtype, config.stem_filters, config.stem_pooling
-        )
+            x, config, config.patch_size, dtype, config.stem_filters, config.stem_pooling,
+            config.stem_activation,
+        )  # fmt: skip
         self.config = config
         self.patch_embedding, self.encoder, self.head = layers
         super().__init__(inputs=images, outputs=logits, dtype=dtype, **kwargs)

@@ -12,6 +12,7 @@ from sharedformer_tf.validation import (
 )
 
 POOLINGS = ("class_token", "mean")
+STEM_ACTIVATIONS = ("gelu", "relu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ViTConfig(ConfigDataclass):
         stem_pooling: a stride-2 max pooling after each stem convolution
             (a convolutional tokenizer: `patch_size` then divides the pooled
             grid, e.g. 28 -> 14 -> 7 -> 4 after three stages).
+        stem_activation: activation of the stem convolutions.
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         layer_norm_epsilon: epsilon of every layer norm.
@@ -50,6 +52,7 @@ class ViTConfig(ConfigDataclass):
     pooling: str = "class_token"
     stem_filters: int | tuple = 0
     stem_pooling: bool = False
+    stem_activation: str = "gelu"
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
@@ -65,6 +68,9 @@ class ViTConfig(ConfigDataclass):
             num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim,
         )
+        if self.stem_activation not in STEM_ACTIVATIONS:
+            raise ValueError(f"`stem_activation` must be one of {STEM_ACTIVATIONS}. "
+                             f"Received: stem_activation={self.stem_activation!r}")  # fmt: skip
         stages = stem_stages(self.stem_filters)
         object.__setattr__(self, "stem_filters", stages if len(stages) != 1 else stages[0])
         grid = self.image_size
@@ -83,8 +89,8 @@ class ViTConfig(ConfigDataclass):
 
 def tiny(**changes):
     """28x28 grayscale (Fashion-MNIST): a convolutional tokenizer (3x3
-    convolutions of 16, 32 and 64 filters, each followed by a stride-2 max
-    pooling: a 4x4 grid, 16 tokens), H=64, 4 heads, FFN 128, 8 depths over
+    ReLU convolutions of 16, 32 and 64 filters, each followed by a stride-2
+    max pooling: a 4x4 grid, 16 tokens), H=64, 4 heads, FFN 128, 8 depths over
     2 groups (`cycle`, ABABABAB), mean pooling, 10 classes."""
     config = ViTConfig(
         image_size=28,
@@ -98,6 +104,7 @@ def tiny(**changes):
         pooling="mean",
         stem_filters=(16, 32, 64),
         stem_pooling=True,
+        stem_activation="relu",
     )
     return config.replace(**changes)
 

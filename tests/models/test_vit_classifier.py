@@ -88,3 +88,13 @@ def test_config_dict_round_trip_and_unknown_fields():
         vit_config.ViTConfig.coerce({**config.to_dict(), "depth": 3})
     with pytest.raises(ValueError, match="Received: 'huge'"):
         vit_config.preset("huge")
+
+
+def test_config_names_a_bad_stem():
+    with pytest.raises(ValueError, match="Received: stem_activation='swish'"):
+        vit_config.tiny(stem_activation="swish")
+    with pytest.raises(ValueError, match=r"after the stem's pooling: 4\). Received: image_size=28"):
+        vit_config.tiny(patch_size=3)
+    config = vit_config.tiny(stem_filters=[8, 8, 8])
+    assert config.stem_filters == (8, 8, 8)  # a JSON list back to a tuple
+    assert vit_config.ViTConfig.from_dict(config.to_dict()) == config
