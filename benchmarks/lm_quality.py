@@ -4,15 +4,16 @@ backbone with the same stored parameters, trained side by side on the same
 token windows in the same order for the same number of epochs.
 
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
-        [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence]
+        [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence] [--adapter-dim D]
         [--models shared,shared_kv,unshared,keras_hub]
 
 Models (`--preset`'s width, heads, feed-forward and context):
 
 - `shared`: `--layers` depths over `--groups` groups (`--sharing`), the
-  feed-forward sublayers over `--groups-ffn` groups if given;
+  feed-forward sublayers over `--groups-ffn` groups if given, with a
+  per-depth adapter of width `--adapter-dim` if given (a relaxed recursion);
 - `shared_kv`: the same with `kv_sharing="group"` (one KV-cache slot per group);
-- `unshared`: `--layers` depths, no sharing;
+- `unshared`: `--layers` depths, no sharing (and no adapters);
 - `keras_hub`: `keras_hub.models.GPT2Backbone` with as many layers as the
   shared model stores blocks (its largest number of groups; pre-LN, learned
   positions, tied output, as ours), its feed-forward width chosen so that
@@ -103,7 +104,7 @@ def build(name, config, args):
         return KerasHubLM(keras_hub.models.GPT2CausalLM(backbone, preprocessor=None))
     changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     if name == "unshared":
-        changes["plan"] = config.plan.replace(strategy="none")
+        changes.update(plan=config.plan.replace(strategy="none"), adapter_dim=None)
     return SharedCausalLM(config.replace(**changes))
 
 
@@ -198,6 +199,7 @@ def main():
     parser.add_argument("--layers", type=flags.positive_int, default=8)
     parser.add_argument("--groups", type=flags.positive_int, default=4)
     parser.add_argument("--groups-ffn", type=flags.positive_int)
+    parser.add_argument("--adapter-dim", type=flags.positive_int)
     parser.add_argument("--sharing", default="sequence")
     parser.add_argument("--context", type=flags.int_at_least(8))
     parser.add_argument("--vocab-size", type=flags.positive_int)
@@ -227,7 +229,8 @@ def main():
     plan = sf.SharingPlan(args.layers, args.groups, strategy=args.sharing,
                           num_groups_ffn=args.groups_ffn)  # fmt: skip
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
-                            max_length=args.context or preset.max_length)  # fmt: skip
+                            max_length=args.context or preset.max_length,
+                            adapter_dim=args.adapter_dim)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
     train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
     test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
@@ -245,6 +248,7 @@ def main():
              | {"unique_params": group[0]["unique_params"], "seeds": len(group)}
              for name, group in means.items()}  # fmt: skip
     summary = {"data": args.data, "preset": args.preset, "plan": plan.get_config(),
+               "adapter_dim": args.adapter_dim,
                "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
                "epochs": args.epochs, "train_windows": len(train_windows),
