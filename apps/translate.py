@@ -2,7 +2,7 @@
 
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
-    python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K]
+    python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K] [--no-jit]
     python apps/translate.py translate --model DIR [--tflite FILE] [TEXT ...]   (or stdin lines)
     python apps/translate.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
 
@@ -98,6 +98,8 @@ def parse_args(argv):
             sub.add_argument(
                 "--beam", type=flags.positive_int, default=1, help="beam size, 1 = greedy"
             )
+            sub.add_argument("--no-jit", action="store_true",
+                             help="decode without XLA (no compiling per shape)")  # fmt: skip
         if command == "translate":
             sub.add_argument("--tflite", metavar="FILE",
                              help="run this exported .tflite file (greedy) on LiteRT")  # fmt: skip
@@ -206,7 +208,7 @@ def evaluate_model(args):
     if text_pairs.parse_spec(spec).kind not in text_pairs.SPLIT_KINDS and not args.data:
         raise ValueError(f"The training data {spec} has no test split: name one with --data")
     pairs = text_pairs.read_pairs(spec, "test", args.num_examples, data_dir=args.tfds_data_dir)
-    metrics, outputs = evaluate(translator, pairs, beam=args.beam)
+    metrics, outputs = evaluate(translator, pairs, beam=args.beam, jit_compile=not args.no_jit)
     for (source, reference), output in list(zip(pairs, outputs, strict=True))[:5]:
         print(f"  {source}\n    -> {output}\n    (reference: {reference})")
     print(json.dumps(metrics))
@@ -223,7 +225,7 @@ def translate(args):
     if args.tflite:
         lines = tflite.TFLiteGenerator(args.tflite, translator.preprocessor).translate(texts)
     else:
-        lines = translator.translate(texts, beam=args.beam)
+        lines = translator.translate(texts, beam=args.beam, jit_compile=not args.no_jit)
     for line in lines:
         print(line)
 

@@ -241,7 +241,7 @@ class Seq2SeqTransformer(ConfigModel):
         after_eos = (ops.cumsum(is_eos, axis=1) - is_eos) > 0
         return ops.where(after_eos, ops.cast(c.pad_id, tokens.dtype), tokens)
 
-    def generate(self, encoder_token_ids, max_length=None, sampler="greedy"):
+    def generate(self, encoder_token_ids, max_length=None, sampler="greedy", jit_compile=False):
         """Greedy (or other sampler) decoding with the KV cache, compiled as
         a graph function once per input shape.
 
@@ -250,10 +250,13 @@ class Seq2SeqTransformer(ConfigModel):
             max_length: int. Tokens to generate; defaults to
                 `config.max_length - 1`.
             sampler: `"greedy"`, `"beam"`, or a `keras_hub.samplers.Sampler`.
+            jit_compile: bool. Compile the whole decoding loop with XLA
+                (once per input shape: keep batch and source shapes few,
+                as `Translator.translate` does by bucketing).
 
         Returns:
             int32 tensor `[batch, max_length]`, padded with `pad_id` after EOS.
         """
         if max_length is None:
             max_length = self.config.max_length - 1
-        return graph_generation.generate(self, encoder_token_ids, max_length, sampler)
+        return graph_generation.generate(self, encoder_token_ids, max_length, sampler, jit_compile)

@@ -32,16 +32,18 @@ def score(hypotheses, references):
     }
 
 
-def evaluate(translator, pairs, beam=1, batch_size=64):
-    """Translates the sources of `pairs` and scores them against the targets.
+def evaluate(translator, pairs, beam=1, batch_size=64, jit_compile=False):
+    """Translates the sources of `pairs` (`Translator.translate` with
+    `beam`, `batch_size`, `jit_compile`) and scores them against the targets.
 
     Returns:
         `(metrics, hypotheses)`: `score(...)` plus `seconds` (wall time of
         decoding) and `beam`, and the list of outputs.
     """
     start = time.perf_counter()
-    hypotheses = translator.translate([s for s, _ in pairs], beam=beam, batch_size=batch_size)
+    hypotheses = translator.translate([s for s, _ in pairs], beam=beam, batch_size=batch_size,
+                                      jit_compile=jit_compile)  # fmt: skip
     seconds = time.perf_counter() - start
     metrics = score(hypotheses, [t for _, t in pairs])
-    metrics.update({"seconds": round(seconds, 2), "beam": beam})
+    metrics.update({"seconds": round(seconds, 2), "beam": beam, "xla": bool(jit_compile)})
     return metrics, hypotheses

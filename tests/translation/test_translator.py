@@ -45,6 +45,32 @@ def test_batching_and_order_do_not_change_outputs(tiny_translator):
     assert tiny_translator.translate(sources[::-1], batch_size=4) == together[::-1]
 
 
+def test_xla_decoding_equals_decoding_without_xla(tiny_translator):
+    sources = [s for s, _ in builtin_corpus.generate("en-fr", "test", 11, seed=1)]
+    plain = tiny_translator.translate(sources, batch_size=4)
+    assert tiny_translator.translate(sources, batch_size=4, jit_compile=True) == plain
+    ids = tiny_translator.encode(sources[:4])
+    np.testing.assert_array_equal(
+        tiny_translator.generate_ids(ids, jit_compile=True), tiny_translator.generate_ids(ids)
+    )
+    beam = tiny_translator.translate(sources[:3], beam=2)
+    assert tiny_translator.translate(sources[:3], beam=2, jit_compile=True) == beam
+
+
+def test_bucket_pads_rows_and_columns_without_changing_the_sources(tiny_translator):
+    ids = tiny_translator.encode(["ten", "five"])
+    padded = tiny_translator.bucket(ids, 8)
+    config = tiny_translator.model.config
+    assert padded.shape == (8, 16) and ids.shape[1] <= 16
+    np.testing.assert_array_equal(padded[:2, : ids.shape[1]], ids)
+    assert (padded[:2, ids.shape[1] :] == config.pad_id).all()
+    assert (padded[2:, 0] == config.eos_id).all() and (padded[2:, 1:] == config.pad_id).all()
+    wide = np.ones((1, 17), "int32")
+    assert tiny_translator.bucket(wide, 1).shape == (1, 24)  # capped at max_length 24
+    with pytest.raises(ValueError, match="3 sources do not fit a batch of 2"):
+        tiny_translator.bucket(np.ones((3, 4), "int32"), 2)
+
+
 def test_beam_search_runs(tiny_translator):
     sources = ["ten", "Tuesday, March 4, 2025"]
     outputs = tiny_translator.translate(sources, beam=3)
