@@ -18,12 +18,17 @@ absolute times do not.
 - decode: greedy sentences/s for `--decode-length` output tokens with the
   KV cache and without it (a full forward pass per token), each as a graph
   and XLA-compiled; both must give the same tokens. The untrained model's
-  EOS embedding row is zeroed so no sentence stops early.
+  EOS embedding row is zeroed so no sentence stops early. Against it,
+  keras-hub's best path at equal shapes (the keras-hub stack of the same
+  width and depth with its own self- and cross-attention caches, a
+  statically unrolled loop, as a graph and XLA-compiled; EOS never picked),
+  checked against keras-hub's uncached greedy decoding.
 - mfu: analytic model FLOPs per step (3x the forward matmul FLOPs, the
   usual convention) / step time / measured matmul peak.
 
 The last stdout line is one JSON object with `train_ratio_vs_keras_hub`,
-`decode_cache_speedup` and `mfu` among others.
+`decode_cache_speedup`, `decode_ratio_vs_keras_hub_cached` and `mfu` among
+others.
 """
 
 import argparse
@@ -206,17 +211,36 @@ def benchmark_decoding(config, args):
     n = args.decode_length
     uncached = uncached_greedy(model, n, config.bos_id)
     uncached_xla = uncached_greedy(model, n, config.bos_id, jit_compile=True)
+    # keras-hub at equal shapes (the stack of `train_models`), EOS never picked.
+    baseline = keras_hub_baseline.build(
+        config.vocabulary_size, config.hidden_dim, config.num_heads, config.intermediate_dim,
+        config.encoder_plan.num_layers, max(config.max_length, 64), config.dropout,
+    )  # fmt: skip
+    kernel, bias = baseline.get_layer("logits").weights
+    columns = tf.tensor_scatter_nd_update(tf.transpose(kernel), [[config.eos_id]],
+                                          [tf.zeros(kernel.shape[0])])  # fmt: skip
+    kernel.assign(tf.transpose(columns))
+    bias.assign(tf.tensor_scatter_nd_update(bias, [[config.eos_id]], [-1e9]))
+    keras_hub_cached = keras_hub_baseline.cached_greedy(baseline, n, config.bos_id, False)
+    keras_hub_cached_xla = keras_hub_baseline.cached_greedy(baseline, n, config.bos_id, True)
     functions = {
         "cached": lambda: generate(model, source, n),
         "cached_xla": lambda: generate(model, source, n, jit_compile=True),
         "uncached": lambda: uncached(source),
         "uncached_xla": lambda: uncached_xla(source),
+        "keras_hub_cached": lambda: keras_hub_cached(source),
+        "keras_hub_cached_xla": lambda: keras_hub_cached_xla(source),
     }
     outputs = {name: np.asarray(fn()) for name, fn in functions.items()}  # traces
-    if not all(np.array_equal(outputs["uncached"], out) for out in outputs.values()):
+    ours = [name for name in functions if not name.startswith("keras_hub")]
+    if not all(np.array_equal(outputs["uncached"], outputs[name]) for name in ours):
         raise AssertionError("cached and uncached greedy decoding disagree")
     if np.any(outputs["cached"] == config.eos_id):
         raise AssertionError("a sentence stopped early: EOS must not be generated here")
+    reference = keras_hub_baseline.greedy(baseline, source, n, config.bos_id, config.eos_id)
+    for name in ("keras_hub_cached", "keras_hub_cached_xla"):
+        if not np.array_equal(outputs[name], reference):
+            raise AssertionError(f"{name} disagrees with keras-hub's uncached greedy decoding")
     seconds = {name: [] for name in functions}
     for _ in range(args.rounds):
         for name, fn in functions.items():
@@ -261,6 +285,10 @@ def main(argv=None):
             max(rates["cached"], rates["cached_xla"])
             / max(rates["uncached"], rates["uncached_xla"]), 2),
         "decode_cache_speedup_graph": round(rates["cached"] / rates["uncached"], 2),
+        # Ours against keras-hub's cached decoder, each at its best (graph or XLA).
+        "decode_ratio_vs_keras_hub_cached": round(
+            max(rates["cached"], rates["cached_xla"])
+            / max(rates["keras_hub_cached"], rates["keras_hub_cached_xla"]), 3),
         "mfu": shared["mfu"], "mfu_keras_hub": baseline["mfu"],
         "attention_only_xla_step_ratio": round(
             max(r["step_ms"] for r in shared_step_only if r["attention_xla"])

@@ -20,7 +20,12 @@ def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    for key in ("train_ratio_vs_keras_hub", "decode_cache_speedup", "mfu"):
+    for key in (
+        "train_ratio_vs_keras_hub",
+        "decode_cache_speedup",
+        "decode_ratio_vs_keras_hub_cached",
+        "mfu",
+    ):
         assert summary[key] > 0, key
     models = {(row["model"], row["xla"]) for row in summary["train"]}
     assert ("keras_hub", True) in models and ("sharedformer_unshared", False) in models
