@@ -23,6 +23,8 @@ absolute times do not.
   width and depth with its own self- and cross-attention caches, a
   statically unrolled loop, as a graph and XLA-compiled; EOS never picked),
   checked against keras-hub's uncached greedy decoding.
+- evaluate: `translation.evaluate` of `--evaluate-sentences` builtin test
+  sentences with XLA (bucketed shapes) and without, same translations.
 - mfu: analytic model FLOPs per step (3x the forward matmul FLOPs, the
   usual convention) / step time / measured matmul peak.
 
@@ -41,15 +43,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
+import keras_hub  # noqa: E402
 import keras_hub_baseline  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from sharedformer_tf import SharingPlan, training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
+from sharedformer_tf.data import builtin_corpus  # noqa: E402
+from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
 from sharedformer_tf.layers.xla_attention import xla_attention, xla_attention_enabled  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
 from sharedformer_tf.models.graph_generation import generate  # noqa: E402
+from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
 
 def parse_args(argv):
@@ -61,6 +67,7 @@ def parse_args(argv):
     parser.add_argument("--rounds", type=flags.positive_int, default=10)
     parser.add_argument("--decode-length", type=flags.positive_int, default=40)
     parser.add_argument("--decode-batch", type=flags.positive_int, default=8)
+    parser.add_argument("--evaluate-sentences", type=flags.positive_int, default=1000)
     return parser.parse_args(argv)
 
 
@@ -251,6 +258,30 @@ def benchmark_decoding(config, args):
     return {"output_tokens": n, "batch": args.decode_batch, "sentences_per_second": rows}
 
 
+def benchmark_evaluate(config, args):
+    """`translation.evaluate` of the builtin test split with and without XLA
+    (`Translator.translate(jit_compile=...)`: bucketed shapes), untrained
+    model with a real tokenizer, EOS never generated (every sentence is
+    decoded to full length): sentences/s of each, their outputs equal."""
+    pairs = builtin_corpus.generate("en-fr", "train", 2000, seed=0)
+    proto = train_sentencepiece([t for p in pairs for t in p], config.vocabulary_size)
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    keras.utils.set_random_seed(0)
+    model = Seq2SeqTransformer(config.replace(vocabulary_size=tokenizer.vocabulary_size()))
+    table = model.get_layer("token_embedding").weights[0]
+    table.assign(tf.tensor_scatter_nd_update(table, [[config.eos_id]], [tf.zeros(table.shape[1])]))
+    translator = Translator(model, tokenizer)
+    test = builtin_corpus.generate("en-fr", "test", args.evaluate_sentences, seed=0)
+    rows, outputs = {}, {}
+    for jit_compile in (False, True, False, True):  # interleaved; the second of each counts
+        metrics, outputs[jit_compile] = evaluate(translator, test, jit_compile=jit_compile)
+        rows["xla" if jit_compile else "graph"] = round(len(test) / metrics["seconds"], 2)
+    if outputs[True] != outputs[False]:
+        raise AssertionError("evaluate with XLA and without gave different translations")
+    return {"sentences": len(test), "sentences_per_second": rows,
+            "xla_speedup": round(rows["xla"] / rows["graph"], 2)}  # fmt: skip
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = seq2seq_config.preset(args.preset)
@@ -263,6 +294,8 @@ def main(argv=None):
         print(json.dumps(row), flush=True)
     decode = benchmark_decoding(config, args)
     print(json.dumps(decode), flush=True)
+    evaluation = benchmark_evaluate(config, args)
+    print(json.dumps(evaluation), flush=True)
 
     def best(name):  # XLA as each model runs best
         candidates = [r for r in rows if r["model"] == name]
@@ -293,7 +326,8 @@ def main(argv=None):
         "attention_only_xla_step_ratio": round(
             max(r["step_ms"] for r in shared_step_only if r["attention_xla"])
             / min(r["step_ms"] for r in shared_step_only if not r["attention_xla"]), 3),
-        "train": rows, "decode": decode,
+        "evaluate_xla_speedup": evaluation["xla_speedup"],
+        "train": rows, "decode": decode, "evaluate": evaluation,
     }  # fmt: skip
     print(json.dumps(summary))
     return summary

@@ -12,7 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 @pytest.mark.slow
 def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
     args = ["--steps", "1", "--rounds", "1", "--batch-size", "4", "--length", "8",
-            "--decode-length", "6", "--decode-batch", "2"]  # fmt: skip
+            "--decode-length", "6", "--decode-batch", "2",
+            "--evaluate-sentences", "20"]  # fmt: skip
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *args],
         capture_output=True, text=True, timeout=1200, cwd=ROOT,
@@ -30,6 +31,7 @@ def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
     models = {(row["model"], row["xla"]) for row in summary["train"]}
     assert ("keras_hub", True) in models and ("sharedformer_unshared", False) in models
     assert summary["decode"]["output_tokens"] == 6
+    assert summary["evaluate"]["sentences"] == 20 and summary["evaluate_xla_speedup"] > 0
     assert 0 < summary["mfu"] < 1
 
 
