@@ -24,7 +24,9 @@ absolute times do not.
   statically unrolled loop, as a graph and XLA-compiled; EOS never picked),
   checked against keras-hub's uncached greedy decoding.
 - evaluate: `translation.evaluate` of `--evaluate-sentences` builtin test
-  sentences with XLA (bucketed shapes) and without, same translations.
+  sentences with XLA (bucketed shapes) and without, in batches of 32 and
+  64, same translations; `evaluate_xla_speedup` is now (XLA, 32) against
+  before (graph, 64).
 - mfu: analytic model FLOPs per step (3x the forward matmul FLOPs, the
   usual convention) / step time / measured matmul peak.
 
@@ -272,14 +274,21 @@ def benchmark_evaluate(config, args):
     table.assign(tf.tensor_scatter_nd_update(table, [[config.eos_id]], [tf.zeros(table.shape[1])]))
     translator = Translator(model, tokenizer)
     test = builtin_corpus.generate("en-fr", "test", args.evaluate_sentences, seed=0)
+    # Before: graph decoding in batches of 64 (the defaults until 2026-12-03);
+    # now: XLA with bucketed shapes in batches of 32 (the app's defaults).
+    settings = {"graph_batch_64": (False, 64), "xla_batch_32": (True, 32),
+                "xla_batch_64": (True, 64), "graph_batch_32": (False, 32)}  # fmt: skip
     rows, outputs = {}, {}
-    for jit_compile in (False, True, False, True):  # interleaved; the second of each counts
-        metrics, outputs[jit_compile] = evaluate(translator, test, jit_compile=jit_compile)
-        rows["xla" if jit_compile else "graph"] = round(len(test) / metrics["seconds"], 2)
-    if outputs[True] != outputs[False]:
+    for _ in range(2):  # interleaved; the faster of the two runs counts (the first compiles)
+        for name, (jit_compile, batch) in settings.items():
+            metrics, outputs[name] = evaluate(translator, test, batch_size=batch,
+                                              jit_compile=jit_compile)  # fmt: skip
+            rate = round(len(test) / metrics["seconds"], 2)
+            rows[name] = max(rows.get(name, 0), rate)
+    if any(out != outputs["graph_batch_64"] for out in outputs.values()):
         raise AssertionError("evaluate with XLA and without gave different translations")
     return {"sentences": len(test), "sentences_per_second": rows,
-            "xla_speedup": round(rows["xla"] / rows["graph"], 2)}  # fmt: skip
+            "xla_speedup": round(rows["xla_batch_32"] / rows["graph_batch_64"], 2)}  # fmt: skip
 
 
 def main(argv=None):
