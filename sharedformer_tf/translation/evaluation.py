@@ -32,7 +32,7 @@ def score(hypotheses, references):
     }
 
 
-def evaluate(translator, pairs, beam=1, batch_size=32, jit_compile=False):
+def evaluate(translator, pairs, beam=1, batch_size=64, jit_compile=False):
     """Translates the sources of `pairs` (`Translator.translate` with
     `beam`, `batch_size`, `jit_compile`) and scores them against the targets.
 

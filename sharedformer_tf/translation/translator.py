@@ -115,14 +115,13 @@ class Translator:
         padded[rows:, 0] = config.eos_id
         return padded
 
-    def translate(self, texts, beam=1, batch_size=32, max_output_length=None, jit_compile=False):
+    def translate(self, texts, beam=1, batch_size=64, max_output_length=None, jit_compile=False):
         """Translates a list of strings.
 
         Args:
             texts: list of source strings.
             beam: int, 1 for greedy decoding, `K > 1` for beam search.
-            batch_size: int, sentences decoded together (32: faster than 64
-                under XLA on a 2-core CPU, `benchmarks/throughput.py`).
+            batch_size: int, sentences decoded together.
             max_output_length: int, longest output in tokens (default
                 `max_length - 1`).
             jit_compile: bool. Decode with XLA; batches are padded to
