@@ -264,6 +264,81 @@ class SharingPlan:
             return tuple(range(n))
         return (0,) + (1,) * (n - 2) + (2,)
 
+    def at_depth(self, depth):
+        """The groups of each sublayer kind when the stack runs `depth`
+        depths instead of `num_layers` (elastic depth): the same strategy
+        over the same groups of this plan, so no new weights are needed.
+
+        `"all"` and `"cycle"` run at any depth (`cycle` below `num_groups`
+        uses the first groups only); `"sequence"` at multiples of its
+        groups (each block repeated `depth / M` times); `"cycle_rev"` at
+        `num_groups` depths or more; `"sandwich"` at 2 or more (first and
+        last group kept, the middle one repeated). Sublayers without
+        sharing (strategy `"none"`, the kinds outside `scope`) and explicit
+        assignments have one group per depth of this plan, so they run at
+        most `num_layers` depths, the first ones.
+
+        Args:
+            depth: int >= 1.
+
+        Returns:
+            `{kind: tuple}` for every kind of `KINDS`: group ids of this
+            plan (as in `assignments_of`), one per depth.
+
+        Example:
+
+        >>> SharingPlan(8, 2, strategy="cycle").at_depth(5)["self_attention"]
+        (0, 1, 0, 1, 0)
+        >>> SharingPlan(6, 3, strategy="sequence").at_depth(9)["feed_forward"]
+        (0, 0, 0, 1, 1, 1, 2, 2, 2)
+        """
+        if not _is_int(depth) or depth < 1:
+            raise ValueError(f"`depth` must be an integer >= 1. Received: depth={depth!r}")
+        result = {}
+        for kind in KINDS:
+            if kind == "cross_attention" and kind not in self._explicit:
+                result[kind] = result["self_attention"]
+                continue
+            unshared = (
+                kind in self._explicit
+                or self.strategy in ("none", CUSTOM)
+                or self.scope == ("attention" if kind == "feed_forward" else "ffn")
+                or (self.strategy == "sandwich" and self.num_layers <= 2)  # no middle group
+            )
+            if unshared:
+                if depth > self.num_layers:
+                    raise ValueError(
+                        f"{self} has {kind} sublayers for its {self.num_layers} depths only "
+                        f"(unshared or assigned explicitly). Received: depth={depth}"
+                    )
+                result[kind] = self._table[kind][:depth]
+                continue
+            groups = len(set(self._table[kind]))
+            result[kind] = self._pattern_at(depth, groups)
+        return result
+
+    def _pattern_at(self, depth, groups):
+        """The strategy's groups at `depth` depths over this plan's `groups`."""
+        strategy, n, m = self.strategy, depth, groups
+        if strategy == "all":
+            return (0,) * n
+        if strategy == "cycle":
+            return tuple(i % m for i in range(n))
+        problem = None
+        if strategy == "sequence" and n % m:
+            problem = f"'sequence' needs a multiple of its {m} groups"
+        elif strategy == "cycle_rev" and n < m:
+            problem = f"'cycle_rev' needs at least its {m} groups"
+        elif strategy == "sandwich" and n < 2:
+            problem = "'sandwich' needs its first and last groups"
+        if problem:
+            raise ValueError(f"{self} cannot run at {n} depths: {problem}. Received: depth={n}")
+        if strategy == "sequence":
+            return tuple(i // (n // m) for i in range(n))
+        if strategy == "cycle_rev":
+            return tuple(i % m for i in range(n - m)) + tuple(reversed(range(m)))
+        return (0,) + (1,) * (n - 2) + (2,)  # sandwich
+
     @property
     def assignments(self):
         """Tuple of `num_layers` ints: the strategy's pattern (a custom

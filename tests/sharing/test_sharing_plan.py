@@ -4,6 +4,7 @@ import pytest
 
 from sharedformer_tf import SharingPlan
 from sharedformer_tf.sharing import SCOPES, STRATEGIES
+from sharedformer_tf.sharing.sharing_plan import KINDS
 
 
 @pytest.mark.parametrize(
@@ -245,3 +246,71 @@ def test_explicit_assignments_override_the_shorthand():
 def test_invalid_explicit_assignments_name_received_values(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         SharingPlan(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        SharingPlan(6, strategy="none"),
+        SharingPlan(6, strategy="all"),
+        SharingPlan(6, 3, strategy="sequence"),
+        SharingPlan(6, 3, strategy="cycle"),
+        SharingPlan(6, 3, strategy="cycle_rev"),
+        SharingPlan(6, strategy="sandwich"),
+        SharingPlan(6, 2, strategy="cycle", scope="attention"),
+        SharingPlan(6, 3, strategy="cycle_rev", num_groups_ffn=2),
+        SharingPlan(strategy="custom", assignments={"attention": "ABCCBA"}),
+    ],
+)
+def test_at_its_own_depth_a_plan_gives_its_assignments(plan):
+    assert plan.at_depth(plan.num_layers) == {k: plan.assignments_of(k) for k in KINDS}
+
+
+@pytest.mark.parametrize(
+    "plan, depth, self_attention, feed_forward",
+    [
+        (SharingPlan(8, 2, strategy="cycle"), 4, "ABAB", "ABAB"),
+        (SharingPlan(8, 2, strategy="cycle"), 12, "ABABABABABAB", "ABABABABABAB"),
+        (SharingPlan(8, 4, strategy="cycle"), 2, "AB", "AB"),
+        (SharingPlan(8, 4, strategy="sequence"), 4, "ABCD", "ABCD"),
+        (SharingPlan(8, 4, strategy="sequence"), 12, "AAABBBCCCDDD", "AAABBBCCCDDD"),
+        (SharingPlan(6, 3, strategy="cycle_rev"), 4, "ACBA", "ACBA"),
+        (SharingPlan(6, 3, strategy="cycle_rev"), 8, "ABCABCBA", "ABCABCBA"),
+        (SharingPlan(6, strategy="sandwich"), 2, "AC", "AC"),
+        (SharingPlan(6, strategy="sandwich"), 9, "ABBBBBBBC", "ABBBBBBBC"),
+        (SharingPlan(6, strategy="all"), 10, "A" * 10, "A" * 10),
+        (SharingPlan(6, strategy="none"), 3, "ABC", "ABC"),
+        (SharingPlan(6, 3, strategy="cycle_rev", num_groups_ffn=2), 9, "ABCABCCBA", "ABABABABA"),
+        (SharingPlan(6, 2, strategy="cycle", scope="attention"), 4, "ABAB", "ABCD"),
+        (SharingPlan(6, 2, strategy="cycle", scope="ffn"), 3, "ABC", "ABA"),
+    ],
+)
+def test_at_depth_keeps_the_strategy_and_the_groups(plan, depth, self_attention, feed_forward):
+    def letters(groups):
+        return "".join(chr(ord("A") + g) for g in groups)
+
+    groups = plan.at_depth(depth)
+    assert letters(groups["self_attention"]) == self_attention
+    assert letters(groups["feed_forward"]) == feed_forward
+    assert groups["cross_attention"] == groups["self_attention"]
+    for kind in KINDS:  # only groups this plan has
+        assert set(groups[kind]) <= set(plan.assignments_of(kind))
+
+
+@pytest.mark.parametrize(
+    "plan, depth, message",
+    [
+        (SharingPlan(8, 4, strategy="sequence"), 6, "'sequence' needs a multiple of its 4 groups"),
+        (SharingPlan(6, 3, strategy="cycle_rev"), 2, "'cycle_rev' needs at least its 3 groups"),
+        (SharingPlan(6, strategy="sandwich"), 1, "'sandwich' needs its first and last groups"),
+        (SharingPlan(4, strategy="none"), 5, "self_attention sublayers for its 4 depths only"),
+        (SharingPlan(4, 2, strategy="cycle", scope="attention"), 6, "feed_forward sublayers"),
+        (SharingPlan(strategy="custom", assignments={"attention": "ABBA"}), 5, "4 depths only"),
+        (SharingPlan(4, 2, assignments={"cross_attention": "AAAA"}), 8, "cross_attention"),
+        (SharingPlan(4, 2), 0, "depth=0"),
+        (SharingPlan(4, 2), 2.0, "depth=2.0"),
+    ],
+)
+def test_impossible_depths_are_named(plan, depth, message):
+    with pytest.raises(ValueError, match=message):
+        plan.at_depth(depth)
