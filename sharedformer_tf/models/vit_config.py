@@ -72,7 +72,9 @@ class ViTConfig(ConfigDataclass):
             raise ValueError(f"`stem_activation` must be one of {STEM_ACTIVATIONS}. "
                              f"Received: stem_activation={self.stem_activation!r}")  # fmt: skip
         stages = stem_stages(self.stem_filters)
-        object.__setattr__(self, "stem_filters", stages if len(stages) != 1 else stages[0])
+        # One form per stem: 0 (none), an int (one convolution), a tuple (several).
+        form = stages if len(stages) > 1 else (stages[0] if stages else 0)
+        object.__setattr__(self, "stem_filters", form)
         grid = self.image_size
         for _ in range(len(stages) if self.stem_pooling else 0):
             grid = -(-grid // 2)

@@ -101,16 +101,19 @@ class Translator:
         )  # fmt: skip
 
     def bucket(self, token_ids, batch_size):
-        """Pads encoded sources `[n, width]` (`n <= batch_size`) to
-        `[batch_size, width rounded up to WIDTH_BUCKET]` (at most the
-        model's `max_length`): extra columns `pad_id`, extra rows a bare
-        EOS. Under XLA every batch then has one of a few shapes."""
+        """Pads encoded sources `[n, width]` (`n <= batch_size`) to `n`
+        rounded up to a power of two (at most `batch_size`) rows and `width`
+        rounded up to a multiple of `WIDTH_BUCKET` (at most the model's
+        `max_length`) columns: extra columns `pad_id`, extra rows a bare
+        EOS. Under XLA every batch then has one of a few shapes, and one
+        sentence is not decoded as a full batch."""
         rows, width = token_ids.shape
         if rows > batch_size:
             raise ValueError(f"{rows} sources do not fit a batch of {batch_size}")
         width = min(-(-width // WIDTH_BUCKET) * WIDTH_BUCKET, max(width, self.max_length))
         config = self.model.config
-        padded = np.full((batch_size, width), config.pad_id, dtype=token_ids.dtype)
+        padded_rows = min(batch_size, 1 << (rows - 1).bit_length())
+        padded = np.full((padded_rows, width), config.pad_id, dtype=token_ids.dtype)
         padded[:rows, : token_ids.shape[1]] = token_ids
         padded[rows:, 0] = config.eos_id
         return padded
@@ -124,10 +127,9 @@ class Translator:
             batch_size: int, sentences decoded together.
             max_output_length: int, longest output in tokens (default
                 `max_length - 1`).
-            jit_compile: bool. Decode with XLA; batches are padded to
-                `batch_size` rows and source widths to multiples of
-                `WIDTH_BUCKET` (`bucket`), so the loop compiles a few times,
-                not once per batch. Worth it for many sentences.
+            jit_compile: bool. Decode with XLA; batch and source shapes are
+                rounded up (`bucket`), so the loop compiles a few times, not
+                once per batch.
 
         Returns:
             List of strings, `""` for empty or blank inputs.

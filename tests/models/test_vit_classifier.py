@@ -97,4 +97,6 @@ def test_config_names_a_bad_stem():
         vit_config.tiny(patch_size=3)
     config = vit_config.tiny(stem_filters=[8, 8, 8])
     assert config.stem_filters == (8, 8, 8)  # a JSON list back to a tuple
+    assert vit_config.tiny(stem_filters=(), stem_pooling=False, patch_size=4).stem_filters == 0
+    assert vit_config.tiny(stem_filters=[16], stem_pooling=False, patch_size=4).stem_filters == 16
     assert vit_config.ViTConfig.from_dict(config.to_dict()) == config

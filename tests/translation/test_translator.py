@@ -61,12 +61,17 @@ def test_bucket_pads_rows_and_columns_without_changing_the_sources(tiny_translat
     ids = tiny_translator.encode(["ten", "five"])
     padded = tiny_translator.bucket(ids, 8)
     config = tiny_translator.model.config
-    assert padded.shape == (8, 16) and ids.shape[1] <= 16
-    np.testing.assert_array_equal(padded[:2, : ids.shape[1]], ids)
-    assert (padded[:2, ids.shape[1] :] == config.pad_id).all()
-    assert (padded[2:, 0] == config.eos_id).all() and (padded[2:, 1:] == config.pad_id).all()
+    assert padded.shape == (2, 16) and ids.shape[1] <= 16  # 2 rows: already a power of two
+    assert tiny_translator.bucket(ids[:1], 8).shape == (1, 16)
+    ids = tiny_translator.encode(["ten", "five", "six"])
+    padded = tiny_translator.bucket(ids, 8)
+    assert padded.shape == (4, 16)
+    np.testing.assert_array_equal(padded[:3, : ids.shape[1]], ids)
+    assert (padded[:3, ids.shape[1] :] == config.pad_id).all()
+    assert (padded[3:, 0] == config.eos_id).all() and (padded[3:, 1:] == config.pad_id).all()
     wide = np.ones((1, 17), "int32")
     assert tiny_translator.bucket(wide, 1).shape == (1, 24)  # capped at max_length 24
+    assert tiny_translator.bucket(np.ones((5, 4), "int32"), 6).shape == (6, 16)  # at most 6
     with pytest.raises(ValueError, match="3 sources do not fit a batch of 2"):
         tiny_translator.bucket(np.ones((3, 4), "int32"), 2)
 
