@@ -53,6 +53,9 @@ def parse_args(argv):
     train.add_argument("--epochs", type=flags.positive_int, default=12)
     flags.add_sharing_flags(train)
     train.add_argument("--pooling", choices=("class_token", "mean"), help="default: the preset's")
+    train.add_argument("--normalization", choices=audio_config.NORMALIZATIONS,
+                       help="log-mel normalization per clip or per mel band; default: the "
+                       "preset's")  # fmt: skip
     train.add_argument("--spec-augment", type=spec_augment, metavar="TxW,FxB",
                        help="SpecAugment in training: T time masks of <= W frames, F "
                        "frequency masks of <= B bands, e.g. 2x10,2x8; default none")  # fmt: skip
@@ -126,6 +129,8 @@ def train(args):
     valid = read_split(args.data, "validation", config, args, args.seed, data.class_names)
     config = config.replace(num_classes=len(data.class_names), plan=plan,
                             **({"pooling": args.pooling} if args.pooling else {}),
+                            **({"normalization": args.normalization}
+                               if args.normalization else {}),
                             **(args.spec_augment or {}))  # fmt: skip
     order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
     classification.check_training_classes(data.labels[order], data.class_names, args.data)

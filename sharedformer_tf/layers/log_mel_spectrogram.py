@@ -51,9 +51,13 @@ class LogMelSpectrogram(keras.layers.Layer):
         upper_edge_hertz: float, highest mel filter edge; `sample_rate / 2`
             by default.
         log_offset: float added to the mel power before the log.
-        standardize: bool. Scale each clip's log-mel spectrogram to zero
-            mean and unit variance over all its frames and bands, so the
-            loudness of a recording does not matter.
+        standardize: `False`, `True` (the same as `"clip"`) or `"band"`.
+            `"clip"` scales each clip's log-mel spectrogram to zero mean and
+            unit variance over all its frames and bands, so the loudness of
+            a recording does not matter. `"band"` does it for each mel band
+            over the clip's frames (cepstral mean and variance
+            normalization): a fixed coloring of the voice or the channel
+            (a microphone, a synthesizer's timbre) cancels too.
         **kwargs: `keras.layers.Layer` arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -91,6 +95,11 @@ class LogMelSpectrogram(keras.layers.Layer):
                 f"Received: lower_edge_hertz={lower_edge_hertz}, "
                 f"upper_edge_hertz={upper_edge_hertz}, sample_rate={sample_rate}"
             )
+        if standardize not in (False, True, "clip", "band"):
+            raise ValueError(
+                "`standardize` must be False, True, 'clip' or 'band'. "
+                f"Received: standardize={standardize!r}"
+            )
         if not log_offset > 0:
             raise ValueError(f"`log_offset` must be > 0. Received: log_offset={log_offset}")
         self.sample_rate = sample_rate
@@ -125,10 +134,12 @@ class LogMelSpectrogram(keras.layers.Layer):
         power = real * real + imaginary * imaginary
         mel = ops.matmul(power, ops.convert_to_tensor(self._mel_matrix, self.compute_dtype))
         log_mel = ops.log(mel + self.log_offset)
-        if not self.standardize:
-            return log_mel
-        mean = ops.mean(log_mel, axis=(1, 2), keepdims=True)
-        variance = ops.mean(ops.square(log_mel - mean), axis=(1, 2), keepdims=True)
+        return self._standardized(log_mel) if self.standardize else log_mel
+
+    def _standardized(self, log_mel):
+        axes = 1 if self.standardize == "band" else (1, 2)
+        mean = ops.mean(log_mel, axis=axes, keepdims=True)
+        variance = ops.mean(ops.square(log_mel - mean), axis=axes, keepdims=True)
         return (log_mel - mean) * ops.rsqrt(variance + 1e-5)
 
     def compute_output_shape(self, waveforms_shape):

@@ -15,8 +15,8 @@ class AudioClassifier(ConfigModel):
 
     A functional Keras model: the log-mel spectrogram is computed in the
     graph (`LogMelSpectrogram`, builtin TFLite ops), normalized per clip
-    (zero mean, unit variance over all frames and bands, so loudness does
-    not matter), masked SpecAugment-style during training when the config
+    (zero mean, unit variance over all frames and bands, or over each mel
+    band's frames: `config.normalization`), masked SpecAugment-style during training when the config
     asks (`time_masks`, `frequency_masks`; never at inference, so never in
     an export), cut into tokens of `frames_per_patch` whole frames
     (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
@@ -55,7 +55,8 @@ class AudioClassifier(ConfigModel):
         # The front end runs in float32 whatever the policy: log power spans
         # more range than bfloat16 resolves well.
         x = LogMelSpectrogram(c.sample_rate, c.frame_length, c.frame_step,
-                              num_mel_bins=c.num_mel_bins, standardize=True, dtype="float32",
+                              num_mel_bins=c.num_mel_bins, standardize=c.normalization,
+                              dtype="float32",
                               name="log_mel")(waveforms)  # fmt: skip
         if c.time_masks or c.frequency_masks:
             masking = SpecAugment(

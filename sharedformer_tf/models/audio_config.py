@@ -12,6 +12,8 @@ from sharedformer_tf.validation import (
     check_rate,
 )
 
+NORMALIZATIONS = ("clip", "band")
+
 
 @dataclasses.dataclass(frozen=True)
 class AudioConfig(ConfigDataclass):
@@ -23,6 +25,10 @@ class AudioConfig(ConfigDataclass):
         frame_length: int, samples per spectrogram frame.
         frame_step: int, samples between frames.
         num_mel_bins: int, mel bands per frame.
+        normalization: `"clip"` (each clip's log-mel spectrogram to zero
+            mean and unit variance) or `"band"` (each mel band of a clip on
+            its own: a fixed coloring of voice or channel cancels); see
+            `LogMelSpectrogram(standardize=)`.
         frames_per_patch: int, consecutive frames embedded as one token;
             must divide the number of frames.
         num_classes: int.
@@ -52,6 +58,7 @@ class AudioConfig(ConfigDataclass):
     intermediate_dim: int
     plan: SharingPlan
     pooling: str = "class_token"
+    normalization: str = "clip"
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
@@ -79,6 +86,11 @@ class AudioConfig(ConfigDataclass):
         check_heads(self.hidden_dim, self.num_heads)
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"`normalization` must be one of {NORMALIZATIONS}. "
+                f"Received: normalization={self.normalization!r}"
+            )
         check_rate(dropout=self.dropout)
 
     @property

@@ -69,7 +69,8 @@ def test_silence_is_finite_and_the_layer_contract_holds(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"frame_length": 0}, "frame_length"), ({"fft_length": 100}, "fft_length"),
-     ({"upper_edge_hertz": 9000.0}, "upper_edge_hertz"), ({"log_offset": 0.0}, "log_offset")],
+     ({"upper_edge_hertz": 9000.0}, "upper_edge_hertz"), ({"log_offset": 0.0}, "log_offset"),
+     ({"standardize": "utterance"}, "standardize")],
 )  # fmt: skip
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -82,3 +83,23 @@ def test_standardize_gives_zero_mean_unit_variance_per_clip():
     out = np.asarray(LogMelSpectrogram(num_mel_bins=8, standardize=True)(x))
     np.testing.assert_allclose(out.mean(axis=(1, 2)), 0, atol=1e-4)
     np.testing.assert_allclose(out.std(axis=(1, 2)), 1, atol=1e-3)
+
+
+def test_band_standardization_cancels_a_fixed_coloring_of_each_band():
+    x = waveforms(2, 4000)
+    out = np.asarray(LogMelSpectrogram(num_mel_bins=8, standardize="band")(x))
+    raw = np.asarray(LogMelSpectrogram(num_mel_bins=8)(x)).astype("float64")
+    mean, variance = raw.mean(axis=1, keepdims=True), raw.var(axis=1, keepdims=True)
+    np.testing.assert_allclose(out, (raw - mean) / np.sqrt(variance + 1e-5), atol=1e-4)
+    np.testing.assert_allclose(out.mean(axis=1), 0, atol=1e-4)
+    # A filter that scales every band by a constant gain (a channel, a
+    # timbre) shifts each band's log power by a constant: "band" removes it,
+    # "clip" keeps the bands' differences.
+    layer = LogMelSpectrogram(num_mel_bins=8, log_offset=1e-12)
+    gains = np.linspace(0.5, 3.0, 8).astype("float32")
+    colored = np.asarray(layer(x)) + np.log(gains)
+    for standardize, equal in (("band", True), ("clip", False)):
+        normalize = LogMelSpectrogram(num_mel_bins=8, standardize=standardize)
+        plain = np.asarray(normalize._standardized(np.asarray(layer(x))))
+        shifted = np.asarray(normalize._standardized(colored))
+        assert np.allclose(plain, shifted, atol=1e-4) == equal, standardize

@@ -76,7 +76,8 @@ def test_learns_tones():
 @pytest.mark.parametrize(
     "changes, message",
     [({"frames_per_patch": 4}, "frames_per_patch=4"), ({"num_heads": 3}, "num_heads=3"),
-     ({"clip_samples": 100}, "clip_samples=100"), ({"pooling": "max"}, "'max'")],
+     ({"clip_samples": 100}, "clip_samples=100"), ({"pooling": "max"}, "'max'"),
+     ({"normalization": "time"}, "normalization='time'")],
 )  # fmt: skip
 def test_bad_configs_name_what_they_received(changes, message):
     with pytest.raises(ValueError, match=message):
