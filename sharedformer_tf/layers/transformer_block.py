@@ -12,6 +12,7 @@ SUBLAYER_NAMES = (
     "cross_attention_norm",
     "feed_forward",
     "feed_forward_norm",
+    "adapter",
 )
 
 
@@ -50,8 +51,8 @@ class TransformerBlock(keras.layers.Layer):
             (default): no adapter.
         shared_sublayers: optional dict from sublayer name (`"self_attention"`,
             `"self_attention_norm"`, `"cross_attention"`,
-            `"cross_attention_norm"`, `"feed_forward"`, `"feed_forward_norm"`)
-            to a layer instance to reuse.
+            `"cross_attention_norm"`, `"feed_forward"`, `"feed_forward_norm"`,
+            `"adapter"`) to a layer instance to reuse.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -178,7 +179,7 @@ class TransformerBlock(keras.layers.Layer):
         self.feed_forward_norm = self._sublayer("feed_forward_norm", inputs_shape)
         self.feed_forward = self._sublayer("feed_forward", inputs_shape)
         if self.adapter_dim is not None:
-            self.adapter = FeedForward(
+            self.adapter = self.shared_sublayers.get("adapter") or FeedForward(
                 self.adapter_dim,
                 activation=self.activation,
                 dropout=self.dropout,
@@ -189,7 +190,8 @@ class TransformerBlock(keras.layers.Layer):
                 dtype=self.dtype_policy,
                 name="adapter",
             )
-            self.adapter.build(inputs_shape)
+            if not self.adapter.built:
+                self.adapter.build(inputs_shape)
         self.residual_dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="residual_dropout"
         )

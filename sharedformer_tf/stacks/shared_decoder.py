@@ -15,7 +15,7 @@ class SharedDecoder(SharedStack):
     depths share parameters by a `SharingPlan`, with cached step-by-step
     decoding.
 
-    The caches are tensors with one slot per depth, `[batch, num_layers, 2,
+    The caches are tensors with one slot per depth, `[batch, max_depth, 2,
     length, num_heads, head_dim]`: a sublayer shared by several depths still
     keeps a separate key/value history for each depth it serves. With
     `kv_sharing="group"` (Mixture-of-Recursions' recursive key/value sharing)
@@ -51,6 +51,9 @@ class SharedDecoder(SharedStack):
             feed-forward adapter of this width beside the shared feed-forward
             network (see `TransformerBlock`), so depths sharing weights can
             still differ; `None` (default): none.
+        depths: list of ints or `None`. Depths the stack can also run,
+            chosen per call (elastic depth; see `SharedEncoder`); the cache
+            has a slot for each of `max(depths)` positions.
         use_cross_attention: bool. `False` makes a decoder-only stack
             (causal self-attention and feed-forward at every depth, as in a
             language model): no `encoder_outputs`, no cross-attention cache.
@@ -77,8 +80,10 @@ class SharedDecoder(SharedStack):
         cache_update_index: int scalar, position of `inputs[:, 0]` in the
             cache.
         cross_attention_cache: `None` or the result of
-            `compute_cross_attention_cache(encoder_outputs)`.
+            `compute_cross_attention_cache(encoder_outputs, depth)`.
         training: bool, whether dropout is active.
+        depth: int, one of `depths`: how many depths to run; `None`:
+            `plan.num_layers`.
 
     Returns:
         Tensor `[batch, length, hidden_dim]`; with a `self_attention_cache`,
@@ -150,15 +155,12 @@ class SharedDecoder(SharedStack):
                     f"{encoder.plan!r} with {theirs} groups"
                 )
 
-    def _shared_sublayers(self, depth):
-        shared = super()._shared_sublayers(depth)
+    def _sublayer_source(self, name, group, position):
         encoder = self.tied_encoder
-        if encoder is None:
-            return shared
-        for name in ("self_attention", "feed_forward"):  # the encoder's owner of the same group
-            group = self.plan.assignments_of(name)[depth]
-            shared[name] = getattr(encoder.blocks[encoder.plan.group_owner(group, name)], name)
-        return shared
+        if encoder is not None and name in ("self_attention", "feed_forward"):
+            # The encoder's owner of the same group.
+            return getattr(encoder.blocks[encoder.plan.group_owner(group, name)], name)
+        return super()._sublayer_source(name, group, position)
 
     def build(self, inputs_shape, encoder_outputs_shape=None):
         if self.tied_encoder is not None and not self.tied_encoder.built:
@@ -177,21 +179,27 @@ class SharedDecoder(SharedStack):
 
     @property
     def num_cache_slots(self):
-        """Key/value slots of the self-attention cache: one per depth, or one
-        per self-attention group with `kv_sharing="group"`."""
+        """Key/value slots of the self-attention cache: one per depth (up to
+        `max_depth`), or one per self-attention group with
+        `kv_sharing="group"`."""
         if self.kv_sharing == "group":
             return self.plan.groups_of("self_attention")
-        return self.num_layers
+        return self.max_depth
 
-    def cache_slot(self, depth):
-        """The self-attention cache slot of `depth`."""
+    def cache_slot(self, position, depth=None):
+        """The self-attention cache slot of `position` when the stack runs
+        `depth` depths (`None`: `num_layers`)."""
         if self.kv_sharing == "group":
-            return self.plan.assignments_of("self_attention")[depth]
-        return depth
+            return self._groups_at(depth or self.num_layers)["self_attention"][position]
+        return position
 
-    def _reads_shared_keys(self, depth):
-        """Whether `depth` attends to its group owner's keys and values."""
-        return self.kv_sharing == "group" and self.plan.owner(depth, "self_attention") != depth
+    def _reads_shared_keys(self, position, depth):
+        """Whether `position` attends to the keys and values of the first
+        position of its self-attention group."""
+        if self.kv_sharing != "group":
+            return False
+        groups = self._groups_at(depth)["self_attention"]
+        return groups.index(groups[position]) != position
 
     def init_cache(self, batch_size, max_length, dtype=None):
         """Zero self-attention cache `[batch, num_cache_slots, 2, max_length,
@@ -201,20 +209,21 @@ class SharedDecoder(SharedStack):
             dtype=dtype or self.compute_dtype,
         )
 
-    def compute_cross_attention_cache(self, encoder_outputs):
-        """Keys and values of `encoder_outputs` for every depth: `[batch,
-        num_layers, 2, source_length, num_heads, head_dim]`. Depths that share
-        a cross-attention instance share one computation."""
+    def compute_cross_attention_cache(self, encoder_outputs, depth=None):
+        """Keys and values of `encoder_outputs` for every depth the stack
+        runs at `depth` (`None`: `num_layers`): `[batch, depth, 2,
+        source_length, num_heads, head_dim]`. Depths that share a
+        cross-attention instance share one computation."""
         if not self.use_cross_attention:
             raise ValueError("This decoder has no cross-attention. Received: "
                              "use_cross_attention=False")  # fmt: skip
-        per_group = {}
+        per_layer = {}
         slots = []
-        for depth, group in enumerate(self.sublayer_assignments("cross_attention")):
-            if group not in per_group:
-                layer = self.blocks[depth].cross_attention
-                per_group[group] = layer.compute_key_value_cache(encoder_outputs)
-            slots.append(per_group[group])
+        for block in self.blocks_at(depth):
+            layer = block.cross_attention
+            if id(layer) not in per_layer:
+                per_layer[id(layer)] = layer.compute_key_value_cache(encoder_outputs)
+            slots.append(per_layer[id(layer)])
         return ops.stack(slots, axis=1)
 
     def call(
@@ -227,7 +236,9 @@ class SharedDecoder(SharedStack):
         cache_update_index=None,
         cross_attention_cache=None,
         training=None,
+        depth=None,
     ):
+        depth = self.num_layers if depth is None else depth
         if not self.use_cross_attention and (
             encoder_outputs is not None or cross_attention_cache is not None
         ):
@@ -263,18 +274,19 @@ class SharedDecoder(SharedStack):
             slots = list(ops.unstack(self_attention_cache, axis=1))
         else:
             slots = None
-        for depth, block in enumerate(self.blocks):
-            x = self._enter_depth(x, depth)
+        for position, block in enumerate(self.blocks_at(depth)):
+            x = self._enter_depth(x, position)
             cross_cache = None
             if cross_attention_cache is not None:
-                cross_cache = cross_attention_cache[:, depth]
+                cross_cache = cross_attention_cache[:, position]
             kwargs = dict(self_attention_mask=self_mask, encoder_outputs=encoder_outputs,
                           cross_attention_mask=cross_mask, cross_attention_cache=cross_cache,
                           training=training)  # fmt: skip
             if slots is None:
                 x = block(x, **kwargs)
                 continue
-            slot, reads = self.cache_slot(depth), self._reads_shared_keys(depth)
+            slot = self.cache_slot(position, depth)
+            reads = self._reads_shared_keys(position, depth)
             if full_pass_sharing and not reads:
                 # The group's first depth: its keys and values of the whole
                 # input, for the later depths of its group.

@@ -32,6 +32,11 @@ class SharedEncoder(SharedStack):
             feed-forward adapter of this width beside the shared feed-forward
             network (see `TransformerBlock`), so depths sharing weights can
             still differ; `None` (default): none.
+        depths: list of ints or `None`. Depths the stack can also run,
+            chosen per call (elastic depth): at `n` depths it calls the
+            groups `plan.at_depth(n)` gives; per-depth state exists for
+            `max(depths)` positions (see `stacks.shared_stack`). `None`
+            (default): `plan.num_layers` only.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -39,6 +44,8 @@ class SharedEncoder(SharedStack):
         padding_mask: boolean `[batch, length]`, `True` for real tokens, or
             `None`.
         training: bool, whether dropout is active.
+        depth: int, one of `depths`: how many depths to run; `None`:
+            `plan.num_layers`.
 
     Returns:
         Tensor `[batch, length, hidden_dim]`.
@@ -52,14 +59,18 @@ class SharedEncoder(SharedStack):
     (2, 5, 8)
     >>> len(encoder.self_attention_layers)
     1
+    >>> elastic = SharedEncoder(SharingPlan(4, 2, strategy="cycle"), num_heads=2,
+    ...                         intermediate_dim=16, depths=[2, 4, 6])
+    >>> tuple(elastic(keras.ops.ones((2, 5, 8)), depth=6).shape)
+    (2, 5, 8)
     """
 
-    def call(self, inputs, padding_mask=None, training=None):
+    def call(self, inputs, padding_mask=None, training=None, depth=None):
         mask = None
         if padding_mask is not None:
             mask = layer_utils.padding_mask_to_attention_mask(padding_mask, ops.shape(inputs)[1])
         x = inputs
-        for depth, block in enumerate(self.blocks):
-            x = self._enter_depth(x, depth)
+        for position, block in enumerate(self.blocks_at(depth)):
+            x = self._enter_depth(x, position)
             x = block(x, self_attention_mask=mask, training=training)
         return self._finish(x)

@@ -34,6 +34,18 @@ own feed-forward network), `scope="ffn"` the reverse; `num_groups_ffn` gives
 the feed-forward networks their own number of groups (attention A B A B B A,
 feed-forward A B C C B A); and `assignments` states any kind explicitly,
 `SharingPlan(6, 2, "cycle_rev", assignments={"cross_attention": "AAAAAA"})`.
+
+Elastic depth: a stack built with `depths=(4, 6, 8)` can also run 4 or 6
+(or more than `num_layers`) depths, chosen at call time (`depth=4`), with no
+new weights: at `n` depths, depth `d` calls the groups
+`plan.at_depth(n)` gives it. The rule for per-depth state: it belongs to
+the position in the running order. Position `d` has the same norms (with
+`per_depth_norms`), adapter, depth-embedding row and cache slot whatever
+the depth the stack runs, so state exists for `max(depths)` positions, and
+a position whose groups at `n` depths differ from those it was built with
+(e.g. `sequence` run at another depth) calls them through a block that owns
+nothing: its norms and adapter are the position's, its attention and
+feed-forward networks the groups' owners'.
 """
 
 import keras
@@ -54,7 +66,8 @@ class SharedStack(keras.layers.Layer):
     Keras layer is called at several depths and its variables exist once.
     Per-depth state (layer norms when `per_depth_norms=True`, the depth
     embedding row, the adapter when `adapter_dim` is set, the decoder's
-    cache slot) is indexed by depth.
+    cache slot) is indexed by depth, up to `max_depth` positions when
+    `depths` lets the stack run deeper than its plan (`extra_blocks`).
     """
 
     use_cross_attention = False
@@ -72,6 +85,7 @@ class SharedStack(keras.layers.Layer):
         use_depth_embedding=False,
         kernel_initializer="glorot_uniform",
         adapter_dim=None,
+        depths=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -90,54 +104,146 @@ class SharedStack(keras.layers.Layer):
         self.use_depth_embedding = use_depth_embedding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.adapter_dim = adapter_dim
+        self.depths = self._check_depths(depths)
+
+    def _check_depths(self, depths):
+        """The sorted depths the stack can run (the plan's always)."""
+        if depths is None:
+            return (self.plan.num_layers,)
+        if isinstance(depths, int) or not depths:
+            raise ValueError(
+                f"`depths` must be a non-empty list of integers. Received: depths={depths!r}"
+            )
+        for depth in depths:
+            self.plan.at_depth(depth)  # names a depth the plan cannot run
+        return tuple(sorted(set(depths) | {self.plan.num_layers}))
 
     @property
     def num_layers(self):
+        """Depths of the plan: what the stack runs when no `depth` is given."""
         return self.plan.num_layers
 
-    def _shared_sublayers(self, depth):
-        """Sublayer instances that `depth` reuses from earlier depths."""
-        shared = {}
+    @property
+    def max_depth(self):
+        """The most depths the stack can run: positions with per-depth state."""
+        return max(self.depths)
+
+    def _sublayer_names(self):
         names = ["self_attention", "feed_forward"]
-        if self.use_cross_attention:
-            names.append("cross_attention")
-        for name in names:
-            owner = self.plan.owner(depth, name)
-            if owner == depth:
+        return names + ["cross_attention"] if self.use_cross_attention else names
+
+    def _groups_at(self, depth):
+        """`{kind: groups}` of the stack run at `depth` depths."""
+        if depth == self.num_layers:
+            return {name: self.plan.assignments_of(name) for name in self._sublayer_names()}
+        return self.plan.at_depth(depth)
+
+    def _sublayer_source(self, name, group, position):
+        """The instance of group `group` of sublayer `name` for the block at
+        `position`, or `None` where that block owns it (builds it)."""
+        owner = self.plan.group_owner(group, name)
+        return None if owner == position else getattr(self.blocks[owner], name)
+
+    def _shared_sublayers(self, position, groups):
+        """Sublayer instances that the block at `position` running `groups`
+        (`{kind: group}`) reuses from the groups' owners."""
+        shared = {}
+        for name in self._sublayer_names():
+            layer = self._sublayer_source(name, groups[name], position)
+            if layer is None:
                 continue
-            shared[name] = getattr(self.blocks[owner], name)
-            if not self.per_depth_norms:
+            shared[name] = layer
+            owner = self.plan.group_owner(groups[name], name)
+            if not self.per_depth_norms and owner != position:
                 shared[f"{name}_norm"] = getattr(self.blocks[owner], f"{name}_norm")
         return shared
+
+    def _new_block(self, position, shared, inputs_shape, encoder_outputs_shape, name):
+        block = TransformerBlock(
+            num_heads=self.num_heads,
+            intermediate_dim=self.intermediate_dim,
+            use_cross_attention=self.use_cross_attention,
+            norm_first=self.norm_first,
+            dropout=self.dropout,
+            activation=self.activation,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            kernel_initializer=layer_utils.clone_initializer(
+                self.kernel_initializer, f"block_{position}"
+            ),
+            adapter_dim=self.adapter_dim,
+            shared_sublayers=shared,
+            dtype=self.dtype_policy,
+            name=name,
+        )
+        block.build(inputs_shape, encoder_outputs_shape)
+        return block
+
+    def _position_block(self, position):
+        return [*self.blocks, *self.extra_blocks][position]
+
+    def _view(self, position, groups, inputs_shape, encoder_outputs_shape, depth):
+        """A block that owns no variable: the state of `position` (norms,
+        adapter) with the sublayers of `groups`."""
+        base = self._position_block(position)
+        shared = self._shared_sublayers(position, groups)
+        for name in self._sublayer_names():
+            shared.setdefault(name, getattr(base, name))
+            if self.per_depth_norms:
+                shared[f"{name}_norm"] = getattr(base, f"{name}_norm")
+            else:
+                shared.setdefault(f"{name}_norm", getattr(base, f"{name}_norm"))
+        if self.adapter_dim is not None:
+            shared["adapter"] = base.adapter
+        return self._new_block(position, shared, inputs_shape, encoder_outputs_shape,
+                               f"block_{position}_at_depth_{depth}")  # fmt: skip
+
+    def blocks_at(self, depth=None):
+        """The blocks the stack calls, in order, when it runs `depth` depths
+        (one of `depths`; `None`: `num_layers`)."""
+        depth = self.num_layers if depth is None else depth
+        if depth not in self.depths:
+            raise ValueError(
+                f"This stack runs at depths {list(self.depths)} (its `depths`). "
+                f"Received: depth={depth!r}"
+            )
+        views = dict(zip(self._view_keys, self.depth_views, strict=True))
+        return [views.get((depth, p)) or self._position_block(p) for p in range(depth)]
 
     def build(self, inputs_shape):
         self._build_blocks(inputs_shape)
 
     def _build_blocks(self, inputs_shape, encoder_outputs_shape=None):
         inputs_shape = tuple(inputs_shape)
-        self.blocks = []
+        self.blocks, self.extra_blocks, self.depth_views = [], [], []
         for depth in range(self.num_layers):
-            block = TransformerBlock(
-                num_heads=self.num_heads,
-                intermediate_dim=self.intermediate_dim,
-                use_cross_attention=self.use_cross_attention,
-                norm_first=self.norm_first,
-                dropout=self.dropout,
-                activation=self.activation,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                kernel_initializer=layer_utils.clone_initializer(
-                    self.kernel_initializer, f"block_{depth}"
-                ),
-                adapter_dim=self.adapter_dim,
-                shared_sublayers=self._shared_sublayers(depth),
-                dtype=self.dtype_policy,
-                name=f"block_{depth}",
-            )
-            block.build(inputs_shape, encoder_outputs_shape)
-            self.blocks.append(block)
+            groups = {name: self.plan.assignments_of(name)[depth]
+                      for name in self._sublayer_names()}  # fmt: skip
+            self.blocks.append(self._new_block(
+                depth, self._shared_sublayers(depth, groups), inputs_shape,
+                encoder_outputs_shape, f"block_{depth}"))  # fmt: skip
+        deepest = self._groups_at(self.max_depth)
+        built_with = [{name: self.plan.assignments_of(name)[p] for name in self._sublayer_names()}
+                      for p in range(self.num_layers)]  # fmt: skip
+        for position in range(self.num_layers, self.max_depth):
+            groups = {name: deepest[name][position] for name in self._sublayer_names()}
+            built_with.append(groups)
+            self.extra_blocks.append(self._new_block(
+                position, self._shared_sublayers(position, groups), inputs_shape,
+                encoder_outputs_shape, f"block_{position}"))  # fmt: skip
+        view_keys = []
+        for depth in self.depths:
+            at = self._groups_at(depth)
+            for position in range(depth):
+                groups = {name: at[name][position] for name in self._sublayer_names()}
+                if groups != built_with[position]:
+                    view = self._view(position, groups, inputs_shape, encoder_outputs_shape,
+                                      depth)  # fmt: skip
+                    self.depth_views.append(view)
+                    view_keys.append((depth, position))
+        self._view_keys = tuple(view_keys)
         if self.use_depth_embedding:
             self.depth_embeddings = self.add_weight(
-                shape=(self.num_layers, inputs_shape[-1]),
+                shape=(self.max_depth, inputs_shape[-1]),
                 initializer=keras.initializers.RandomNormal(stddev=0.02),
                 name="depth_embeddings",
             )
@@ -197,6 +303,7 @@ class SharedStack(keras.layers.Layer):
                 "use_depth_embedding": self.use_depth_embedding,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "adapter_dim": self.adapter_dim,
+                "depths": None if self.depths == (self.num_layers,) else list(self.depths),
             }
         )
         return config
