@@ -87,6 +87,7 @@ def parse_args(argv):
             app.add_split_flag(sub)
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
+    flags.add_depth_flags(train, evaluate)
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="BMP/GIF/JPEG/PNG files")
     predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per image")
     export.add_argument("--out", default=EXPORT_DIR)
@@ -114,7 +115,7 @@ def model_config(args, data):
     if height != width:
         raise ValueError(f"{args.data} has {height}x{width} images; the ViT takes square ones")
     changes = {"image_size": height, "channels": channels, "num_classes": len(data.class_names),
-               "plan": flags.plan_from_flags(args, config.plan)}  # fmt: skip
+               "plan": flags.plan_from_flags(args, config.plan), "depths": args.depths}  # fmt: skip
     if args.pooling:
         changes["pooling"] = args.pooling
     return config.replace(**changes)
@@ -123,7 +124,8 @@ def model_config(args, data):
 def train(args):
     run = app.TrainingRun(args)
     preset = vit_config.preset(args.preset)
-    flags.plan_from_flags(args, preset.plan)  # bad flags fail before the data is read
+    # Bad flags fail before the data is read.
+    preset.replace(plan=flags.plan_from_flags(args, preset.plan), depths=args.depths)
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
     config = model_config(args, data)
     augment = default_augmentation(args.data) if args.augment is None else args.augment
@@ -169,9 +171,12 @@ def evaluate_model(args):
     split = app.evaluation_split(args.split, spec, saved["run"]["data"])
     names = saved["class_names"]
     data = read_split(spec, split, config, args, names, args.num_examples)
-    result = classification.evaluate_classifier(model, data.images, data.labels, names,
-                                                args.out or args.model,
-                                                title=f"{spec} {split}:")  # fmt: skip
+    result = app.evaluate_depths(
+        model, args.depth,
+        lambda at, out: classification.evaluate_classifier(at, data.images, data.labels, names, out,
+                                                           title=f"{spec} {split}:"),
+        args.out or args.model,
+    )  # fmt: skip
     app.print_evaluation(result)
     return result
 

@@ -84,6 +84,7 @@ def parse_args(argv):
             sub.add_argument("--cache-dir", help="cache of the synthesized clips")
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
+    flags.add_depth_flags(train, evaluate)
     predict.add_argument("files", nargs="+", metavar="FILE.wav")
     predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per clip")
     export.add_argument("--out", default=EXPORT_DIR)
@@ -125,9 +126,10 @@ def train(args):
     run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
     plan = flags.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
+    config = config.replace(plan=plan, depths=args.depths)
     data = read_split(args.data, "train", config, args, args.seed)
     valid = read_split(args.data, "validation", config, args, args.seed, data.class_names)
-    config = config.replace(num_classes=len(data.class_names), plan=plan,
+    config = config.replace(num_classes=len(data.class_names),
                             **({"pooling": args.pooling} if args.pooling else {}),
                             **({"normalization": args.normalization}
                                if args.normalization else {}),
@@ -180,9 +182,12 @@ def evaluate_model(args):
     spec, names = args.data or saved["run"]["data"], saved["class_names"]
     split = app.evaluation_split(args.split, spec, saved["run"]["data"])
     data = read_split(spec, split, config, args, saved["run"]["seed"], names, args.num_examples)
-    result = classification.evaluate_classifier(model, data.waveforms, data.labels, names,
-                                                args.out or args.model,
-                                                title=f"{spec} {split}:")  # fmt: skip
+    result = app.evaluate_depths(
+        model, args.depth,
+        lambda at, out: classification.evaluate_classifier(
+            at, data.waveforms, data.labels, names, out, title=f"{spec} {split}:"),
+        args.out or args.model,
+    )  # fmt: skip
     app.print_evaluation(result)
     return result
 

@@ -4,6 +4,7 @@ classification apps' common steps. Model, layer and data code never import
 this package."""
 
 from sharedformer_tf.app.classifier_steps import (
+    evaluate_depths,
     export_and_score,
     predict_files,
     print_demo_summary,
@@ -19,6 +20,7 @@ __all__ = [
     "TrainingRun",
     "add_split_flag",
     "describe_run",
+    "evaluate_depths",
     "evaluation_split",
     "export_and_score",
     "predict_files",

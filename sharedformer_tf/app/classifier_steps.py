@@ -46,6 +46,33 @@ def predict_files(model, paths, load_input, class_names, top=3):
                          + ", ".join(failed))  # fmt: skip
 
 
+def evaluate_depths(model, depth, evaluate, out_dir):
+    """Scores `model` at `depth` (`None`: at every depth it was trained
+    for) with `evaluate(keras_model, out_dir)` (a dict with `accuracy` and
+    `seconds`). The model's own depth writes into `out_dir`, others into
+    `out_dir/depth_N`.
+
+    Returns:
+        The result of the asked depth (`None`: the plan's depth) with
+        `depth`, and with several depths `per_depth`: one row (`depth`,
+        `accuracy`, `seconds`) per depth.
+    """
+    own = model.config.plan.num_layers
+    depths = model.depths if depth is None else (depth,)
+    model = model.with_depths(depths)
+    rows, main = [], None
+    for n in depths:
+        at = model if n == own else model.at_depth(n)
+        result = evaluate(at, out_dir if n == own else os.path.join(out_dir, f"depth_{n}"))
+        result = {"depth": n, **result}
+        rows.append({"depth": n, "accuracy": result["accuracy"], "seconds": result["seconds"]})
+        if n == own or main is None or depth is not None:
+            main = result
+    if len(rows) > 1:
+        main["per_depth"] = rows
+    return main
+
+
 def export_and_score(model, class_names, directory, variants, representative, test, **kwargs):
     """`export_classifier`, then the accuracy of the Keras model and of each
     TFLite variant on `test` (`(inputs, labels, name)`) and their agreement,
@@ -67,13 +94,15 @@ def export_and_score(model, class_names, directory, variants, representative, te
 
 
 def print_evaluation(result):
-    """Per-class accuracy and example count lines, then the evaluation as
-    one JSON line."""
+    """Per-class accuracy and example count lines (and the accuracy at each
+    depth of a multi-depth result), then the evaluation as one JSON line."""
     width = max(len(name) for name in result["per_class_accuracy"])
     for name, accuracy in result["per_class_accuracy"].items():
         count = result["per_class_count"][name]
         shown = "-" if accuracy is None else f"{accuracy:.1%}"
         print(f"  {name:>{width}}: {shown:>6} of {count} examples")
+    for row in result.get("per_depth", ()):
+        print(f"  depth {row['depth']}: accuracy {row['accuracy']:.2%} ({row['seconds']} s)")
     print(json.dumps(result))
 
 

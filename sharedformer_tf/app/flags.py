@@ -60,6 +60,24 @@ def fraction(text):
     return _float_in(text, 0.0, 1.0, True, "a number in [0, 1)")
 
 
+def depth_list(text):
+    """argparse type: comma-separated depths such as `4,6,8`."""
+    depths = tuple(positive_int(part) for part in text.split(","))
+    return tuple(sorted(set(depths)))
+
+
+def add_depth_flags(train, evaluate):
+    """`train --depths 4,6,8` (elastic depth: the depths the model learns to
+    run besides its plan's) and `evaluate --depth N` (one depth; default:
+    every depth the model was trained for)."""
+    train.add_argument("--depths", type=depth_list, default=(),
+                       help="also train to run at these depths, one drawn per step "
+                       "(elastic depth), e.g. 4,6")  # fmt: skip
+    evaluate.add_argument("--depth", type=positive_int,
+                          help="run the model at N depths (default: every depth it "
+                          "was trained for, one row each)")  # fmt: skip
+
+
 # Attributes that `add_sharing_flags` adds to the parsed arguments.
 SHARING_FLAGS = ("layers", "groups", "groups_ffn", "sharing", "share_scope")
 

@@ -4,12 +4,11 @@ from keras import ops
 from sharedformer_tf.layers.log_mel_spectrogram import LogMelSpectrogram
 from sharedformer_tf.layers.spec_augment import SpecAugment
 from sharedformer_tf.models.audio_config import AudioConfig
-from sharedformer_tf.models.config_model import ConfigModel
-from sharedformer_tf.models.patch_transformer import patch_transformer_logits
+from sharedformer_tf.models.patch_classifier import PatchClassifier
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
-class AudioClassifier(ConfigModel):
+class AudioClassifier(PatchClassifier):
     """Audio Transformer classifier (waveform in, logits out) whose encoder
     depths share parameters.
 
@@ -69,8 +68,5 @@ class AudioClassifier(ConfigModel):
             )
             x = masking(x)
         x = ops.expand_dims(x, -1)  # [batch, frames, bands, 1]
-        logits, layers = patch_transformer_logits(x, c, (c.frames_per_patch, c.num_mel_bins),
-                                                  dtype)  # fmt: skip
-        self.config = config
-        self.patch_embedding, self.encoder, self.head = layers
-        super().__init__(inputs=waveforms, outputs=logits, dtype=dtype, **kwargs)
+        super().__init__(waveforms, x, config, (c.frames_per_patch, c.num_mel_bins), dtype,
+                         **kwargs)  # fmt: skip

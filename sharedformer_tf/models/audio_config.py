@@ -2,7 +2,11 @@
 
 import dataclasses
 
-from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
+from sharedformer_tf.models.config_dataclass import (
+    ConfigDataclass,
+    check_depths,
+    select_preset,
+)
 from sharedformer_tf.models.vit_config import POOLINGS
 from sharedformer_tf.sharing import SharingPlan
 from sharedformer_tf.validation import (
@@ -40,6 +44,9 @@ class AudioConfig(ConfigDataclass):
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         layer_norm_epsilon: epsilon of every layer norm.
+        depths: depths the encoder can also run besides `plan.num_layers`
+            (elastic depth: `model.at_depth(n)`, trained with one depth
+            drawn per step); `()` (default): none.
         time_masks: SpecAugment time masks per training clip (0: none).
         time_mask_frames: widest time mask, in frames.
         frequency_masks: SpecAugment frequency masks per training clip.
@@ -62,6 +69,7 @@ class AudioConfig(ConfigDataclass):
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
+    depths: tuple = ()
     time_masks: int = 0
     time_mask_frames: int = 10
     frequency_masks: int = 0
@@ -92,6 +100,7 @@ class AudioConfig(ConfigDataclass):
                 f"Received: normalization={self.normalization!r}"
             )
         check_rate(dropout=self.dropout)
+        object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
 
     @property
     def num_frames(self):

@@ -47,6 +47,17 @@ class ConfigDataclass:
         )
 
 
+def check_depths(plan, depths):
+    """The depths a model can also run (elastic depth), as a sorted tuple
+    without the plan's own depth: `()` for none. Each must be one the plan
+    can run (`SharingPlan.at_depth`); raises `ValueError` naming it."""
+    if isinstance(depths, int) or not isinstance(depths, (list, tuple)):
+        raise ValueError(f"`depths` must be a list of integers. Received: depths={depths!r}")
+    for depth in depths:
+        plan.at_depth(depth)
+    return tuple(sorted(set(depths) - {plan.num_layers}))
+
+
 def select_preset(presets, name, **changes):
     """`presets[name](**changes)`: the one lookup behind every config module's
     `preset(name, **changes)`; an unknown name is refused with the choices."""

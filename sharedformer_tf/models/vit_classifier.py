@@ -1,12 +1,11 @@
 import keras
 
-from sharedformer_tf.models.config_model import ConfigModel
-from sharedformer_tf.models.patch_transformer import patch_transformer_logits
+from sharedformer_tf.models.patch_classifier import PatchClassifier
 from sharedformer_tf.models.vit_config import ViTConfig
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
-class ViTClassifier(ConfigModel):
+class ViTClassifier(PatchClassifier):
     """Vision Transformer classifier whose encoder depths share parameters.
 
     A functional Keras model: pixel values `0..255` (any numeric dtype, e.g.
@@ -41,10 +40,6 @@ class ViTClassifier(ConfigModel):
         images = keras.Input((config.image_size, config.image_size, config.channels),
                              name="images")  # fmt: skip
         x = keras.layers.Rescaling(1 / 255, dtype=dtype, name="rescale")(images)
-        logits, layers = patch_transformer_logits(
-            x, config, config.patch_size, dtype, config.stem_filters, config.stem_pooling,
-            config.stem_activation,
-        )  # fmt: skip
-        self.config = config
-        self.patch_embedding, self.encoder, self.head = layers
-        super().__init__(inputs=images, outputs=logits, dtype=dtype, **kwargs)
+        stem = {"stem_filters": config.stem_filters, "stem_pooling": config.stem_pooling,
+                "stem_activation": config.stem_activation}  # fmt: skip
+        super().__init__(images, x, config, config.patch_size, dtype, stem, **kwargs)

@@ -3,7 +3,11 @@
 import dataclasses
 
 from sharedformer_tf.layers.patch_embedding import stem_stages
-from sharedformer_tf.models.config_dataclass import ConfigDataclass, select_preset
+from sharedformer_tf.models.config_dataclass import (
+    ConfigDataclass,
+    check_depths,
+    select_preset,
+)
 from sharedformer_tf.sharing import SharingPlan
 from sharedformer_tf.validation import (
     check_heads,
@@ -39,6 +43,9 @@ class ViTConfig(ConfigDataclass):
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         layer_norm_epsilon: epsilon of every layer norm.
+        depths: depths the encoder can also run besides `plan.num_layers`
+            (elastic depth: `model.at_depth(n)`, trained with one depth
+            drawn per step); `()` (default): none.
     """
 
     image_size: int
@@ -56,6 +63,7 @@ class ViTConfig(ConfigDataclass):
     dropout: float = 0.0
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
+    depths: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
@@ -87,6 +95,7 @@ class ViTConfig(ConfigDataclass):
         if self.pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
         check_rate(dropout=self.dropout)
+        object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
 
 
 def tiny(**changes):

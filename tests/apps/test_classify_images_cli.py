@@ -338,3 +338,29 @@ def test_default_augmentation_flips_only_mirror_safe_sets():
     assert default_augmentation("fashion_mnist:/some/dir") == ("flip",)
     assert default_augmentation("tfds:cifar10") == ("flip",)
     assert default_augmentation("tfds:mnist") == default_augmentation("folder:x") == ()
+
+
+def test_elastic_depth_trains_and_evaluates_one_row_per_depth(fashion_dir, trained, capsys):
+    out = fashion_dir / "elastic"
+    app = load_app()
+    argv = ["train", "--data", f"fashion_mnist:{fashion_dir}", "--out", str(out), "--epochs", "2",
+            *SMALL, "--depths", "1,3"]  # fmt: skip
+    app.main(argv)
+    assert json.loads((out / "config.json").read_text())["model"]["depths"] == [1, 3]
+    capsys.readouterr()
+    app.main(["evaluate", "--model", str(out)])
+    metrics = last_json(capsys.readouterr().out)
+    assert [row["depth"] for row in metrics["per_depth"]] == [1, 2, 3]
+    assert metrics["depth"] == 2 and metrics["accuracy"] == metrics["per_depth"][1]["accuracy"]
+    assert (out / "depth_3" / "confusion_matrix.png").is_file()
+    # A model trained at one depth runs shallower with its own weights.
+    single, _ = trained
+    app.main(["evaluate", "--model", str(single), "--depth", "1", "--out", str(out / "d1")])
+    metrics = last_json(capsys.readouterr().out)
+    assert metrics["depth"] == 1 and "per_depth" not in metrics
+    code, error = app_helpers.exit_code_and_error(
+        app, ["evaluate", "--model", str(single), "--depth", "5"], capsys
+    )
+    assert code == 2 and "depth=5" in error
+    code, error = app_helpers.exit_code_and_error(app, [*argv[:-1], "0,2"], capsys)
+    assert code == 2 and "--depths" in error

@@ -1,0 +1,95 @@
+"""Elastic depth of the patch classifiers (`ViTClassifier`, `AudioClassifier`)."""
+
+import keras
+import numpy as np
+import pytest
+
+from sharedformer_tf import SharingPlan, parameter_report
+from sharedformer_tf.models import AudioClassifier, ViTClassifier, audio_config, vit_config
+
+SMALL = dict(hidden_dim=8, num_heads=2, intermediate_dim=16, stem_filters=0, patch_size=7)
+
+
+def _vit(**changes):
+    return ViTClassifier(vit_config.tiny(**{**SMALL, "plan": SharingPlan(4, 2), **changes}))
+
+
+def _images(n, seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (n, 28, 28, 1)).astype("uint8")
+
+
+def test_at_depth_runs_the_same_weights_at_each_depth():
+    model = _vit(depths=(2, 6))
+    assert model.depths == (2, 4, 6)
+    x = _images(3)
+    np.testing.assert_array_equal(model.at_depth(4)(x), model(x))
+    outputs = {d: np.asarray(model.at_depth(d)(x)) for d in model.depths}
+    assert np.abs(outputs[2] - outputs[6]).max() > 1e-4
+    at_two = model.at_depth(2)
+    assert {id(v) for v in at_two.weights} <= {id(v) for v in model.weights}
+    with pytest.raises(ValueError, match=r"depths \[2, 4, 6\].*depth=3"):
+        model.at_depth(3)
+
+
+def test_depths_add_only_the_state_of_positions_beyond_the_plan():
+    plain, shallower = _vit(), _vit(depths=(2, 3))
+    deeper = _vit(depths=(6,))
+    size = lambda m: parameter_report(m)["unique_params"]  # noqa: E731
+    assert size(shallower) == size(plain)
+    assert size(deeper) == size(plain) + 2 * 2 * (2 * 8)  # two positions, two norms each
+
+
+def test_bad_depths_name_what_they_received():
+    with pytest.raises(ValueError, match="depth=3"):
+        vit_config.tiny(plan=SharingPlan(4, 2, strategy="sequence"), depths=(3,))
+    with pytest.raises(ValueError, match="depths=5"):
+        vit_config.tiny(depths=5)
+    with pytest.raises(ValueError, match="depth=9"):
+        audio_config.tiny(plan=SharingPlan(8, strategy="none"), depths=(9,))
+
+
+def test_training_runs_one_drawn_depth_per_step():
+    """With a zero learning rate the weights stay put, so each step's loss
+    is the loss of the depth drawn for that step: the step runs that depth
+    alone."""
+    model = _vit(depths=(1, 2))
+    x, y = _images(16), np.arange(16) % 10
+    model.compile(keras.optimizers.SGD(0.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    expected = {d: float(loss(y, model.at_depth(d)(x))) for d in model.depths}
+    drawn = []
+    for step in range(8):
+        model.optimizer.iterations.assign(step)  # the draw reads the step count only
+        drawn.append(model.depths[model.training_depth_index()])
+    model.optimizer.iterations.assign(0)
+    history = model.fit(x, y, batch_size=16, epochs=8, shuffle=False, verbose=0)
+    assert set(drawn) == {1, 2, 4}  # every depth is trained
+    np.testing.assert_allclose(history.history["loss"], [expected[d] for d in drawn], rtol=1e-4)
+
+
+def test_with_depths_runs_a_single_depth_model_elsewhere_with_its_weights():
+    model = _vit()
+    x = _images(2)
+    shallow = model.with_depths((2,))
+    assert shallow is not model and shallow.depths == (2, 4)
+    np.testing.assert_array_equal(shallow(x), model(x))
+    reference = _vit(depths=(2,))
+    reference.set_weights(model.get_weights())
+    np.testing.assert_array_equal(shallow.at_depth(2)(x), reference.at_depth(2)(x))
+    assert model.with_depths((4,)) is model
+    with pytest.raises(ValueError, match="state for 4 depths.*depth=6"):
+        model.with_depths((6,))
+
+
+def test_elastic_audio_classifier_round_trips_exactly(tmp_path):
+    config = audio_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16,
+                               plan=SharingPlan(4, 2), depths=(2, 6))  # fmt: skip
+    model = AudioClassifier(config)
+    for variable in model.weights:  # away from the zero-initialized values
+        variable.assign(np.random.default_rng(0).normal(0, 0.2, variable.shape))
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    x = np.random.default_rng(1).normal(0, 0.1, (2, 16000)).astype("float32")
+    for depth in (2, 4, 6):
+        np.testing.assert_array_equal(restored.at_depth(depth)(x), model.at_depth(depth)(x))
