@@ -126,13 +126,7 @@ def convert_prefill_decode(model, quantization="fp32"):
 
     module = Signatures()
     functions = [module.prefill.get_concrete_function(), module.decode.get_concrete_function()]
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(functions, module)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantization != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
-    return converter.convert()
+    return tflite.builtin_converter(functions, module, quantization).convert()
 
 
 class TFLiteTextGenerator:

@@ -14,15 +14,17 @@ CLASSIFIER_QUANTIZATIONS = ("fp32", "fp16", "int8")
 LABELS_FILE = "labels.txt"
 
 
-def probabilities_function(model, input_dtype):
+def probabilities_function(model, input_dtype, as_dict=False):
     """A `tf.function` from a batch of inputs of `input_dtype` (the model's
-    input shape, any batch size) to float32 class probabilities; the form
-    the TFLite models take."""
+    input shape, any batch size) to float32 class probabilities (as
+    `{"probabilities": ...}` with `as_dict`); the form the TFLite models
+    take."""
     shape = [None, *model.inputs[0].shape[1:]]
 
     def probabilities(inputs):
         logits = model(tf.cast(inputs, tf.float32), training=False)
-        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        result = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        return {"probabilities": result} if as_dict else result
 
     return tf.function(
         probabilities, input_signature=[tf.TensorSpec(shape, input_dtype, name="inputs")]
@@ -37,13 +39,18 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
     - `saved_model/`: `serving_default` signature taking `inputs` of
       `input_dtype` (e.g. uint8 images `[batch, height, width, channels]`)
       and returning `probabilities` float32 `[batch, classes]`, `class_id`
-      int32 `[batch]` and `class_name` string `[batch]`. It loads with
-      `tf.saved_model.load` and needs no sharedformer_tf import;
+      int32 `[batch]` and `class_name` string `[batch]` (and the same at
+      each depth as `depth_N` signatures of a multi-depth model). It loads
+      with `tf.saved_model.load` and needs no sharedformer_tf import;
     - `classifier_<quantization>.tflite`: inputs to probabilities, builtin
       ops only (checked; LiteRT from pip has no Flex delegate). `"int8"` is
       full integer quantization calibrated on `representative_inputs`,
       except the layers a model names in its `int8_float_layers` attribute
       (e.g. `AudioClassifier`'s spectrogram), which stay float32;
+    - with several depths (elastic depth, `model.depths`):
+      `classifier_depths_<quantization>.tflite` for the float
+      quantizations, one file with a signature `depth_N` per depth (input
+      `inputs`, output `probabilities`) that stores every weight once;
     - `labels.txt`: one class name a line, line `i` is class id `i`;
     - `export.json`: file sizes and stored parameters.
 
@@ -96,6 +103,16 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
         )  # fmt: skip
         name = f"classifier_{quantization}.tflite"
         sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
+        depths = getattr(model, "depths", ())
+        if len(depths) > 1 and quantization != "int8":
+            functions = {
+                f"depth_{depth}": probabilities_function(model.at_depth(depth), input_dtype,
+                                                         as_dict=True)
+                for depth in depths
+            }  # fmt: skip
+            flatbuffer = tflite.convert_signatures(functions, model, quantization)
+            name = f"classifier_depths_{quantization}.tflite"
+            sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
     report = parameter_report(model)
     summary = {
         "bytes": sizes,
@@ -103,6 +120,7 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
         "effective_params": report["effective_params"],
         "input_shape": [None, *model.inputs[0].shape[1:]],
         "input_dtype": input_dtype.name,
+        "depths": list(getattr(model, "depths", ())),
         "class_names": class_names,
     }
     with open(os.path.join(directory, "export.json"), "w") as f:
@@ -116,15 +134,26 @@ def _export_saved_model(model, probabilities, class_names, directory):
     module.class_names = tf.constant(class_names)
     spec = probabilities.input_signature[0]
 
-    @tf.function(input_signature=[spec])
-    def serve(inputs):
-        p = probabilities(inputs)
-        class_id = tf.argmax(p, axis=-1, output_type=tf.int32)
-        return {
-            "probabilities": p,
-            "class_id": class_id,
-            "class_name": tf.gather(module.class_names, class_id),
-        }
+    def serving(function):
+        @tf.function(input_signature=[spec])
+        def serve(inputs):
+            p = function(inputs)
+            class_id = tf.argmax(p, axis=-1, output_type=tf.int32)
+            return {
+                "probabilities": p,
+                "class_id": class_id,
+                "class_name": tf.gather(module.class_names, class_id),
+            }
 
-    module.serve = serve
-    tf.saved_model.save(module, directory, signatures={"serving_default": serve})
+        return serve
+
+    module.serve = serving(probabilities)
+    signatures = {"serving_default": module.serve}
+    depths = getattr(model, "depths", ())
+    if len(depths) > 1:  # one more signature per depth, the same variables
+        input_dtype = spec.dtype
+        for depth in depths:
+            function = probabilities_function(model.at_depth(depth), input_dtype)
+            signatures[f"depth_{depth}"] = serving(function)
+            setattr(module, f"serve_depth_{depth}", signatures[f"depth_{depth}"])
+    tf.saved_model.save(module, directory, signatures=signatures)

@@ -1,5 +1,6 @@
 """TFLite conversion with builtin ops only: the cached greedy decoding loop
-(token ids in and out) and any single-signature function."""
+(token ids in and out), any single-signature function, and several
+functions as the signatures of one file."""
 
 import os
 
@@ -70,18 +71,65 @@ def convert_function(function, trackable, quantization="fp32", representative_da
     if quantization == "int8" and representative_dataset is None:
         raise ValueError("quantization='int8' needs a `representative_dataset`. Received: None")
     frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantization != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantization == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
+    converter = builtin_converter([frozen], trackable, quantization)
     if quantization == "int8":
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if float_scopes:
             return _quantize_except(converter, frozen, trackable, float_scopes)
     return converter.convert()
+
+
+def convert_signatures(functions, trackable, quantization="fp32"):
+    """Converts several `tf.function`s into one TFLite flatbuffer with one
+    signature each (builtin ops only). Each function is frozen on its own;
+    the converter stores a constant that several of them read once, so
+    functions that call the same weights (a classifier at several depths)
+    add their graph, not their weights.
+
+    Args:
+        functions: dict from signature key (e.g. `"depth_4"`) to a
+            `tf.function` with an `input_signature`, returning a dict of
+            tensors.
+        trackable: the object owning their variables.
+        quantization: `"fp32"`, `"fp16"` or `"dynamic-int8"`.
+
+    Returns:
+        `bytes`.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(
+            f"Expected quantization in {QUANTIZATIONS}. Received: quantization={quantization!r}"
+        )
+    concrete = [_frozen_as(key, function) for key, function in functions.items()]
+    return builtin_converter(concrete, trackable, quantization).convert()
+
+
+def builtin_converter(concrete_functions, trackable, quantization):
+    """A `TFLiteConverter` of `concrete_functions` (one signature each) for
+    builtin ops only, with the weight quantization of `quantization`
+    (`"fp32"`: none; `"fp16"`; `"dynamic-int8"` and `"int8"`: the default
+    optimizations, which `"int8"` completes with a representative dataset)."""
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(concrete_functions, trackable)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    return converter
+
+
+def _frozen_as(key, function):
+    """The concrete function of `function` with its variables frozen, named
+    `key` (the converter takes a signature's key from the name)."""
+    original = function.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(original)
+
+    def call(*args):
+        return tf.nest.pack_sequence_as(original.structured_outputs, tf.nest.flatten(frozen(*args)))
+
+    call.__name__ = key
+    return tf.function(call, input_signature=function.input_signature).get_concrete_function()
 
 
 def _quantize_except(converter, frozen, trackable, float_scopes):

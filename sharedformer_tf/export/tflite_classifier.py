@@ -4,11 +4,14 @@ import numpy as np
 
 
 class TFLiteClassifier:
-    """Runs a `classifier_<quantization>.tflite` from `export_classifier`.
+    """Runs a `classifier_<quantization>.tflite` from `export_classifier`,
+    or one depth of a `classifier_depths_<quantization>.tflite`.
 
     Args:
         model: path to the `.tflite` file, or its bytes.
         batch_size: int, inputs are run in batches of at most this size.
+        signature: signature key such as `"depth_4"` (a multi-depth file)
+            or `None`: the file's only graph.
 
     Example:
 
@@ -17,7 +20,7 @@ class TFLiteClassifier:
     >>> classifier.predict(images).argmax(-1)  # doctest: +SKIP
     """
 
-    def __init__(self, model, batch_size=256):
+    def __init__(self, model, batch_size=256, signature=None):
         from ai_edge_litert.interpreter import Interpreter
 
         if isinstance(model, (bytes, bytearray)):
@@ -26,8 +29,18 @@ class TFLiteClassifier:
             self.interpreter = Interpreter(model_path=str(model))
         self.model = model
         self.batch_size = batch_size
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
+        self._runner = None
+        if signature is not None:
+            keys = sorted(self.interpreter.get_signature_list())
+            if signature not in keys:
+                raise ValueError(f"The model's signatures are {keys}. "
+                                 f"Received: signature={signature!r}")  # fmt: skip
+            self._runner = self.interpreter.get_signature_runner(signature)
+            self._input = self._runner.get_input_details()["inputs"]
+            self._output = self._runner.get_output_details()["probabilities"]
+        else:
+            self._input = self.interpreter.get_input_details()[0]
+            self._output = self.interpreter.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
         self.input_dtype = np.dtype(self._input["dtype"])
         self._batch = None
@@ -47,6 +60,8 @@ class TFLiteClassifier:
         return np.concatenate(outputs) if outputs else np.zeros((0, self._output["shape"][-1]))
 
     def _run(self, batch):
+        if self._runner is not None:  # resizes its inputs itself
+            return self._runner(inputs=batch)["probabilities"].copy()
         if len(batch) != self._batch:
             self.interpreter.resize_tensor_input(self._input["index"], batch.shape)
             self.interpreter.allocate_tensors()

@@ -125,3 +125,31 @@ def test_audio_int8_keeps_the_spectrogram_float(tmp_path):
     assert sum(dtype == np.int8 for dtype in encoder) > len(encoder) / 2
     got = TFLiteClassifier(tmp_path / "classifier_int8.tflite").predict(waveforms)
     assert got.shape == (8, 3) and np.allclose(got.sum(-1), 1, atol=0.05)
+
+
+def test_multi_depth_export_runs_each_depth_and_stores_weights_once(tmp_path):
+    """One file with a signature per depth: each equals the Keras model at
+    that depth, and the weights are not repeated per signature (the file
+    grows by the extra depths' graphs only, far less than the weights)."""
+    keras.utils.set_random_seed(4)
+    config = vit_config.tiny(hidden_dim=64, num_heads=2, intermediate_dim=256, num_classes=3,
+                             plan=SharingPlan(4, 1), depths=(2, 3))  # fmt: skip
+    model = ViTClassifier(config)
+    summary = export_classifier(model, NAMES, tmp_path, ["fp32"])
+    assert summary["depths"] == [2, 3, 4]
+    single = summary["bytes"]["classifier_fp32.tflite"]
+    multi = summary["bytes"]["classifier_depths_fp32.tflite"]
+    weights = 4 * summary["unique_params"]
+    assert weights > 100_000 and single < multi < single + weights / 2
+    flatbuffer = (tmp_path / "classifier_depths_fp32.tflite").read_bytes()
+    assert not [n for n in tflite.op_names(flatbuffer) if n.startswith("Flex")]
+    x = images(3, 5)
+    served = tf.saved_model.load(str(tmp_path / "saved_model")).signatures
+    for depth in (2, 3, 4):
+        want = np.asarray(keras.ops.softmax(model.at_depth(depth)(x.astype("float32"))))
+        got = TFLiteClassifier(flatbuffer, signature=f"depth_{depth}").predict(x)
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        out = served[f"depth_{depth}"](inputs=tf.constant(x))["probabilities"]
+        np.testing.assert_allclose(out, want, atol=1e-5)
+    with pytest.raises(ValueError, match="depth_2.*signature='depth_5'"):
+        TFLiteClassifier(flatbuffer, signature="depth_5")
