@@ -177,6 +177,9 @@ def evaluate_model(args):
                                                            title=f"{spec} {split}:"),
         args.out or args.model,
     )  # fmt: skip
+    if args.exit_thresholds:
+        result["early_exit"] = app.evaluate_early_exit(model, data.images, data.labels,
+                                                       args.exit_thresholds)  # fmt: skip
     app.print_evaluation(result)
     return result
 

@@ -188,6 +188,9 @@ def evaluate_model(args):
             at, data.waveforms, data.labels, names, out, title=f"{spec} {split}:"),
         args.out or args.model,
     )  # fmt: skip
+    if args.exit_thresholds:
+        result["early_exit"] = app.evaluate_early_exit(model, data.waveforms, data.labels,
+                                                       args.exit_thresholds)  # fmt: skip
     app.print_evaluation(result)
     return result
 

@@ -5,6 +5,7 @@ this package."""
 
 from sharedformer_tf.app.classifier_steps import (
     evaluate_depths,
+    evaluate_early_exit,
     export_and_score,
     predict_files,
     print_demo_summary,
@@ -21,6 +22,7 @@ __all__ = [
     "add_split_flag",
     "describe_run",
     "evaluate_depths",
+    "evaluate_early_exit",
     "evaluation_split",
     "export_and_score",
     "predict_files",

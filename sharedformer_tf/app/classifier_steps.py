@@ -73,6 +73,26 @@ def evaluate_depths(model, depth, evaluate, out_dir):
     return main
 
 
+def evaluate_early_exit(model, inputs, labels, thresholds, batch_size=256):
+    """Accuracy and mean depth of confidence early exit at each threshold,
+    from one pass through every depth of `model` (a multi-depth
+    classifier whose shallower runs start its deeper ones).
+
+    Returns:
+        list of rows from `classification.confidence_exit`.
+    """
+    from sharedformer_tf.classification.early_exit import confidence_exit
+
+    if len(model.depths) < 2:
+        raise ValueError(
+            "Early exit needs a model trained at several depths (train --depths). "
+            f"Received: a model of depths {list(model.depths)}"
+        )
+    logits = model.exit_logits(inputs, batch_size=batch_size)
+    probabilities = [keras.ops.softmax(x).numpy() for x in logits]
+    return confidence_exit(probabilities, model.depths, labels, thresholds)
+
+
 def export_and_score(model, class_names, directory, variants, representative, test, **kwargs):
     """`export_classifier`, then the accuracy of the Keras model and of each
     TFLite variant on `test` (`(inputs, labels, name)`) and their agreement,
@@ -103,6 +123,9 @@ def print_evaluation(result):
         print(f"  {name:>{width}}: {shown:>6} of {count} examples")
     for row in result.get("per_depth", ()):
         print(f"  depth {row['depth']}: accuracy {row['accuracy']:.2%} ({row['seconds']} s)")
+    for row in result.get("early_exit", ()):
+        print(f"  exit at p >= {row['threshold']}: accuracy {row['accuracy']:.2%}, mean depth "
+              f"{row['mean_depth']:.2f}")  # fmt: skip
     print(json.dumps(result))
 
 

@@ -68,14 +68,30 @@ def depth_list(text):
 
 def add_depth_flags(train, evaluate):
     """`train --depths 4,6,8` (elastic depth: the depths the model learns to
-    run besides its plan's) and `evaluate --depth N` (one depth; default:
-    every depth the model was trained for)."""
+    run besides its plan's), `evaluate --depth N` (one depth; default:
+    every depth the model was trained for) and `evaluate --exit-thresholds
+    P,...` (early exit by confidence)."""
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
     evaluate.add_argument("--depth", type=positive_int,
                           help="run the model at N depths (default: every depth it "
                           "was trained for, one row each)")  # fmt: skip
+    evaluate.add_argument("--exit-thresholds", type=threshold_list, metavar="P,P,...",
+                          help="also score early exit: each input leaves at the first "
+                          "depth whose top class probability reaches P")  # fmt: skip
+
+
+def threshold_list(text):
+    """argparse type: comma-separated probabilities in (0, 1]."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected probabilities in (0, 1] such as 0.8,0.9, "
+                                         f"got {text!r}")  # fmt: skip
+    return values
 
 
 # Attributes that `add_sharing_flags` adds to the parsed arguments.

@@ -8,12 +8,14 @@ from sharedformer_tf.classification.classifier_evaluation import (
     score_tflite_models,
 )
 from sharedformer_tf.classification.classifier_files import load_classifier, save_classifier
+from sharedformer_tf.classification.early_exit import confidence_exit
 from sharedformer_tf.classification.plots import plot_confusion_matrix, plot_learning_curves
 
 __all__ = [
     "align_labels",
     "check_training_classes",
     "classification_metrics",
+    "confidence_exit",
     "describe_top",
     "evaluate_classifier",
     "load_classifier",

@@ -1,4 +1,5 @@
 import keras
+import numpy as np
 from keras import ops
 
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
@@ -76,9 +77,35 @@ class PatchClassifier(ConfigModel):
         return self.encoder.depths
 
     def _logits(self, tokens, depth=None, training=None):
-        x = self.encoder(tokens, depth=depth, training=training)
+        return self._head_logits(self.encoder(tokens, depth=depth, training=training))
+
+    def _head_logits(self, x):
         x = x[:, 0] if self.config.pooling == "class_token" else ops.mean(x, axis=1)
         return self.head(x)
+
+    def exit_logits(self, inputs, depths=None, batch_size=256):
+        """The logits after each of `depths` (default: all of `self.depths`)
+        from one pass per batch: early exits, where every exit uses the same
+        output norm and head. Needs a plan whose shallower runs are the
+        start of its deeper ones (`cycle`, `all`).
+
+        Returns:
+            list (one per depth, ascending) of float32 numpy arrays
+            `[n, num_classes]`.
+        """
+        depths = sorted(self.depths if depths is None else depths)
+        unknown = sorted(set(depths) - set(self.depths))
+        if unknown:
+            raise ValueError(f"This classifier runs at depths {list(self.depths)}. "
+                             f"Received: depths={depths}")  # fmt: skip
+        self.encoder.exit_depth(depths)  # refuses a plan that cannot exit in one pass
+        front = keras.Model(self.input, self._tokens)
+        outputs = [[] for _ in depths]
+        for start in range(0, len(inputs), batch_size):
+            states = self.encoder(front(inputs[start : start + batch_size]), exit_depths=depths)
+            for collected, state in zip(outputs, states, strict=True):
+                collected.append(ops.convert_to_numpy(self._head_logits(state)))
+        return [np.concatenate(collected) for collected in outputs]
 
     def at_depth(self, depth):
         """A `keras.Model` of this classifier at `depth` depths (one of

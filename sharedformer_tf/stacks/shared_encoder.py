@@ -46,9 +46,13 @@ class SharedEncoder(SharedStack):
         training: bool, whether dropout is active.
         depth: int, one of `depths`: how many depths to run; `None`:
             `plan.num_layers`.
+        exit_depths: optional ascending list of `depths` (early exits): one
+            pass to the deepest returns the output after each of them (on
+            tensors, not on symbolic `keras.Input`s).
 
     Returns:
-        Tensor `[batch, length, hidden_dim]`.
+        Tensor `[batch, length, hidden_dim]`; with `exit_depths`, a list of
+        them, one per exit depth.
 
     Example:
 
@@ -65,12 +69,31 @@ class SharedEncoder(SharedStack):
     (2, 5, 8)
     """
 
-    def call(self, inputs, padding_mask=None, training=None, depth=None):
+    def call(self, inputs, padding_mask=None, training=None, depth=None, exit_depths=None):
         mask = None
         if padding_mask is not None:
             mask = layer_utils.padding_mask_to_attention_mask(padding_mask, ops.shape(inputs)[1])
+        blocks = self.blocks_at(depth if exit_depths is None else self.exit_depth(exit_depths))
+        exits = []
         x = inputs
-        for position, block in enumerate(self.blocks_at(depth)):
+        for position, block in enumerate(blocks):
             x = self._enter_depth(x, position)
             x = block(x, self_attention_mask=mask, training=training)
-        return self._finish(x)
+            if exit_depths is not None and position + 1 in exit_depths:
+                exits.append(self._finish(x))
+        return self._finish(x) if exit_depths is None else exits
+
+    def exit_depth(self, exit_depths):
+        """The deepest of `exit_depths` after checking that one pass to it
+        passes through each of them: every depth runs the first positions
+        of the deepest run (true of `cycle`, `all` and unshared plans)."""
+        deepest = max(exit_depths)
+        blocks = self.blocks_at(deepest)
+        for depth in exit_depths:
+            if self.blocks_at(depth) != blocks[:depth]:
+                raise ValueError(
+                    f"Running {depth} depths is not the start of running {deepest} under "
+                    f"{self.plan}, so one pass cannot exit at both. Received: "
+                    f"exit_depths={list(exit_depths)}"
+                )
+        return deepest

@@ -348,9 +348,12 @@ def test_elastic_depth_trains_and_evaluates_one_row_per_depth(fashion_dir, train
     app.main(argv)
     assert json.loads((out / "config.json").read_text())["model"]["depths"] == [1, 3]
     capsys.readouterr()
-    app.main(["evaluate", "--model", str(out)])
+    app.main(["evaluate", "--model", str(out), "--exit-thresholds", "0.3,1.0"])
     metrics = last_json(capsys.readouterr().out)
     assert [row["depth"] for row in metrics["per_depth"]] == [1, 2, 3]
+    lenient, never = metrics["early_exit"]  # p >= 1.0: every image runs all 3 depths
+    assert never["mean_depth"] == 3 and never["accuracy"] == metrics["per_depth"][2]["accuracy"]
+    assert 1 <= lenient["mean_depth"] < 3
     assert metrics["depth"] == 2 and metrics["accuracy"] == metrics["per_depth"][1]["accuracy"]
     assert (out / "depth_3" / "confusion_matrix.png").is_file()
     # A model trained at one depth runs shallower with its own weights.

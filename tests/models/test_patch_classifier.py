@@ -93,3 +93,17 @@ def test_elastic_audio_classifier_round_trips_exactly(tmp_path):
     x = np.random.default_rng(1).normal(0, 0.1, (2, 16000)).astype("float32")
     for depth in (2, 4, 6):
         np.testing.assert_array_equal(restored.at_depth(depth)(x), model.at_depth(depth)(x))
+
+
+def test_exit_logits_give_each_depth_in_one_pass():
+    model = _vit(depths=(1, 2, 6))
+    x = _images(5)
+    exits = model.exit_logits(x, batch_size=2)
+    assert len(exits) == 4
+    for depth, logits in zip(model.depths, exits, strict=True):
+        np.testing.assert_allclose(logits, model.at_depth(depth)(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="depths=\\[3\\]"):
+        model.exit_logits(x, [3])
+    sequence = _vit(plan=SharingPlan(4, 2, strategy="sequence"), depths=(2,))
+    with pytest.raises(ValueError, match="not the start"):
+        sequence.exit_logits(x)

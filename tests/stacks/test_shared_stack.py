@@ -139,3 +139,16 @@ def test_elastic_decoder_caches_equal_its_full_pass(plan, depths, kv_sharing):
                          "feed_forward_norm", "adapter")  # fmt: skip
         _copy_into_plain(decoder, plain, depth, names)
         np.testing.assert_allclose(full, plain(y, memory), rtol=1e-5, atol=1e-5)
+
+
+def test_one_pass_exits_at_each_depth_of_a_cycle_plan():
+    encoder = _stack(SharedEncoder, SharingPlan(4, 2, strategy="cycle"), depths=(2, 3, 6))
+    _randomize(encoder)
+    x = _x(2, 5, H)
+    exits = encoder(x, exit_depths=[2, 3, 6])
+    assert len(exits) == 3
+    for depth, output in zip((2, 3, 6), exits, strict=True):
+        np.testing.assert_allclose(output, encoder(x, depth=depth), rtol=1e-5, atol=1e-5)
+    sequence = _stack(SharedEncoder, SharingPlan(4, 2, strategy="sequence"), depths=(2,))
+    with pytest.raises(ValueError, match=r"Running 2 depths is not the start.*\[2, 4\]"):
+        sequence(x, exit_depths=[2, 4])
