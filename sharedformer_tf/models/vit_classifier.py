@@ -13,6 +13,8 @@ class ViTClassifier(PatchClassifier):
     with a class token when `config.pooling == "class_token"`), encoded by
     a pre-LN `SharedEncoder` following `config.plan`, pooled (class token
     or mean of the patch vectors) and classified by a float32 dense layer.
+    With `config.depths` it also runs at those depths (`at_depth`,
+    `exit_logits`; see `PatchClassifier`).
 
     Args:
         config: `ViTConfig` (or its dict), e.g. `models.vit_config.tiny()`.
@@ -32,6 +34,12 @@ class ViTClassifier(PatchClassifier):
     >>> model = ViTClassifier(vit_config.tiny(hidden_dim=8, num_heads=2,
     ...                                       intermediate_dim=16))
     >>> tuple(model(keras.ops.zeros((2, 28, 28, 1), "uint8")).shape)
+    (2, 10)
+    >>> elastic = ViTClassifier(vit_config.tiny(hidden_dim=8, num_heads=2,
+    ...                                         intermediate_dim=16, depths=(4,)))
+    >>> elastic.depths
+    (4, 8)
+    >>> tuple(elastic.at_depth(4)(keras.ops.zeros((2, 28, 28, 1), "uint8")).shape)
     (2, 10)
     """
 

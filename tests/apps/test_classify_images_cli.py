@@ -230,10 +230,12 @@ runpy.run_path(app, run_name="__main__")
 def test_trains_under_mirrored_strategy_on_two_logical_cpus(fashion_dir, tmp_path):
     """The app's --strategy mirrored: the model is built in the strategy's
     scope, the global batch is twice the per-replica one, and the whole-step
-    XLA is off (logged) while training still learns."""
+    XLA is off (logged) while training still learns, at two depths (one
+    train function per depth, the same depth on both replicas)."""
     out = tmp_path / "mirrored"
     args = ["train", "--data", f"fashion_mnist:{fashion_dir}", "--out", str(out), "--epochs", "3",
-            "--strategy", "mirrored", *[a for a in SMALL if a != "--no-jit"]]  # fmt: skip
+            "--strategy", "mirrored", "--depths", "1",
+            *[a for a in SMALL if a != "--no-jit"]]  # fmt: skip
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-c", MIRRORED, APP, *args], capture_output=True,
                             text=True, timeout=600, cwd=ROOT, env=env)  # fmt: skip
@@ -242,6 +244,7 @@ def test_trains_under_mirrored_strategy_on_two_logical_cpus(fashion_dir, tmp_pat
     assert "global batch 64" in result.stderr and "Whole-step XLA off" in result.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["devices"] == {"strategy": "mirrored", "precision": "float32", "replicas": 2}
+    assert config["model"]["depths"] == [1]
     history = json.loads((out / "history.json").read_text())
     assert history["loss"][-1] < history["loss"][0]
 
