@@ -10,10 +10,12 @@ multi-depth TFLite file (a signature per depth) stand next to the
 single-depth file's.
 
     python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images]
-        [--depths 2,4,6] [--epochs 12] [--seed 0] [--out DIR]
+        [--depths 2,4,6] [--exit-thresholds 0.5,0.9] [--epochs 12] [--seed 0] [--out DIR]
 
 The last stdout line is one JSON object: a row per app and model with the
-test accuracy and the Keras prediction seconds at each depth, the export
+test accuracy and the Keras prediction seconds at each depth (and the
+elastic model's confidence early exit: accuracy and mean depth at each
+threshold), the export
 sizes of the elastic model, and per app the accuracy differences (elastic -
 single) at each depth.
 """
@@ -37,6 +39,8 @@ def parse_args():
     )
     parser.add_argument("--apps", default=",".join(APPS))
     parser.add_argument("--depths", default="2,4,6", help="the elastic model's extra depths")
+    parser.add_argument("--exit-thresholds", default="0.5,0.7,0.8,0.9,0.95,0.99",
+                        help="confidence early exit of the elastic model")  # fmt: skip
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="where models go (default: a temporary directory)")
@@ -56,7 +60,8 @@ def run_model(app, model, args, directory):
         path, "train", "--out", model_dir, "--overwrite", "--epochs", str(args.epochs),
         "--seed", str(args.seed), *extra,
     )  # fmt: skip
-    metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir)
+    exits = ["--exit-thresholds", args.exit_thresholds] if model == "elastic" else []
+    metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir, *exits)
     per_depth = {row["depth"]: row for row in metrics.get("per_depth", [metrics])}
     for depth in args.depth_list:
         if depth not in per_depth:  # the single-depth model, run shallower
@@ -71,6 +76,9 @@ def run_model(app, model, args, directory):
         "accuracy": {d: per_depth[d]["accuracy"] for d in sorted(per_depth)},
         "predict_seconds": {d: per_depth[d]["seconds"] for d in sorted(per_depth)},
     }
+    if "early_exit" in metrics:
+        row["early_exit"] = [{k: r[k] for k in ("threshold", "accuracy", "mean_depth")}
+                             for r in metrics["early_exit"]]  # fmt: skip
     if model == "elastic":
         export, _ = app_sharing_comparison.run_app(
             path, "export", "--model", model_dir, "--out", os.path.join(model_dir, "export"),
