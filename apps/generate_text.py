@@ -91,6 +91,7 @@ def parse_args(argv):
                              "half the context)")  # fmt: skip
             sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
     train.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
+    flags.add_depth_flags(train, commands.choices["evaluate"], commands.choices["generate"])
     return parser, parser.parse_args(argv)
 
 
@@ -106,7 +107,7 @@ def model_config(args, vocabulary_size):
         changes["dropout"] = args.dropout
     if args.kv_sharing is not None:
         changes["kv_sharing"] = args.kv_sharing
-    return config.replace(**changes)
+    return config.replace(depths=args.depths, **changes)
 
 
 def train(args):
@@ -160,7 +161,20 @@ def evaluate_model(args):
     data = args.data or run.get("data", "bible:en")
     data_dir = args.tfds_data_dir or run.get("tfds_data_dir")
     documents = text_documents.read_documents(data, args.split, data_dir)
-    metrics = evaluate_text(generator.model, generator.preprocessor, documents)
+    own = generator.model.config.plan.num_layers
+    depths = generator.model.depths if args.depth is None else (args.depth,)
+    model = generator.model.with_depths(depths)
+    rows = []
+    for depth in depths:
+        scores = evaluate_text(model, generator.preprocessor, documents,
+                               depth=None if depth == own else depth)  # fmt: skip
+        rows.append({"depth": depth, **scores})
+    # The plan's depth (or the one asked for) first; every depth in per_depth.
+    metrics = dict(next((r for r in rows if r["depth"] == own), rows[0]))
+    if len(rows) > 1:
+        metrics["per_depth"] = rows
+        for row in rows:
+            print(f"  depth {row['depth']}: perplexity {row['perplexity']:.2f}")
     metrics.update(data=data, split=args.split)
     print(json.dumps(metrics))
     return metrics
@@ -170,6 +184,8 @@ def generate(args):
     if args.top_p > 1:
         raise ValueError(f"--top-p must be in (0, 1]. Received: {args.top_p}")
     generator = TextGenerator.load(args.model)
+    if args.depth is not None:
+        generator = generator.at_depth(args.depth)
     if args.max_tokens >= generator.context:
         raise ValueError(f"--max-tokens must be below the model's context of "
                          f"{generator.context} tokens. Received: {args.max_tokens}")  # fmt: skip

@@ -9,7 +9,7 @@ import tensorflow as tf
 from sharedformer_tf.data.lm_dataset import pack_windows, token_stream
 
 
-def token_nll(model, windows, batch_size=32):
+def token_nll(model, windows, batch_size=32, depth=None):
     """Summed negative log-likelihood (nats) of the labels of `windows` and
     their count (padding labels excluded).
 
@@ -17,11 +17,14 @@ def token_nll(model, windows, batch_size=32):
         model: a `SharedCausalLM` (ids -> logits).
         windows: int array `[num_windows, context + 1]` (`pack_windows`).
         batch_size: int.
+        depth: one of `model.depths` to run the model at (`None`: its
+            plan's depth).
 
     Returns:
         `(total_nll, num_tokens)`: a float and an int.
     """
     pad_id = model.config.pad_id
+    model = model if depth is None else model.at_depth(depth)
 
     @tf.function
     def batch_nll(window):
@@ -39,13 +42,14 @@ def token_nll(model, windows, batch_size=32):
     return total, count
 
 
-def evaluate_text(model, preprocessor, documents, batch_size=32):
+def evaluate_text(model, preprocessor, documents, batch_size=32, depth=None):
     """Perplexity and bits per byte of `model` on `documents`.
 
     The documents are packed as in training (`[bos] tokens [eos]`, windows of
     the model's context) and every token after the first is scored once.
     Bits per byte divides the total log-likelihood (in bits) by the UTF-8
     bytes of the documents, so it compares models with different tokenizers.
+    `depth` (one of `model.depths`) runs the model at that many depths.
 
     Returns:
         Dict with `perplexity`, `cross_entropy` (nats per token),
@@ -58,7 +62,7 @@ def evaluate_text(model, preprocessor, documents, batch_size=32):
     context = model.config.max_length
     windows = pack_windows(token_stream(documents, preprocessor), context,
                            model.config.pad_id, keep_last=True)  # fmt: skip
-    total, count = token_nll(model, windows, batch_size)
+    total, count = token_nll(model, windows, batch_size, depth)
     num_bytes = sum(len(d.encode("utf-8")) for d in documents)
     return {
         "perplexity": round(math.exp(total / count), 3),

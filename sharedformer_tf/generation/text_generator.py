@@ -53,6 +53,8 @@ class TextGenerator:
         model: a `SharedCausalLM`.
         tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer` whose
             control ids are `model.config`'s `pad_id`, `bos_id`, `eos_id`.
+        depth: one of `model.depths` to run the model at (`None`: its plan's
+            depth); see `at_depth`.
 
     Example:
 
@@ -61,14 +63,23 @@ class TextGenerator:
     [', God created the heavens and the earth.']
     """
 
-    def __init__(self, model, tokenizer):
+    def __init__(self, model, tokenizer, depth=None):
         if not isinstance(model, SharedCausalLM):
             raise TypeError(
                 f"Expected a SharedCausalLM. Received: model of type {type(model).__name__}"
             )
+        if depth is not None and depth not in model.depths:
+            raise ValueError(f"The model runs at depths {list(model.depths)}. "
+                             f"Received: depth={depth!r}")  # fmt: skip
         self.model = model
+        self.depth = depth
         self.preprocessor = CausalLMPreprocessor.for_model(model.config, tokenizer)
         self._step_functions = None
+
+    def at_depth(self, depth):
+        """This generator running its model at `depth` depths (one the model
+        was trained for, or fewer: `SharedCausalLM.with_depths`)."""
+        return TextGenerator(self.model.with_depths((depth,)), self.tokenizer, depth)
 
     @property
     def tokenizer(self):
@@ -132,7 +143,8 @@ class TextGenerator:
         ids = self.encode_prompts(texts, max_new_tokens)
         lengths = (ids != self.model.config.pad_id).sum(axis=1)
         sampler = make_sampler(sampler) if isinstance(sampler, str) else sampler
-        outputs = np.array(self.model.generate(ids, ids.shape[1] + max_new_tokens, sampler))
+        outputs = np.array(self.model.generate(ids, ids.shape[1] + max_new_tokens, sampler,
+                                               depth=self.depth))  # fmt: skip
         # A shorter prompt of the batch got more tokens: keep max_new_tokens.
         beyond = np.arange(outputs.shape[1])[None, :] >= (lengths + max_new_tokens)[:, None]
         outputs[beyond] = self.model.config.pad_id
@@ -148,7 +160,7 @@ class TextGenerator:
 
             @tf.function(input_signature=signature, reduce_retracing=True)
             def step(token_ids, cache, index):
-                logits, _, cache = model.call_with_cache(token_ids, cache, index)
+                logits, _, cache = model.call_with_cache(token_ids, cache, index, self.depth)
                 return logits[:, -1, :], cache
 
             self._step_functions = step

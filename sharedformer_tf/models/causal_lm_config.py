@@ -4,6 +4,7 @@ import dataclasses
 
 from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
+    check_depths,
     check_token_model,
     select_preset,
 )
@@ -38,6 +39,9 @@ class CausalLMConfig(ConfigDataclass):
         max_length: longest sequence (learned positions; generation budget).
         layer_norm_epsilon: epsilon of every layer norm.
         pad_id, bos_id, eos_id: special token ids.
+        depths: depths the model can also run besides `plan.num_layers`
+            (elastic depth: `model.at_depth(n)`, `generate(..., depth=n)`;
+            trained with one depth drawn per step); `()` (default): none.
     """
 
     vocabulary_size: int
@@ -60,10 +64,12 @@ class CausalLMConfig(ConfigDataclass):
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
+    depths: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
         check_token_model(self)
+        object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
         if self.kv_sharing not in ("none", "group"):
             raise ValueError("`kv_sharing` must be 'none' or 'group'. "
                              f"Received: kv_sharing={self.kv_sharing!r}")  # fmt: skip

@@ -8,12 +8,12 @@ import tensorflow as tf
 
 from sharedformer_tf.validation import check_positive_int
 
-# model -> {(max_length, sampler, jit_compile): tf.function}; entries go with
+# model -> {(max_length, sampler, jit_compile, depth): tf.function}; entries go with
 # their model.
 _FUNCTIONS = weakref.WeakKeyDictionary()
 
 
-def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False):
+def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False, depth=None):
     """Runs `model.generate_step` as a `tf.function`, traced once per
     `(max_length, sampler, jit_compile)` and reused for any batch size and
     input length.
@@ -25,17 +25,20 @@ def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False):
         max_length: int, passed to `generate_step`.
         sampler: sampler name or `keras_hub.samplers.Sampler` instance.
         jit_compile: bool. Compile the decoding loop with XLA.
+        depth: int or `None`: passed to `generate_step` when given (a model
+            run at one of its elastic depths).
 
     Returns:
         What `generate_step` returns: int32 `[batch, max_length]`.
     """
     check_positive_int(max_length=max_length)
     cache = _FUNCTIONS.setdefault(model, {})
-    key = (max_length, sampler if isinstance(sampler, str) else id(sampler), jit_compile)
+    key = (max_length, sampler if isinstance(sampler, str) else id(sampler), jit_compile, depth)
     if key not in cache:
         owner = weakref.ref(model)  # the cache must not keep the model alive
+        extra = {} if depth is None else {"depth": depth}
         cache[key] = tf.function(
-            lambda ids: owner().generate_step(ids, max_length, sampler),
+            lambda ids: owner().generate_step(ids, max_length, sampler, **extra),
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
             jit_compile=jit_compile,
         )

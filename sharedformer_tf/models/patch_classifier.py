@@ -3,25 +3,20 @@ import numpy as np
 from keras import ops
 
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
-from sharedformer_tf.models.config_model import ConfigModel
+from sharedformer_tf.models.elastic_depth_model import ElasticDepthModel
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
-# Weyl sequence of the golden ratio: a step's depth draw, spread evenly over
-# the depths and the same on every replica (it reads only the step count).
-_GOLDEN = 2654435761
 
-
-class PatchClassifier(ConfigModel):
+class PatchClassifier(ElasticDepthModel):
     """Base of the patch-based classifiers (`ViTClassifier`,
     `AudioClassifier`): patches -> pre-LN `SharedEncoder` following
     `config.plan` -> pooling -> float32 dense head, with elastic depth.
 
     A classifier whose config lists `depths` runs at any of them with the
     same weights: `at_depth(n)` is a Keras model of the classifier at `n`
-    depths, and in training each step runs one of the depths, drawn from the
-    optimizer's step count (so every replica of a distributed step draws the
-    same depth), and learns through that depth only. With `depths` empty the
-    model is the plain functional classifier.
+    depths, `exit_logits` gives every depth's logits from one pass (early
+    exit), and training runs one depth per step (`ElasticDepthModel`). With
+    `depths` empty the model is the plain functional classifier.
 
     Subclasses compute their front end (pixels to `[0, 1]`, waveforms to a
     log-mel spectrogram) from `inputs` to `features` `[batch, height,
@@ -72,9 +67,8 @@ class PatchClassifier(ConfigModel):
         )
 
     @property
-    def depths(self):
-        """Every depth the classifier can run, ascending."""
-        return self.encoder.depths
+    def elastic_stack(self):
+        return self.encoder
 
     def _logits(self, tokens, depth=None, training=None):
         return self._head_logits(self.encoder(tokens, depth=depth, training=training))
@@ -116,53 +110,3 @@ class PatchClassifier(ConfigModel):
                              f"Received: depth={depth!r}")  # fmt: skip
         return keras.Model(self.input, self._logits(self._tokens, depth),
                            name=f"{self.name}_depth_{depth}")  # fmt: skip
-
-    def with_depths(self, depths):
-        """This classifier able to run `depths` too, with the same weights:
-        `self` if it already can, else a new model. A depth deeper than
-        `max(self.depths)` would need per-depth state that was never
-        trained, so it is refused."""
-        depths = set(depths) - set(self.depths)
-        if not depths:
-            return self
-        deepest = self.encoder.max_depth
-        if max(depths) > deepest:
-            raise ValueError(
-                f"This classifier has per-depth state for {deepest} depths (trained at "
-                f"depths {list(self.depths)}). Received: depth={max(depths)}"
-            )
-        config = self.config.replace(depths=tuple(sorted(depths | set(self.depths))))
-        model = type(self)(config, dtype=self.dtype_policy, name=self.name)
-        model.set_weights(self.get_weights())
-        return model
-
-    def training_depth_index(self):
-        """Index into `depths` of the depth the next training step runs: a
-        function of the optimizer's step count only, so every replica and
-        worker of a distributed step runs the same depth."""
-        step = int(self.optimizer.iterations.numpy()) if self.optimizer is not None else 0
-        return step * _GOLDEN // 65536 % len(self.depths)
-
-    def make_train_function(self, force=False):
-        """With several `depths`: one train function (one compiled program)
-        per depth, and each step calls the one of its drawn depth."""
-        if len(self.depths) == 1 or (self.train_function is not None and not force):
-            return super().make_train_function(force)
-        per_depth = []
-        for _ in self.depths:
-            super().make_train_function(force=True)
-            per_depth.append(self.train_function)
-
-        def train_function(iterator):
-            # Read when a depth's function is first traced, in `call`.
-            self._training_depth_index = self.training_depth_index()
-            return per_depth[self._training_depth_index](iterator)
-
-        self.train_function = train_function
-        return train_function
-
-    def call(self, inputs, training=None, mask=None):
-        index = getattr(self, "_training_depth_index", None)
-        if not training or len(self.depths) == 1 or index is None:
-            return super().call(inputs, training=training, mask=mask)
-        return self._depth_models[index](inputs, training=True)

@@ -7,14 +7,14 @@ from sharedformer_tf.layers.position_encoding import PositionEncoding
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
 from sharedformer_tf.models import graph_generation
 from sharedformer_tf.models.causal_lm_config import CausalLMConfig
-from sharedformer_tf.models.config_model import ConfigModel
+from sharedformer_tf.models.elastic_depth_model import ElasticDepthModel
 from sharedformer_tf.models.greedy_sampler import GreedySampler
 from sharedformer_tf.models.token_inputs import embed_tokens
 from sharedformer_tf.stacks.shared_decoder import SharedDecoder
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
-class SharedCausalLM(ConfigModel):
+class SharedCausalLM(ElasticDepthModel):
     """Decoder-only language model with cross-layer parameter sharing.
 
     A functional Keras model from token ids to next-token logits, trainable
@@ -78,6 +78,7 @@ class SharedCausalLM(ConfigModel):
             adapter_dim=c.adapter_dim,
             use_cross_attention=False,
             kv_sharing=c.kv_sharing,
+            depths=list(c.depths) or None,
             dtype=dtype,
             name="decoder",
         )
@@ -89,10 +90,27 @@ class SharedCausalLM(ConfigModel):
 
         # === Functional model ===
         token_ids = keras.Input((None,), dtype="int32", name="token_ids")
-        x = self._embed(token_ids)
-        x = decoder(x, decoder_padding_mask=ops.not_equal(token_ids, c.pad_id))
-        logits = embedding(x, reverse=True)
-        super().__init__(inputs=token_ids, outputs=logits, dtype=dtype, **kwargs)
+        self._token_ids = token_ids
+        self._embedded = self._embed(token_ids)
+        super().__init__(inputs=token_ids, outputs=self._logits(), dtype=dtype, **kwargs)
+        self._build_depth_models()
+
+    @property
+    def elastic_stack(self):
+        return self.decoder
+
+    def _logits(self, depth=None):
+        mask = ops.not_equal(self._token_ids, self.config.pad_id)
+        x = self.decoder(self._embedded, decoder_padding_mask=mask, depth=depth)
+        return self.token_embedding(x, reverse=True)
+
+    def at_depth(self, depth):
+        """A `keras.Model` of this language model at `depth` depths (one of
+        `depths`): the same layers and weights, token ids to logits."""
+        if depth not in self.depths:
+            raise ValueError(f"This model runs at depths {list(self.depths)}. "
+                             f"Received: depth={depth!r}")  # fmt: skip
+        return keras.Model(self._token_ids, self._logits(depth), name=f"{self.name}_depth_{depth}")
 
     def _embed(self, token_ids, start_index=0, training=None):
         return embed_tokens(self.token_embedding, self.position_encoding, self.embedding_dropout,
@@ -104,7 +122,7 @@ class SharedCausalLM(ConfigModel):
         `[batch, num_cache_slots, 2, max_length, num_heads, head_dim]`."""
         return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype)
 
-    def call_with_cache(self, token_ids, cache, cache_update_index):
+    def call_with_cache(self, token_ids, cache, cache_update_index, depth=None):
         """One incremental step.
 
         Args:
@@ -112,6 +130,7 @@ class SharedCausalLM(ConfigModel):
                 `cache_update_index ...`.
             cache: from `init_cache` or a previous step.
             cache_update_index: int scalar position of `token_ids[:, 0]`.
+            depth: int, one of `depths` (`None`: the plan's depth).
 
         Returns:
             `(logits [batch, length, vocabulary_size], hidden_states [batch,
@@ -119,10 +138,10 @@ class SharedCausalLM(ConfigModel):
         """
         x = self._embed(token_ids, start_index=cache_update_index)
         x, cache = self.decoder(x, self_attention_cache=cache,
-                                cache_update_index=cache_update_index)  # fmt: skip
+                                cache_update_index=cache_update_index, depth=depth)  # fmt: skip
         return self.token_embedding(x, reverse=True), x, cache
 
-    def generate_step(self, prompt_ids, max_length, sampler="greedy"):
+    def generate_step(self, prompt_ids, max_length, sampler="greedy", depth=None):
         """Continues each prompt to `max_length` tokens with the cache.
 
         Uses only `keras.ops` (a `tf.function` or an export can wrap it).
@@ -136,6 +155,7 @@ class SharedCausalLM(ConfigModel):
             max_length: int. Length of the returned sequences (prompt included).
             sampler: a `keras_hub.samplers.Sampler` or its name (`"greedy"`,
                 the default, is `models.GreedySampler`; `"top_k"`, ...).
+            depth: int, one of `depths` (`None`: the plan's depth).
 
         Returns:
             int32 tensor `[batch, max_length]`.
@@ -150,11 +170,12 @@ class SharedCausalLM(ConfigModel):
         start = ops.min(ops.sum(ops.cast(fixed, "int32"), axis=1))
         # Prefill every position; those from `start` on are rewritten as they
         # are generated (causal attention: a position sees only earlier ones).
-        _, _, cache = self.call_with_cache(tokens, self.init_cache(batch_size, max_length), 0)
+        _, _, cache = self.call_with_cache(tokens, self.init_cache(batch_size, max_length), 0,
+                                           depth)  # fmt: skip
 
         def next_token(prompt, cache, index):
             token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
-            logits, hidden, cache = self.call_with_cache(token, cache, index - 1)
+            logits, hidden, cache = self.call_with_cache(token, cache, index - 1, depth)
             return logits[:, 0, :], hidden[:, 0, :], cache
 
         tokens = sampler(next_token, tokens, cache=cache, index=start, mask=fixed,
@@ -163,7 +184,7 @@ class SharedCausalLM(ConfigModel):
         after_eos = (ops.cumsum(is_eos, axis=1) - is_eos) > 0
         return ops.where(after_eos, ops.cast(c.pad_id, tokens.dtype), tokens)
 
-    def generate(self, prompt_ids, max_length=None, sampler="greedy"):
+    def generate(self, prompt_ids, max_length=None, sampler="greedy", depth=None):
         """`generate_step` compiled as a graph function once per
         `(max_length, sampler)`.
 
@@ -173,10 +194,14 @@ class SharedCausalLM(ConfigModel):
             max_length: int. Returned length; defaults to `config.max_length`.
             sampler: `"greedy"`, `"top_k"`, `"top_p"`, ... or a
                 `keras_hub.samplers.Sampler`.
+            depth: int, one of `depths` (`None`: the plan's depth).
 
         Returns:
             int32 tensor `[batch, max_length]`.
         """
+        if depth is not None and depth not in self.depths:
+            raise ValueError(f"This model runs at depths {list(self.depths)}. "
+                             f"Received: depth={depth!r}")  # fmt: skip
         if max_length is None:
             max_length = self.config.max_length
         if max_length > self.config.max_length:
@@ -193,4 +218,4 @@ class SharedCausalLM(ConfigModel):
         if not np.all(np.any(prompts != self.config.pad_id, axis=1)):
             raise ValueError("Every prompt needs at least one token (e.g. `bos_id`). Received: "
                              f"a prompt of pad_id={self.config.pad_id} only")  # fmt: skip
-        return graph_generation.generate(self, prompt_ids, max_length, sampler)
+        return graph_generation.generate(self, prompt_ids, max_length, sampler, depth=depth)

@@ -116,10 +116,21 @@ def test_bible_without_its_packages_names_the_apt_get_line(tmp_path, capsys, mon
     assert not (tmp_path / "out").exists()
 
 
-def test_trains_on_tfds_mock_data(tmp_path, capsys):
+def test_trains_on_tfds_mock_data_at_two_depths(tmp_path, capsys):
     out = tmp_path / "model"
     with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
         load_app().main(["train", "--data", "tfds:tiny_shakespeare", "--out", str(out),
-                         "--epochs", "1", *SMALL, "--batch-size", "2"])  # fmt: skip
+                         "--epochs", "1", *SMALL, "--batch-size", "2",
+                         "--depths", "2"])  # fmt: skip
         load_app().main(["evaluate", "--model", str(out)])
-    assert last_json(capsys.readouterr().out)["num_documents"] == 4
+    metrics = last_json(capsys.readouterr().out)
+    assert metrics["num_documents"] == 4
+    assert [row["depth"] for row in metrics["per_depth"]] == [2, 4]
+    assert metrics["depth"] == 4 and metrics["perplexity"] == metrics["per_depth"][1]["perplexity"]
+    load_app().main(["generate", "--model", str(out), "--prompt", "to be", "--max-tokens", "4",
+                     "--depth", "2", "--sampler", "greedy"])  # fmt: skip
+    assert capsys.readouterr().out.startswith("to be")
+    code, error = app_helpers.exit_code_and_error(
+        load_app(), ["generate", "--model", str(out), "--depth", "5"], capsys
+    )
+    assert code == 2 and "depth=5" in error

@@ -67,3 +67,13 @@ def test_saved_and_loaded_generators_continue_alike(generator, tmp_path):
     assert loaded.generate(PROMPTS, 8) == generator.generate(PROMPTS, 8)
     with pytest.raises(FileNotFoundError, match="not a trained text generator directory"):
         TextGenerator.load(str(tmp_path / "nowhere"))
+
+
+def test_a_generator_at_another_depth_streams_and_batches_alike(generator):
+    shallow = generator.at_depth(3)  # the tiny preset's 8 depths, run at 3
+    assert shallow.depth == 3 and shallow.model.depths == (3, 8)
+    batch = shallow.generate(PROMPTS, max_new_tokens=8)
+    assert ["".join(shallow.stream(p, max_new_tokens=8)) for p in PROMPTS] == batch
+    assert batch != generator.generate(PROMPTS, max_new_tokens=8)  # the depth is used
+    with pytest.raises(ValueError, match="state for 8 depths.*depth=9"):
+        generator.at_depth(9)

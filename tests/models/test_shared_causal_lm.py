@@ -174,3 +174,40 @@ def test_config_validation_and_presets():
         model.generate(_ids(), max_length=5)
     with pytest.raises(ValueError, match="at least one token"):
         model.generate(np.array([[BOS, 5], [PAD, PAD]], "int32"), max_length=6)
+
+
+@pytest.mark.parametrize("kv_sharing", ["none", "group"])
+def test_elastic_depths_decode_with_the_cache_as_their_full_pass(kv_sharing):
+    model = SharedCausalLM(_config(plan=SharingPlan(4, 2, strategy="sequence"),
+                                   kv_sharing=kv_sharing, depths=(2, 8)))  # fmt: skip
+    assert model.depths == (2, 4, 8)
+    ids = _ids()
+    outputs = {}
+    for depth in model.depths:
+        full = np.asarray(model.at_depth(depth)(ids))
+        cache, steps = model.init_cache(2, 7), []
+        for i in range(7):
+            logits, _, cache = model.call_with_cache(ids[:, i : i + 1], cache, i, depth=depth)
+            steps.append(np.asarray(logits))
+        np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-4)
+        outputs[depth] = full
+        # Greedy generation at that depth continues with that depth's argmax.
+        generated = np.asarray(model.generate(ids[:, :3], max_length=4, depth=depth))
+        step = np.asarray(model.at_depth(depth)(generated[:, :3]))[:, -1]
+        np.testing.assert_array_equal(generated[:, 3], step.argmax(-1))
+    np.testing.assert_array_equal(outputs[4], np.asarray(model(ids)))
+    assert np.abs(outputs[2] - outputs[8]).max() > 1e-3
+    with pytest.raises(ValueError, match="depth=3"):
+        model.generate(ids, max_length=8, depth=3)
+
+
+def test_elastic_language_model_trains_each_depth_and_round_trips(tmp_path):
+    model = SharedCausalLM(_config(depths=(2,)))
+    ids = _ids(8, 8)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = model.fit(ids[:, :-1], ids[:, 1:], batch_size=8, epochs=6, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    model.save(tmp_path / "lm.keras")
+    restored = keras.saving.load_model(tmp_path / "lm.keras")
+    for depth in (2, 4):
+        np.testing.assert_array_equal(restored.at_depth(depth)(ids), model.at_depth(depth)(ids))

@@ -1,0 +1,79 @@
+from sharedformer_tf.models.config_model import ConfigModel
+
+# Weyl sequence of the golden ratio: a step's depth draw, spread evenly over
+# the depths and the same on every replica (it reads only the step count).
+_GOLDEN = 2654435761
+
+
+class ElasticDepthModel(ConfigModel):
+    """Base of the models that run at several depths with one set of weights
+    (`PatchClassifier`, `SharedCausalLM`): training runs one depth per step.
+
+    With more than one depth in `depths`, each training step runs one of
+    them, drawn from the optimizer's step count (so every replica and worker
+    of a distributed step draws the same depth), through a train function
+    of its own (one compiled program per depth), and learns through that
+    depth only. Subclasses provide `elastic_stack` (their shared stack, whose
+    `depths` the model runs), `at_depth(n)` (a Keras model of the same
+    layers at `n` depths) and a config with a `depths` field, and call
+    `_build_depth_models()` at the end of their constructor.
+    """
+
+    @property
+    def depths(self):
+        """Every depth the model can run, ascending."""
+        return self.elastic_stack.depths
+
+    def with_depths(self, depths):
+        """This model able to run `depths` too, with the same weights: `self`
+        if it already can, else a new model. A depth deeper than the
+        positions this model has per-depth state for would need state that
+        was never trained, so it is refused."""
+        depths = set(depths) - set(self.depths)
+        if not depths:
+            return self
+        deepest = self.elastic_stack.max_depth
+        if max(depths) > deepest:
+            raise ValueError(
+                f"This model has per-depth state for {deepest} depths (trained at "
+                f"depths {list(self.depths)}). Received: depth={max(depths)}"
+            )
+        config = self.config.replace(depths=tuple(sorted(depths | set(self.depths))))
+        model = type(self)(config, dtype=self.dtype_policy, name=self.name)
+        model.set_weights(self.get_weights())
+        return model
+
+    def _build_depth_models(self):
+        # Not tracked: they hold this model's own layers.
+        models = tuple(self.at_depth(d) for d in self.depths) if len(self.depths) > 1 else ()
+        object.__setattr__(self, "_depth_models", models)
+
+    def training_depth_index(self):
+        """Index into `depths` of the depth the next training step runs: a
+        function of the optimizer's step count only."""
+        step = int(self.optimizer.iterations.numpy()) if self.optimizer is not None else 0
+        return step * _GOLDEN // 65536 % len(self.depths)
+
+    def make_train_function(self, force=False):
+        """With several `depths`: one train function per depth; each step
+        calls the one of its drawn depth."""
+        if len(self.depths) == 1 or (self.train_function is not None and not force):
+            return super().make_train_function(force)
+        per_depth = []
+        for _ in self.depths:
+            super().make_train_function(force=True)
+            per_depth.append(self.train_function)
+
+        def train_function(iterator):
+            # Read by `call` when a depth's function is first traced.
+            self._training_depth_index = self.training_depth_index()
+            return per_depth[self._training_depth_index](iterator)
+
+        self.train_function = train_function
+        return train_function
+
+    def call(self, inputs, training=None, mask=None):
+        index = getattr(self, "_training_depth_index", None)
+        if not training or len(self.depths) == 1 or index is None:
+            return super().call(inputs, training=training, mask=mask)
+        return self._depth_models[index](inputs, training=True)
