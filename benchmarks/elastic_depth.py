@@ -1,23 +1,29 @@
 """Elastic depth: one set of weights run at several depths.
 
-For each classification app, the app's default model is trained twice with
-its own `train` command on the same data and epochs: once at its plan's
-depth only (`single`), once with `--depths` (`elastic`: one depth drawn
-per step). Both are scored with the app's `evaluate` at every depth (the
+For each app, the app's default model is trained twice with its own
+`train` command on the same data, seed and epochs: once at its plan's depth
+only (`single`), once with `--depths` (`elastic`: one depth drawn per
+step). Both are scored with the app's `evaluate` at every depth (the
 single-depth model run shallower with its own weights: it is allowed to
-collapse there), and the elastic model is exported, so the bytes of its
-multi-depth TFLite file (a signature per depth) stand next to the
-single-depth file's.
+collapse there): accuracy for the classifiers (`keyword_spotting`,
+`classify_images`), perplexity for the language model (`generate_text`).
 
-    python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images]
-        [--depths 2,4,6] [--exit-thresholds 0.5,0.9] [--epochs 12] [--seed 0] [--out DIR]
+An elastic classifier is also exported: the bytes of its multi-depth
+TFLite file (a signature per depth) stand next to the single-depth file's,
+each signature's LiteRT latency is measured on this CPU (one input at a
+time, `--latency-inputs` inputs, fastest of 3 rounds), and the confidence
+early exit (`evaluate --exit-thresholds`) is scored: accuracy, mean depth,
+and its mean latency per input when each input costs the latency of the
+depth it leaves at (what a graph that stops there costs; the exported
+signatures run a fixed depth).
 
-The last stdout line is one JSON object: a row per app and model with the
-test accuracy and the Keras prediction seconds at each depth (and the
-elastic model's confidence early exit: accuracy and mean depth at each
-threshold), the export
-sizes of the elastic model, and per app the accuracy differences (elastic -
-single) at each depth.
+    python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text]
+        [--depths 2,4,6] [--exit-thresholds 0.5,0.9] [--epochs N] [--seed 0] [--out DIR]
+
+The last stdout line is one JSON object: a row per app and model, and per
+app the quality differences (elastic - single) at each depth;
+`elastic_depth.png` (quality against depth, early-exit accuracy against
+latency) goes into --out (default: the current directory).
 """
 
 import argparse
@@ -25,12 +31,16 @@ import json
 import os
 import sys
 import tempfile
+import time
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import app_sharing_comparison  # noqa: E402
 
-APPS = ("keyword_spotting", "classify_images")
+APPS = ("keyword_spotting", "classify_images", "generate_text")
+QUALITY = {"generate_text": "perplexity"}  # the rest: accuracy
 
 
 def parse_args():
@@ -40,10 +50,12 @@ def parse_args():
     parser.add_argument("--apps", default=",".join(APPS))
     parser.add_argument("--depths", default="2,4,6", help="the elastic model's extra depths")
     parser.add_argument("--exit-thresholds", default="0.5,0.7,0.8,0.9,0.95,0.99",
-                        help="confidence early exit of the elastic model")  # fmt: skip
-    parser.add_argument("--epochs", type=int, default=12)
+                        help="confidence early exit of the elastic classifiers")  # fmt: skip
+    parser.add_argument("--epochs", type=int, help="default: each app's own")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", help="where models go (default: a temporary directory)")
+    parser.add_argument("--latency-inputs", type=int, default=200)
+    parser.add_argument("--out", help="where models and the plot go (default: models in a "
+                        "temporary directory, the plot here)")  # fmt: skip
     args = parser.parse_args()
     args.apps = args.apps.split(",")
     if not args.apps or not set(args.apps) <= set(APPS):
@@ -52,34 +64,57 @@ def parse_args():
     return args
 
 
+def tflite_latency(path, depths, export, count):
+    """Seconds per input of each `depth_N` signature (batch 1, fastest of 3
+    rounds over the same random inputs: latency does not depend on them)."""
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    rng = np.random.default_rng(0)
+    shape = [count, *export["input_shape"][1:]]
+    if export["input_dtype"] == "uint8":
+        inputs = rng.integers(0, 256, shape).astype("uint8")
+    else:
+        inputs = rng.normal(0, 0.1, shape).astype(export["input_dtype"])
+    latency = {}
+    for depth in depths:
+        runner = TFLiteClassifier(path, batch_size=1, signature=f"depth_{depth}")
+        runner.predict(inputs[:5])  # allocate
+        rounds = []
+        for _ in range(3):
+            start = time.perf_counter()
+            runner.predict(inputs)
+            rounds.append((time.perf_counter() - start) / count)
+        latency[depth] = min(rounds)
+    return latency
+
+
 def run_model(app, model, args, directory):
     path = os.path.join(app_sharing_comparison.ROOT, "apps", f"{app}.py")
     model_dir = os.path.join(directory, f"{app}-{model}")
+    quality = QUALITY.get(app, "accuracy")
+    epochs = ["--epochs", str(args.epochs)] if args.epochs else []
     extra = ["--depths", args.depths] if model == "elastic" else []
     _, seconds = app_sharing_comparison.run_app(
-        path, "train", "--out", model_dir, "--overwrite", "--epochs", str(args.epochs),
-        "--seed", str(args.seed), *extra,
+        path, "train", "--out", model_dir, "--overwrite", "--seed", str(args.seed), *epochs,
+        *extra,
     )  # fmt: skip
-    exits = ["--exit-thresholds", args.exit_thresholds] if model == "elastic" else []
+    classifier = quality == "accuracy"
+    exits = ["--exit-thresholds", args.exit_thresholds] if classifier and extra else []
     metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir, *exits)
     per_depth = {row["depth"]: row for row in metrics.get("per_depth", [metrics])}
     for depth in args.depth_list:
         if depth not in per_depth:  # the single-depth model, run shallower
-            out = os.path.join(model_dir, f"depth_{depth}")
+            out = ["--out", os.path.join(model_dir, f"depth_{depth}")] if classifier else []
             at, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir,
-                                                   "--depth", str(depth), "--out", out)  # fmt: skip
+                                                   "--depth", str(depth), *out)  # fmt: skip
             per_depth[depth] = at
     row = {
         "app": app,
         "model": model,
         "train_seconds": round(seconds, 1),
-        "accuracy": {d: per_depth[d]["accuracy"] for d in sorted(per_depth)},
-        "predict_seconds": {d: per_depth[d]["seconds"] for d in sorted(per_depth)},
+        quality: {d: per_depth[d][quality] for d in sorted(per_depth)},
     }
-    if "early_exit" in metrics:
-        row["early_exit"] = [{k: r[k] for k in ("threshold", "accuracy", "mean_depth")}
-                             for r in metrics["early_exit"]]  # fmt: skip
-    if model == "elastic":
+    if classifier and model == "elastic":
         export, _ = app_sharing_comparison.run_app(
             path, "export", "--model", model_dir, "--out", os.path.join(model_dir, "export"),
             "--tflite", "fp32",
@@ -89,8 +124,47 @@ def run_model(app, model, args, directory):
         row["multi_depth_tflite_bytes_ratio"] = round(
             sizes["classifier_depths_fp32.tflite"] / sizes["classifier_fp32.tflite"], 3
         )
+        flatbuffer = os.path.join(model_dir, "export", "classifier_depths_fp32.tflite")
+        latency = tflite_latency(flatbuffer, sorted(per_depth), export, args.latency_inputs)
+        row["tflite_seconds_per_input"] = {d: round(s, 6) for d, s in latency.items()}
+        full = latency[max(latency)]
+        row["early_exit"] = []
+        for r in metrics["early_exit"]:
+            seconds = sum(share * latency[int(d)] for d, share in r["exits"].items())
+            row["early_exit"].append({
+                "threshold": r["threshold"], "accuracy": r["accuracy"],
+                "mean_depth": r["mean_depth"], "seconds_per_input": round(seconds, 6),
+                "speedup_vs_full_depth": round(full / seconds, 2),
+            })  # fmt: skip
     print(json.dumps(row), file=sys.stderr)
     return row
+
+
+def plot(rows, apps, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(apps) + 1, figsize=(4.2 * (len(apps) + 1), 3.6))
+    for axis, app in zip(axes, apps, strict=False):
+        quality = QUALITY.get(app, "accuracy")
+        for row in (r for r in rows if r["app"] == app):
+            depths = sorted(row[quality], key=int)
+            axis.plot([int(d) for d in depths], [row[quality][d] for d in depths], "o-",
+                      label=row["model"])  # fmt: skip
+        axis.set(title=app, xlabel="depth", ylabel=quality)
+        axis.legend()
+    last = axes[-1]
+    for row in rows:
+        if "early_exit" in row:
+            points = sorted(row["early_exit"], key=lambda r: r["seconds_per_input"])
+            last.plot([1e3 * p["seconds_per_input"] for p in points],
+                      [p["accuracy"] for p in points], "o-", label=row["app"])  # fmt: skip
+    last.set(title="early exit (elastic)", xlabel="ms per input (LiteRT)", ylabel="accuracy")
+    last.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
 
 
 def main():
@@ -103,15 +177,19 @@ def main():
                 rows.append(run_model(app, model, args, directory))
     differences = {}
     for app in args.apps:
+        quality = QUALITY.get(app, "accuracy")
         single, elastic = (next(r for r in rows if r["app"] == app and r["model"] == m)
                            for m in ("single", "elastic"))  # fmt: skip
         differences[app] = {
-            depth: round(elastic["accuracy"][depth] - single["accuracy"][depth], 4)
-            for depth in elastic["accuracy"]
-            if depth in single["accuracy"]
+            depth: round(elastic[quality][depth] - single[quality][depth], 4)
+            for depth in elastic[quality]
+            if depth in single[quality]
         }
+    png = os.path.join(args.out or ".", "elastic_depth.png")
+    plot(rows, args.apps, png)
     print(json.dumps({"depths": args.depth_list, "epochs": args.epochs, "seed": args.seed,
-                      "rows": rows, "elastic_minus_single": differences}))  # fmt: skip
+                      "rows": rows, "elastic_minus_single": differences,
+                      "plot": png}))  # fmt: skip
 
 
 if __name__ == "__main__":
