@@ -135,7 +135,7 @@ def test_multi_depth_export_runs_each_depth_and_stores_weights_once(tmp_path):
     config = vit_config.tiny(hidden_dim=64, num_heads=2, intermediate_dim=256, num_classes=3,
                              plan=SharingPlan(4, 1), depths=(2, 3))  # fmt: skip
     model = ViTClassifier(config)
-    summary = export_classifier(model, NAMES, tmp_path, ["fp32"])
+    summary = export_classifier(model, NAMES, tmp_path, ["fp32", "fp16"])
     assert summary["depths"] == [2, 3, 4]
     single = summary["bytes"]["classifier_fp32.tflite"]
     multi = summary["bytes"]["classifier_depths_fp32.tflite"]
@@ -151,5 +151,8 @@ def test_multi_depth_export_runs_each_depth_and_stores_weights_once(tmp_path):
         np.testing.assert_allclose(got, want, atol=1e-5)
         out = served[f"depth_{depth}"](inputs=tf.constant(x))["probabilities"]
         np.testing.assert_allclose(out, want, atol=1e-5)
+        half = tmp_path / "classifier_depths_fp16.tflite"
+        got = TFLiteClassifier(half, signature=f"depth_{depth}").predict(x)
+        np.testing.assert_allclose(got, want, atol=2e-2)
     with pytest.raises(ValueError, match="depth_2.*signature='depth_5'"):
         TFLiteClassifier(flatbuffer, signature="depth_5")
