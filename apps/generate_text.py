@@ -161,20 +161,14 @@ def evaluate_model(args):
     data = args.data or run.get("data", "bible:en")
     data_dir = args.tfds_data_dir or run.get("tfds_data_dir")
     documents = text_documents.read_documents(data, args.split, data_dir)
-    own = generator.model.config.plan.num_layers
-    depths = generator.model.depths if args.depth is None else (args.depth,)
-    model = generator.model.with_depths(depths)
-    rows = []
-    for depth in depths:
-        scores = evaluate_text(model, generator.preprocessor, documents,
-                               depth=None if depth == own else depth)  # fmt: skip
-        rows.append({"depth": depth, **scores})
-    # The plan's depth (or the one asked for) first; every depth in per_depth.
-    metrics = dict(next((r for r in rows if r["depth"] == own), rows[0]))
-    if len(rows) > 1:
-        metrics["per_depth"] = rows
-        for row in rows:
-            print(f"  depth {row['depth']}: perplexity {row['perplexity']:.2f}")
+    metrics = app.evaluate_depths(
+        generator.model, args.depth,
+        lambda model, depth, _: evaluate_text(model, generator.preprocessor, documents,
+                                              depth=depth),
+        ("perplexity", "bits_per_byte", "seconds"),
+    )  # fmt: skip
+    for row in metrics.get("per_depth", ()):
+        print(f"  depth {row['depth']}: perplexity {row['perplexity']:.2f}")
     metrics.update(data=data, split=args.split)
     print(json.dumps(metrics))
     return metrics

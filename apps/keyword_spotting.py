@@ -184,9 +184,10 @@ def evaluate_model(args):
     data = read_split(spec, split, config, args, saved["run"]["seed"], names, args.num_examples)
     result = app.evaluate_depths(
         model, args.depth,
-        lambda at, out: classification.evaluate_classifier(
-            at, data.waveforms, data.labels, names, out, title=f"{spec} {split}:"),
-        args.out or args.model,
+        lambda m, depth, out: classification.evaluate_classifier(
+            m if depth is None else m.at_depth(depth), data.waveforms, data.labels, names, out,
+            title=f"{spec} {split}:"),
+        ("accuracy", "seconds"), args.out or args.model,
     )  # fmt: skip
     if args.exit_thresholds:
         result["early_exit"] = app.evaluate_early_exit(model, data.waveforms, data.labels,

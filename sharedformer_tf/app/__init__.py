@@ -4,7 +4,6 @@ classification apps' common steps. Model, layer and data code never import
 this package."""
 
 from sharedformer_tf.app.classifier_steps import (
-    evaluate_depths,
     evaluate_early_exit,
     export_and_score,
     predict_files,
@@ -12,6 +11,7 @@ from sharedformer_tf.app.classifier_steps import (
     print_evaluation,
     save_training_outputs,
 )
+from sharedformer_tf.app.depth_evaluation import evaluate_depths
 from sharedformer_tf.app.evaluation_split import add_split_flag, evaluation_split
 from sharedformer_tf.app.run_directory import RunDirectory, describe_run
 from sharedformer_tf.app.training_run import TrainingRun

@@ -46,33 +46,6 @@ def predict_files(model, paths, load_input, class_names, top=3):
                          + ", ".join(failed))  # fmt: skip
 
 
-def evaluate_depths(model, depth, evaluate, out_dir):
-    """Scores `model` at `depth` (`None`: at every depth it was trained
-    for) with `evaluate(keras_model, out_dir)` (a dict with `accuracy` and
-    `seconds`). The model's own depth writes into `out_dir`, others into
-    `out_dir/depth_N`.
-
-    Returns:
-        The result of the asked depth (`None`: the plan's depth) with
-        `depth`, and with several depths `per_depth`: one row (`depth`,
-        `accuracy`, `seconds`) per depth.
-    """
-    own = model.config.plan.num_layers
-    depths = model.depths if depth is None else (depth,)
-    model = model.with_depths(depths)
-    rows, main = [], None
-    for n in depths:
-        at = model if n == own else model.at_depth(n)
-        result = evaluate(at, out_dir if n == own else os.path.join(out_dir, f"depth_{n}"))
-        result = {"depth": n, **result}
-        rows.append({"depth": n, "accuracy": result["accuracy"], "seconds": result["seconds"]})
-        if n == own or main is None or depth is not None:
-            main = result
-    if len(rows) > 1:
-        main["per_depth"] = rows
-    return main
-
-
 def evaluate_early_exit(model, inputs, labels, thresholds, batch_size=256):
     """Accuracy and mean depth of confidence early exit at each threshold,
     from one pass through every depth of `model` (a multi-depth

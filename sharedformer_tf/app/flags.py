@@ -60,9 +60,15 @@ def fraction(text):
     return _float_in(text, 0.0, 1.0, True, "a number in [0, 1)")
 
 
+MAX_DEPTH = 256  # a typo such as 4,6,800 must not build hundreds of blocks
+
+
 def depth_list(text):
-    """argparse type: comma-separated depths such as `4,6,8`."""
+    """argparse type: comma-separated depths such as `4,6,8`, at most
+    `MAX_DEPTH`."""
     depths = tuple(positive_int(part) for part in text.split(","))
+    if max(depths) > MAX_DEPTH:
+        raise argparse.ArgumentTypeError(f"depths must be at most {MAX_DEPTH}, got {text!r}")
     return tuple(sorted(set(depths)))
 
 

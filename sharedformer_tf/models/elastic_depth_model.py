@@ -65,9 +65,14 @@ class ElasticDepthModel(ConfigModel):
             per_depth.append(self.train_function)
 
         def train_function(iterator):
-            # Read by `call` when a depth's function is first traced.
+            # Read by `call` when a depth's function is first traced; unset
+            # after the step, so a later `model(x, training=True)` runs the
+            # plan's depth.
             self._training_depth_index = self.training_depth_index()
-            return per_depth[self._training_depth_index](iterator)
+            try:
+                return per_depth[self._training_depth_index](iterator)
+            finally:
+                self._training_depth_index = None
 
         self.train_function = train_function
         return train_function

@@ -215,19 +215,16 @@ class SharedStack(keras.layers.Layer):
     def _build_blocks(self, inputs_shape, encoder_outputs_shape=None):
         inputs_shape = tuple(inputs_shape)
         self.blocks, self.extra_blocks, self.depth_views = [], [], []
-        for depth in range(self.num_layers):
-            groups = {name: self.plan.assignments_of(name)[depth]
-                      for name in self._sublayer_names()}  # fmt: skip
-            self.blocks.append(self._new_block(
-                depth, self._shared_sublayers(depth, groups), inputs_shape,
-                encoder_outputs_shape, f"block_{depth}"))  # fmt: skip
+        names = self._sublayer_names()
         deepest = self._groups_at(self.max_depth)
-        built_with = [{name: self.plan.assignments_of(name)[p] for name in self._sublayer_names()}
-                      for p in range(self.num_layers)]  # fmt: skip
-        for position in range(self.num_layers, self.max_depth):
-            groups = {name: deepest[name][position] for name in self._sublayer_names()}
-            built_with.append(groups)
-            self.extra_blocks.append(self._new_block(
+        # The groups each position is built with: the plan's, then the
+        # deepest run's for the positions beyond the plan.
+        built_with = [{n: self.plan.assignments_of(n)[p] for n in names} if p < self.num_layers
+                      else {n: deepest[n][p] for n in names}
+                      for p in range(self.max_depth)]  # fmt: skip
+        for position, groups in enumerate(built_with):
+            blocks = self.blocks if position < self.num_layers else self.extra_blocks
+            blocks.append(self._new_block(
                 position, self._shared_sublayers(position, groups), inputs_shape,
                 encoder_outputs_shape, f"block_{position}"))  # fmt: skip
         view_keys = []

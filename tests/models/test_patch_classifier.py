@@ -66,6 +66,9 @@ def test_training_runs_one_drawn_depth_per_step():
     history = model.fit(x, y, batch_size=16, epochs=8, shuffle=False, verbose=0)
     assert set(drawn) == {1, 2, 4}  # every depth is trained
     np.testing.assert_allclose(history.history["loss"], [expected[d] for d in drawn], rtol=1e-4)
+    # After fit, a training-mode call runs the plan's depth, not the last drawn one.
+    assert drawn[-1] != 4
+    np.testing.assert_allclose(model(x, training=True), model(x), rtol=1e-5, atol=1e-5)
 
 
 def test_with_depths_runs_a_single_depth_model_elsewhere_with_its_weights():
