@@ -6,6 +6,7 @@
     python apps/classify_images.py evaluate --model DIR [--data SPEC]   # last line: JSON
     python apps/classify_images.py predict --model DIR IMAGE ...
     python apps/classify_images.py export --model DIR [--tflite fp32|fp16|int8|all]
+                                          [--exit-thresholds P,...]   # elastic: score early exit
 
 SPEC: fashion_mnist[:DIR] (Debian's dataset-fashion-mnist, the default) | tfds:NAME | folder:DIR
 """
@@ -87,7 +88,7 @@ def parse_args(argv):
             app.add_split_flag(sub)
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
-    flags.add_depth_flags(train, evaluate, early_exit=True)
+    flags.add_depth_flags(train, evaluate, exits=(evaluate, export))
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="BMP/GIF/JPEG/PNG files")
     predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per image")
     export.add_argument("--out", default=EXPORT_DIR)
@@ -207,6 +208,7 @@ def export(args):
     test = read_split(spec, split, config, args, names, args.num_examples)
     summary = app.export_and_score(
         model, names, args.out, variants, representative, (test.images, test.labels, spec),
+        exit_thresholds=args.exit_thresholds,
     )  # fmt: skip
     print(json.dumps(summary))
     return summary

@@ -7,6 +7,7 @@ spots spoken commands: a raw 16 kHz waveform in, a label out.
     python apps/keyword_spotting.py evaluate --model DIR [--data SPEC]   # last line: JSON
     python apps/keyword_spotting.py predict --model DIR FILE.wav ...
     python apps/keyword_spotting.py export --model DIR [--tflite fp32|fp16|int8|all]
+                                           [--exit-thresholds P,...]   # elastic: score early exit
 
 SPEC: spoken_commands[:espeak-ng,festival] (synthesized offline; default both engines)
       | tfds:speech_commands | folder:DIR (one sub-folder of WAV files per label)
@@ -84,7 +85,7 @@ def parse_args(argv):
             sub.add_argument("--cache-dir", help="cache of the synthesized clips")
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
-    flags.add_depth_flags(train, evaluate, early_exit=True)
+    flags.add_depth_flags(train, evaluate, exits=(evaluate, export))
     predict.add_argument("files", nargs="+", metavar="FILE.wav")
     predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per clip")
     export.add_argument("--out", default=EXPORT_DIR)
@@ -219,6 +220,7 @@ def export(args):
     summary = app.export_and_score(
         model, names, args.out, variants, representative,
         (test.waveforms, test.labels, spec), input_dtype=tf.float32,
+        exit_thresholds=args.exit_thresholds,
     )  # fmt: skip
     print(json.dumps(summary))
     return summary

@@ -8,14 +8,13 @@ single-depth model run shallower with its own weights: it is allowed to
 collapse there): accuracy for the classifiers (`keyword_spotting`,
 `classify_images`), perplexity for the language model (`generate_text`).
 
-An elastic classifier is also exported: the bytes of its multi-depth
-TFLite file (a signature per depth) stand next to the single-depth file's,
-each signature's LiteRT latency is measured on this CPU (one input at a
-time, `--latency-inputs` inputs, fastest of 3 rounds), and the confidence
-early exit (`evaluate --exit-thresholds`) is scored: accuracy, mean depth,
-and its mean latency per input when each input costs the latency of the
-depth it leaves at (what a graph that stops there costs; the exported
-signatures run a fixed depth).
+An elastic classifier is also exported (`export --exit-thresholds`): the
+bytes of its elastic TFLite file (depth budget and exit threshold as
+inputs, the exit rule in the graph) stand next to the single-depth file's,
+and the file is run on the app's test split one input at a time on this
+CPU with LiteRT, the settings taking turns input by input: accuracy and
+latency per input at each depth, and for the confidence early exit at
+each threshold its accuracy, mean depth and measured latency per input.
 
     python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text]
         [--depths 2,4,6] [--exit-thresholds 0.5,0.9] [--epochs N] [--seed 0] [--out DIR]
@@ -31,9 +30,6 @@ import json
 import os
 import sys
 import tempfile
-import time
-
-import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,7 +49,6 @@ def parse_args():
                         help="confidence early exit of the elastic classifiers")  # fmt: skip
     parser.add_argument("--epochs", type=int, help="default: each app's own")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--latency-inputs", type=int, default=200)
     parser.add_argument("--out", help="where models and the plot go (default: models in a "
                         "temporary directory, the plot here)")  # fmt: skip
     args = parser.parse_args()
@@ -62,30 +57,6 @@ def parse_args():
         parser.error(f"--apps takes a comma-separated subset of {list(APPS)}")
     args.depth_list = sorted(int(d) for d in args.depths.split(","))
     return args
-
-
-def tflite_latency(path, depths, export, count):
-    """Seconds per input of each `depth_N` signature (batch 1, fastest of 3
-    rounds over the same random inputs: latency does not depend on them)."""
-    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
-
-    rng = np.random.default_rng(0)
-    shape = [count, *export["input_shape"][1:]]
-    if export["input_dtype"] == "uint8":
-        inputs = rng.integers(0, 256, shape).astype("uint8")
-    else:
-        inputs = rng.normal(0, 0.1, shape).astype(export["input_dtype"])
-    latency = {}
-    for depth in depths:
-        runner = TFLiteClassifier(path, batch_size=1, signature=f"depth_{depth}")
-        runner.predict(inputs[:5])  # allocate
-        rounds = []
-        for _ in range(3):
-            start = time.perf_counter()
-            runner.predict(inputs)
-            rounds.append((time.perf_counter() - start) / count)
-        latency[depth] = min(rounds)
-    return latency
 
 
 def run_model(app, model, args, directory):
@@ -99,8 +70,7 @@ def run_model(app, model, args, directory):
         *extra,
     )  # fmt: skip
     classifier = quality == "accuracy"
-    exits = ["--exit-thresholds", args.exit_thresholds] if classifier and extra else []
-    metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir, *exits)
+    metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir)
     per_depth = {row["depth"]: row for row in metrics.get("per_depth", [metrics])}
     for depth in args.depth_list:
         if depth not in per_depth:  # the single-depth model, run shallower
@@ -117,25 +87,20 @@ def run_model(app, model, args, directory):
     if classifier and model == "elastic":
         export, _ = app_sharing_comparison.run_app(
             path, "export", "--model", model_dir, "--out", os.path.join(model_dir, "export"),
-            "--tflite", "fp32",
+            "--tflite", "fp32", "--exit-thresholds", args.exit_thresholds,
         )  # fmt: skip
         sizes = export["bytes"]
         row["bytes"] = sizes
-        row["multi_depth_tflite_bytes_ratio"] = round(
-            sizes["classifier_depths_fp32.tflite"] / sizes["classifier_fp32.tflite"], 3
+        row["elastic_tflite_bytes_ratio"] = round(
+            sizes["classifier_elastic_fp32.tflite"] / sizes["classifier_fp32.tflite"], 4
         )
-        flatbuffer = os.path.join(model_dir, "export", "classifier_depths_fp32.tflite")
-        latency = tflite_latency(flatbuffer, sorted(per_depth), export, args.latency_inputs)
-        row["tflite_seconds_per_input"] = {d: round(s, 6) for d, s in latency.items()}
-        full = latency[max(latency)]
-        row["early_exit"] = []
-        for r in metrics["early_exit"]:
-            seconds = sum(share * latency[int(d)] for d, share in r["exits"].items())
-            row["early_exit"].append({
-                "threshold": r["threshold"], "accuracy": r["accuracy"],
-                "mean_depth": r["mean_depth"], "seconds_per_input": round(seconds, 6),
-                "speedup_vs_full_depth": round(full / seconds, 2),
-            })  # fmt: skip
+        scored = export["elastic_tflite"]
+        row["tflite_per_depth"] = scored["per_depth"]
+        full = scored["per_depth"][-1]["seconds_per_input"]
+        row["early_exit"] = [
+            {**r, "speedup_vs_full_depth": round(full / r["seconds_per_input"], 2)}
+            for r in scored["early_exit"]
+        ]
     print(json.dumps(row), file=sys.stderr)
     return row
 
@@ -161,7 +126,8 @@ def plot(rows, apps, path):
             points = sorted(row["early_exit"], key=lambda r: r["seconds_per_input"])
             last.plot([1e3 * p["seconds_per_input"] for p in points],
                       [p["accuracy"] for p in points], "o-", label=row["app"])  # fmt: skip
-    last.set(title="early exit (elastic)", xlabel="ms per input (LiteRT)", ylabel="accuracy")
+    last.set(title="early exit (elastic TFLite)", xlabel="ms per input (LiteRT)",
+             ylabel="accuracy")  # fmt: skip
     last.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -8,7 +8,11 @@ import sys
 import keras
 import numpy as np
 
-from sharedformer_tf.classification.classifier_evaluation import describe_top, score_tflite_models
+from sharedformer_tf.classification.classifier_evaluation import (
+    describe_top,
+    score_elastic_tflite,
+    score_tflite_models,
+)
 from sharedformer_tf.classification.classifier_files import save_classifier
 from sharedformer_tf.classification.plots import plot_learning_curves
 from sharedformer_tf.training.callbacks import read_history
@@ -66,21 +70,38 @@ def evaluate_early_exit(model, inputs, labels, thresholds, batch_size=256):
     return confidence_exit(probabilities, model.depths, labels, thresholds)
 
 
-def export_and_score(model, class_names, directory, variants, representative, test, **kwargs):
+def export_and_score(model, class_names, directory, variants, representative, test,
+                     exit_thresholds=None, **kwargs):  # fmt: skip
     """`export_classifier`, then the accuracy of the Keras model and of each
     TFLite variant on `test` (`(inputs, labels, name)`) and their agreement,
-    added to `export.json`.
+    added to `export.json`; with `exit_thresholds`, also the elastic TFLite
+    file (fp32, else fp16) scored one input at a time at each depth and
+    each threshold (`score_elastic_tflite`: accuracy, mean depth, LiteRT
+    seconds per input) as `elastic_tflite`.
 
     Returns:
         The `export.json` contents as a dict.
     """
     from sharedformer_tf.export.classifier_export import export_classifier
 
+    elastic = [v for v in ("fp32", "fp16") if v in variants]
+    if exit_thresholds and (len(model.depths) < 2 or not elastic):
+        raise ValueError(
+            "Exit thresholds need a model trained at several depths (train --depths) "
+            f"exported as fp32 or fp16. Received: depths {list(model.depths)}, "
+            f"--tflite {'/'.join(variants)}"
+        )
     summary = export_classifier(model, class_names, directory, variants, representative, **kwargs)
     inputs, labels, name = test
     accuracy, agreement = score_tflite_models(model, directory, variants, inputs, labels)
     summary.update(accuracy=accuracy, agreement_with_keras=agreement, test_data=name,
                    num_test_examples=len(labels))  # fmt: skip
+    if exit_thresholds:
+        path = os.path.join(directory, f"classifier_elastic_{elastic[0]}.tflite")
+        summary["elastic_tflite"] = {
+            "file": os.path.basename(path),
+            **score_elastic_tflite(path, inputs, labels, model.depths, exit_thresholds),
+        }
     with open(os.path.join(directory, "export.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary

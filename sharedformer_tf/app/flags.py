@@ -72,12 +72,12 @@ def depth_list(text):
     return tuple(sorted(set(depths)))
 
 
-def add_depth_flags(train, *runs, early_exit=False):
+def add_depth_flags(train, *runs, exits=()):
     """`train --depths 4,6,8` (elastic depth: the depths the model learns to
     run besides its plan's), `--depth N` on each command of `runs` (one
     depth; an `evaluate` without it scores every depth the model was
-    trained for) and, with `early_exit`, `--exit-thresholds P,...` on the
-    first of `runs` (early exit by confidence)."""
+    trained for) and `--exit-thresholds P,...` on each command of `exits`
+    (early exit by confidence)."""
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
@@ -85,10 +85,10 @@ def add_depth_flags(train, *runs, early_exit=False):
         command.add_argument("--depth", type=positive_int,
                              help="run the model at N depths (evaluate's default: every depth "
                              "it was trained for, one row each)")  # fmt: skip
-    if early_exit:
-        runs[0].add_argument("--exit-thresholds", type=threshold_list, metavar="P,P,...",
+    for command in exits:
+        command.add_argument("--exit-thresholds", type=threshold_list, metavar="P,P,...",
                              help="also score early exit: each input leaves at the first "
-                             "depth whose top class probability reaches P")  # fmt: skip
+                             "depth whose top class probability is above P")  # fmt: skip
 
 
 def threshold_list(text):

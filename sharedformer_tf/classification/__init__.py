@@ -5,6 +5,7 @@ from sharedformer_tf.classification.classification_metrics import classification
 from sharedformer_tf.classification.classifier_evaluation import (
     describe_top,
     evaluate_classifier,
+    score_elastic_tflite,
     score_tflite_models,
 )
 from sharedformer_tf.classification.classifier_files import load_classifier, save_classifier
@@ -22,5 +23,6 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_learning_curves",
     "save_classifier",
+    "score_elastic_tflite",
     "score_tflite_models",
 ]

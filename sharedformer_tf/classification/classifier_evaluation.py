@@ -58,6 +58,47 @@ def score_tflite_models(model, export_dir, variants, inputs, labels, batch_size=
     return accuracy, agreement
 
 
+def score_elastic_tflite(path, inputs, labels, depths, thresholds):
+    """Scores a `classifier_elastic_*.tflite` on `(inputs, labels)` one
+    input at a time (as a device classifies), at each of `depths` (no early
+    exit) and at its deepest depth with each confidence exit threshold:
+    accuracy, the mean depth the inputs left at, and LiteRT seconds per
+    input. The settings take turns input by input, so a noisy machine
+    slows them alike.
+
+    Returns:
+        dict with `per_depth` (rows of `depth`, `accuracy`,
+        `seconds_per_input`) and `early_exit` (rows of `threshold`,
+        `accuracy`, `mean_depth`, `exits`: the fraction leaving at each
+        depth, and `seconds_per_input`).
+    """
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    settings = [{"depth": int(d)} for d in depths]
+    settings += [{"threshold": float(t)} for t in thresholds]
+    runners = [TFLiteClassifier(path, batch_size=1, **setting) for setting in settings]
+    predictions = np.zeros((len(settings), len(inputs)), "int64")
+    used = np.zeros((len(settings), len(inputs)), "int64")
+    seconds = np.zeros(len(settings))
+    for i in range(len(inputs)):
+        for j, runner in enumerate(runners):
+            start = time.perf_counter()
+            p, depth = runner.predict_exits(inputs[i : i + 1])
+            seconds[j] += time.perf_counter() - start
+            predictions[j, i], used[j, i] = p[0].argmax(), depth[0]
+    labels = np.asarray(labels)
+    rows = []
+    for j, setting in enumerate(settings):
+        row = {**setting, "accuracy": float(np.mean(predictions[j] == labels))}
+        if "threshold" in setting:
+            row["mean_depth"] = float(used[j].mean())
+            row["exits"] = {int(d): float(np.mean(used[j] == d)) for d in depths}
+        row["seconds_per_input"] = round(seconds[j] / max(len(inputs), 1), 7)
+        rows.append(row)
+    return {"per_depth": [r for r in rows if "depth" in r],
+            "early_exit": [r for r in rows if "threshold" in r]}  # fmt: skip
+
+
 def describe_top(probabilities, class_names, top=3):
     """`"name 0.912, other 0.050, ..."` for the `top` classes of one row."""
     probabilities = np.asarray(probabilities)

@@ -8,9 +8,11 @@ def confidence_exit(probabilities, depths, labels, thresholds):
     """Scores the confidence exit rule over `thresholds`.
 
     An example exits at the first depth of `depths` whose highest class
-    probability is at least the threshold (the deepest depth otherwise) and
+    probability is above the threshold (the deepest depth otherwise) and
     takes that depth's class. The probabilities of every exit come from one
-    pass, so the rule is measured exactly; a device stops computing there.
+    pass, so the rule is measured exactly; a device stops computing there
+    (the rule of `PatchClassifier.adaptive_probabilities` and the elastic
+    exports). A threshold of `1.0` never exits early.
 
     Args:
         probabilities: list (one per depth, ascending) of arrays `[n,
@@ -44,7 +46,7 @@ def confidence_exit(probabilities, depths, labels, thresholds):
     for threshold in thresholds:
         if not 0 < threshold <= 1:
             raise ValueError(f"Thresholds must be in (0, 1]. Received: {threshold}")
-        confident = confidence >= threshold
+        confident = confidence > threshold
         confident[-1] = True  # the last depth takes whoever is left
         exit_index = confident.argmax(0)
         chosen = stacked[exit_index, np.arange(stacked.shape[1])].argmax(-1)

@@ -14,21 +14,39 @@ CLASSIFIER_QUANTIZATIONS = ("fp32", "fp16", "int8")
 LABELS_FILE = "labels.txt"
 
 
-def probabilities_function(model, input_dtype, as_dict=False):
+def probabilities_function(model, input_dtype):
     """A `tf.function` from a batch of inputs of `input_dtype` (the model's
-    input shape, any batch size) to float32 class probabilities (as
-    `{"probabilities": ...}` with `as_dict`); the form the TFLite models
-    take."""
+    input shape, any batch size) to float32 class probabilities; the form
+    the TFLite models take."""
     shape = [None, *model.inputs[0].shape[1:]]
 
     def probabilities(inputs):
         logits = model(tf.cast(inputs, tf.float32), training=False)
-        result = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-        return {"probabilities": result} if as_dict else result
+        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
 
     return tf.function(
         probabilities, input_signature=[tf.TensorSpec(shape, input_dtype, name="inputs")]
     )
+
+
+def elastic_function(model, input_dtype):
+    """A `tf.function` of an elastic-depth classifier (a `PatchClassifier`
+    with several `depths`) from `inputs` of `input_dtype`, an int32 scalar
+    `depth` budget and a float32 scalar confidence `threshold` to
+    `{"probabilities": float32 [batch, classes], "depth": int32 [batch]}`
+    (the depth each input left at): `model.adaptive_probabilities` with
+    the exit rule inside the graph."""
+    specs = [
+        tf.TensorSpec([None, *model.inputs[0].shape[1:]], input_dtype, name="inputs"),
+        tf.TensorSpec([], tf.int32, name="depth"),
+        tf.TensorSpec([], tf.float32, name="threshold"),
+    ]
+
+    def elastic(inputs, depth, threshold):
+        p, used = model.adaptive_probabilities(tf.cast(inputs, tf.float32), depth, threshold)
+        return {"probabilities": p, "depth": used}
+
+    return tf.function(elastic, input_signature=specs)
 
 
 def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QUANTIZATIONS,
@@ -39,18 +57,22 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
     - `saved_model/`: `serving_default` signature taking `inputs` of
       `input_dtype` (e.g. uint8 images `[batch, height, width, channels]`)
       and returning `probabilities` float32 `[batch, classes]`, `class_id`
-      int32 `[batch]` and `class_name` string `[batch]` (and the same at
-      each depth as `depth_N` signatures of a multi-depth model). It loads
-      with `tf.saved_model.load` and needs no sharedformer_tf import;
+      int32 `[batch]` and `class_name` string `[batch]`; an elastic-depth
+      model adds an `elastic` signature with two more inputs, `depth` (int32
+      scalar, the depth budget) and `threshold` (float32 scalar, the
+      confidence exit; `1.0`: none), and one more output, `depth` (int32
+      `[batch]`, where each input left). It loads with
+      `tf.saved_model.load` and needs no sharedformer_tf import;
     - `classifier_<quantization>.tflite`: inputs to probabilities, builtin
       ops only (checked; LiteRT from pip has no Flex delegate). `"int8"` is
       full integer quantization calibrated on `representative_inputs`,
       except the layers a model names in its `int8_float_layers` attribute
       (e.g. `AudioClassifier`'s spectrogram), which stay float32;
     - with several depths (elastic depth, `model.depths`):
-      `classifier_depths_<quantization>.tflite` for the float
-      quantizations, one file with a signature `depth_N` per depth (input
-      `inputs`, output `probabilities`) that stores every weight once;
+      `classifier_elastic_<quantization>.tflite`, the SavedModel's
+      `elastic` signature as one graph (`elastic_function`): each depth past the first runs
+      inside an `IF` that is skipped once every input has exited, so every
+      weight and every layer's graph is stored once (no `WHILE`);
     - `labels.txt`: one class name a line, line `i` is class id `i`;
     - `export.json`: file sizes and stored parameters.
 
@@ -86,8 +108,10 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
     directory = os.fspath(directory)
     os.makedirs(directory, exist_ok=True)
     function = probabilities_function(model, input_dtype)
+    depths = getattr(model, "depths", ())
+    elastic = elastic_function(model, input_dtype) if len(depths) > 1 else None
     saved_model_dir = os.path.join(directory, "saved_model")
-    _export_saved_model(model, function, class_names, saved_model_dir)
+    _export_saved_model(model, function, elastic, class_names, saved_model_dir)
     sizes = {"saved_model": tree_bytes(saved_model_dir)}
     with open(os.path.join(directory, LABELS_FILE), "w", encoding="utf-8") as f:
         f.writelines(f"{name}\n" for name in class_names)
@@ -103,15 +127,9 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
         )  # fmt: skip
         name = f"classifier_{quantization}.tflite"
         sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
-        depths = getattr(model, "depths", ())
-        if len(depths) > 1 and quantization != "int8":
-            functions = {
-                f"depth_{depth}": probabilities_function(model.at_depth(depth), input_dtype,
-                                                         as_dict=True)
-                for depth in depths
-            }  # fmt: skip
-            flatbuffer = tflite.convert_signatures(functions, model, quantization)
-            name = f"classifier_depths_{quantization}.tflite"
+        if elastic is not None and quantization != "int8":
+            flatbuffer = tflite.convert_signatures({"elastic": elastic}, model, quantization)
+            name = f"classifier_elastic_{quantization}.tflite"
             sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
     report = parameter_report(model)
     summary = {
@@ -120,7 +138,7 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
         "effective_params": report["effective_params"],
         "input_shape": [None, *model.inputs[0].shape[1:]],
         "input_dtype": input_dtype.name,
-        "depths": list(getattr(model, "depths", ())),
+        "depths": list(depths),
         "class_names": class_names,
     }
     with open(os.path.join(directory, "export.json"), "w") as f:
@@ -128,32 +146,32 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
     return summary
 
 
-def _export_saved_model(model, probabilities, class_names, directory):
+def _export_saved_model(model, probabilities, elastic, class_names, directory):
     module = tf.Module()
     module.model = model
     module.class_names = tf.constant(class_names)
-    spec = probabilities.input_signature[0]
 
-    def serving(function):
-        @tf.function(input_signature=[spec])
-        def serve(inputs):
-            p = function(inputs)
-            class_id = tf.argmax(p, axis=-1, output_type=tf.int32)
-            return {
-                "probabilities": p,
-                "class_id": class_id,
-                "class_name": tf.gather(module.class_names, class_id),
-            }
+    def named(p):
+        class_id = tf.argmax(p, axis=-1, output_type=tf.int32)
+        return {
+            "probabilities": p,
+            "class_id": class_id,
+            "class_name": tf.gather(module.class_names, class_id),
+        }
 
-        return serve
+    @tf.function(input_signature=probabilities.input_signature)
+    def serve(inputs):
+        return named(probabilities(inputs))
 
-    module.serve = serving(probabilities)
-    signatures = {"serving_default": module.serve}
-    depths = getattr(model, "depths", ())
-    if len(depths) > 1:  # one more signature per depth, the same variables
-        input_dtype = spec.dtype
-        for depth in depths:
-            function = probabilities_function(model.at_depth(depth), input_dtype)
-            signatures[f"depth_{depth}"] = serving(function)
-            setattr(module, f"serve_depth_{depth}", signatures[f"depth_{depth}"])
+    module.serve = serve
+    signatures = {"serving_default": serve}
+    if elastic is not None:  # the same variables, depth and threshold as inputs
+
+        @tf.function(input_signature=elastic.input_signature)
+        def serve_elastic(inputs, depth, threshold):
+            outputs = elastic(inputs, depth, threshold)
+            return {**named(outputs["probabilities"]), "depth": outputs["depth"]}
+
+        module.serve_elastic = serve_elastic
+        signatures["elastic"] = serve_elastic
     tf.saved_model.save(module, directory, signatures=signatures)

@@ -121,15 +121,143 @@ def builtin_converter(concrete_functions, trackable, quantization):
 
 def _frozen_as(key, function):
     """The concrete function of `function` with its variables frozen, named
-    `key` (the converter takes a signature's key from the name)."""
+    `key` (the converter takes a signature's key from the name). Control
+    flow stays functional (TFLite `IF`), with the weights each branch reads
+    moved into the branch (`_sink_branch_constants`)."""
     original = function.get_concrete_function()
-    frozen = convert_variables_to_constants_v2(original)
+    frozen = convert_variables_to_constants_v2(original, lower_control_flow=False)
+    graph_def = frozen.graph.as_graph_def()
+    if _sink_branch_constants(graph_def):
+        wrapped = tf.compat.v1.wrap_function(
+            lambda: tf.graph_util.import_graph_def(graph_def, name=""), []
+        )
+        frozen = wrapped.prune(
+            [wrapped.graph.get_tensor_by_name(t.name) for t in frozen.inputs],
+            [wrapped.graph.get_tensor_by_name(t.name) for t in frozen.outputs],
+        )
 
     def call(*args):
         return tf.nest.pack_sequence_as(original.structured_outputs, tf.nest.flatten(frozen(*args)))
 
     call.__name__ = key
     return tf.function(call, input_signature=function.input_signature).get_concrete_function()
+
+
+def _sink_branch_constants(graph_def):
+    """Rewrites a frozen `graph_def` in place so that every constant an
+    `If` passes to its branches becomes a constant inside the branches.
+
+    Freezing turns the weights a branch reads into operands of the `If`;
+    the converter then stores them once as the `IF` operand (in the layout
+    the TF kernel has) and once more wherever the outer graph reads them (in
+    the layout it folds for `FULLY_CONNECTED`), and the branch transposes
+    them at run time. As constants inside the branches they are folded like
+    any other weight, and the flatbuffer stores identical buffers once.
+
+    Returns:
+        Whether anything was moved.
+    """
+    functions = {f.signature.name: f for f in graph_def.library.function}
+    moved = _sink_if_operands(graph_def.node, _graph_constant(graph_def.node), functions)
+    changed = moved
+    while changed:  # constants moved into a branch feed the `If`s inside it
+        changed = False
+        for function in functions.values():
+            changed |= _sink_if_operands(function.node_def, _function_constant(function),
+                                         functions)  # fmt: skip
+        moved |= changed
+    if moved:  # new names: the old functions stay registered in TF's context
+        renamed = {name: f"{name}_sunk" for name in functions}
+        for function in functions.values():
+            function.signature.name = renamed[function.signature.name]
+        for nodes in [graph_def.node, *(f.node_def for f in functions.values())]:
+            for node in nodes:
+                for value in node.attr.values():
+                    if value.HasField("func"):
+                        value.func.name = renamed.get(value.func.name, value.func.name)
+                    for func in value.list.func:
+                        func.name = renamed.get(func.name, func.name)
+    return moved
+
+
+def _graph_constant(nodes):
+    by_name = {node.name: node for node in nodes}
+
+    def constant(ref):
+        node = by_name.get(ref.split(":")[0])
+        return node if node is not None and node.op == "Const" else None
+
+    return constant
+
+
+def _function_constant(function):
+    by_name = {node.name: node for node in function.node_def}
+
+    def constant(ref):
+        parts = ref.split(":")
+        node = by_name.get(parts[0]) if len(parts) == 3 and parts[2] == "0" else None
+        return node if node is not None and node.op == "Const" else None
+
+    return constant
+
+
+def _sink_if_operands(nodes, constant, functions):
+    moved = False
+    for node in nodes:
+        if node.op not in ("If", "StatelessIf"):
+            continue
+        data = [ref for ref in node.input[1:] if not ref.startswith("^")]
+        control = [ref for ref in node.input[1:] if ref.startswith("^")]
+        sunk = {index: constant(ref) for index, ref in enumerate(data)}
+        sunk = {index: const for index, const in sunk.items() if const is not None}
+        if not sunk:
+            continue
+        for branch in ("then_branch", "else_branch"):
+            _replace_arguments(functions[node.attr[branch].func.name], sunk)
+        types = list(node.attr["Tin"].list.type)
+        kept = [index for index in range(len(data)) if index not in sunk]
+        cond = node.input[0]
+        del node.input[:]
+        node.input.extend([cond, *(data[i] for i in kept), *control])
+        node.attr["Tin"].list.type[:] = [types[i] for i in kept]
+        if "_input_shapes" in node.attr:  # the shapes of the kept data inputs
+            shapes = list(node.attr["_input_shapes"].list.shape)
+            node.attr["_input_shapes"].list.shape[:] = [shapes[i] for i in kept]
+        moved = True
+    return moved
+
+
+def _replace_arguments(function, sunk):
+    """Replaces the arguments `sunk` (index -> `Const` node) of `function`
+    by constant nodes inside it."""
+    args = list(function.signature.input_arg)
+    taken = {node.name for node in function.node_def}
+    renamed = {}
+    for index, const in sunk.items():
+        name = f"{args[index].name}_sunk"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        node = function.node_def.add()
+        node.name, node.op = name, "Const"
+        node.attr["dtype"].CopyFrom(const.attr["dtype"])
+        node.attr["value"].CopyFrom(const.attr["value"])
+        renamed[args[index].name] = f"{name}:output:0"
+    for node in function.node_def:
+        node.input[:] = [renamed.get(ref, ref) for ref in node.input]
+    for key in list(function.ret):
+        function.ret[key] = renamed.get(function.ret[key], function.ret[key])
+    kept = [index for index in range(len(args)) if index not in sunk]
+    arg_attr = {i: function.arg_attr[old] for i, old in enumerate(kept) if old in function.arg_attr}
+    unique = {i: function.resource_arg_unique_id[old] for i, old in enumerate(kept)
+              if old in function.resource_arg_unique_id}  # fmt: skip
+    del function.signature.input_arg[:]
+    function.signature.input_arg.extend([args[i] for i in kept])
+    function.arg_attr.clear()
+    for i, attr in arg_attr.items():
+        function.arg_attr[i].CopyFrom(attr)
+    function.resource_arg_unique_id.clear()
+    function.resource_arg_unique_id.update(unique)
 
 
 def _quantize_except(converter, frozen, trackable, float_scopes):

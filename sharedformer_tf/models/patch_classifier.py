@@ -59,12 +59,14 @@ class PatchClassifier(ElasticDepthModel):
         self._tokens = self.patch_embedding(features)
         outputs = self._logits(self._tokens)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
-        # The training branches; not tracked: they hold this model's layers.
+        # The training branches and the front end; not tracked: they hold
+        # this model's layers.
         object.__setattr__(
             self,
             "_depth_models",
             tuple(self.at_depth(depth) for depth in self.depths) if len(self.depths) > 1 else (),
         )
+        object.__setattr__(self, "_front", keras.Model(inputs, self._tokens))
 
     @property
     def elastic_stack(self):
@@ -93,13 +95,73 @@ class PatchClassifier(ElasticDepthModel):
             raise ValueError(f"This classifier runs at depths {list(self.depths)}. "
                              f"Received: depths={depths}")  # fmt: skip
         self.encoder.exit_depth(depths)  # refuses a plan that cannot exit in one pass
-        front = keras.Model(self.input, self._tokens)
         outputs = [[] for _ in depths]
         for start in range(0, len(inputs), batch_size):
-            states = self.encoder(front(inputs[start : start + batch_size]), exit_depths=depths)
+            states = self.encoder(self._front(inputs[start : start + batch_size]),
+                                  exit_depths=depths)  # fmt: skip
             for collected, state in zip(outputs, states, strict=True):
                 collected.append(ops.convert_to_numpy(self._head_logits(state)))
         return [np.concatenate(collected) for collected in outputs]
+
+    def adaptive_probabilities(self, inputs, depth, threshold):
+        """Class probabilities with the depth and the exit rule computed in
+        the graph (what the exports run): the stack runs its listed depths
+        in ascending order, up to the depth budget, and an example leaves
+        at the first whose highest class probability is above `threshold`
+        (every exit uses the same output norm and head). Each further depth
+        runs inside a conditional that is skipped once every example of the
+        batch has left, so a confident input computes only its exit's
+        depths. A depth whose run does not start with the previous one's
+        (e.g. a `sequence` plan) recomputes from the patches.
+
+        Args:
+            inputs: a batch of the model's inputs.
+            depth: int32 scalar, the depth budget: the deepest of `depths`
+                not above it runs last (the shallowest if all are above).
+            threshold: float32 scalar; `1.0` never exits early.
+
+        Returns:
+            Tuple of float32 probabilities `[batch, num_classes]` and int32
+            `[batch]`, the depth each example left at.
+
+        Example:
+
+        >>> from sharedformer_tf import SharingPlan
+        >>> from sharedformer_tf.models import ViTClassifier, vit_config
+        >>> model = ViTClassifier(vit_config.tiny(hidden_dim=8, num_heads=2,
+        ...     intermediate_dim=16, plan=SharingPlan(4, 1), depths=(2, 3)))
+        >>> images = keras.ops.zeros((2, 28, 28, 1))
+        >>> p, used = model.adaptive_probabilities(images, 3, 1.0)
+        >>> tuple(p.shape), keras.ops.convert_to_numpy(used).tolist()
+        ((2, 10), [3, 3])
+        """
+        depths = list(self.depths)
+        tokens = self._front(inputs)
+        depth = ops.convert_to_tensor(depth, "int32")
+        threshold = ops.convert_to_tensor(threshold, "float32")
+
+        def stage(i, x, probabilities, used, done):
+            start = depths[i - 1] if i else 0
+            blocks = self.encoder.blocks_at(depths[i])
+            if i and blocks[:start] != self.encoder.blocks_at(start):
+                x, start = tokens, 0
+            x = self.encoder.advance(x, depths[i], start, training=False)
+            p = ops.softmax(ops.cast(self._head_logits(self.encoder.finish(x)), "float32"))
+            last = i + 1 == len(depths)
+            leave = ops.logical_or(ops.max(p, axis=-1) > threshold,
+                                   last or ops.greater(depths[i + 1], depth))  # fmt: skip
+            if i == 0:
+                probabilities, used, done = p, ops.full_like(leave, depths[0], "int32"), leave
+            else:
+                probabilities = ops.where(done[:, None], probabilities, p)
+                used = ops.where(done, used, depths[i])
+                done = ops.logical_or(done, leave)
+            if last:
+                return probabilities, used
+            return ops.cond(ops.all(done), lambda: (probabilities, used),
+                            lambda: stage(i + 1, x, probabilities, used, done))  # fmt: skip
+
+        return stage(0, tokens, None, None, None)
 
     def at_depth(self, depth):
         """A `keras.Model` of this classifier at `depth` depths (one of

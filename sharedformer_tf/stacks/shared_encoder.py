@@ -70,18 +70,47 @@ class SharedEncoder(SharedStack):
     """
 
     def call(self, inputs, padding_mask=None, training=None, depth=None, exit_depths=None):
+        if exit_depths is None:
+            return self.finish(self.advance(inputs, depth, padding_mask=padding_mask,
+                                            training=training))  # fmt: skip
+        deepest = self.exit_depth(exit_depths)
+        exits, x, start = [], inputs, 0
+        for stop in sorted(exit_depths):
+            x = self.advance(x, deepest, start, stop, padding_mask, training)
+            exits.append(self.finish(x))
+            start = stop
+        return exits
+
+    def advance(self, x, depth=None, start=0, stop=None, padding_mask=None, training=None):
+        """Runs positions `start` to `stop` (default: `depth`) of the stack
+        at `depth` depths on the hidden state `x` and returns the state
+        before the output norm (`finish` applies it): early exits continue
+        from the state where the previous exit left it.
+
+        Args:
+            x: float tensor `[batch, length, hidden_dim]`.
+            depth: int, one of `depths` (`None`: `plan.num_layers`).
+            start: int, the first position to run.
+            stop: int, the position to stop before; `None`: `depth`.
+            padding_mask: boolean `[batch, length]` or `None`.
+            training: bool, whether dropout is active.
+
+        Returns:
+            Tensor `[batch, length, hidden_dim]`.
+        """
+        blocks = self.blocks_at(depth)
         mask = None
         if padding_mask is not None:
-            mask = layer_utils.padding_mask_to_attention_mask(padding_mask, ops.shape(inputs)[1])
-        blocks = self.blocks_at(depth if exit_depths is None else self.exit_depth(exit_depths))
-        exits = []
-        x = inputs
-        for position, block in enumerate(blocks):
+            mask = layer_utils.padding_mask_to_attention_mask(padding_mask, ops.shape(x)[1])
+        for position in range(start, len(blocks) if stop is None else stop):
             x = self._enter_depth(x, position)
-            x = block(x, self_attention_mask=mask, training=training)
-            if exit_depths is not None and position + 1 in exit_depths:
-                exits.append(self._finish(x))
-        return self._finish(x) if exit_depths is None else exits
+            x = blocks[position](x, self_attention_mask=mask, training=training)
+        return x
+
+    def finish(self, x):
+        """The stack's output from a state of `advance`: the output norm of
+        a pre-LN stack, the state itself otherwise."""
+        return self._finish(x)
 
     def exit_depth(self, exit_depths):
         """The deepest of `exit_depths` after checking that one pass to it

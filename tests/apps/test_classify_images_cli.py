@@ -360,8 +360,24 @@ def test_elastic_depth_trains_and_evaluates_one_row_per_depth(fashion_dir, train
     assert 1 <= lenient["mean_depth"] < 3
     assert metrics["depth"] == 2 and metrics["accuracy"] == metrics["per_depth"][1]["accuracy"]
     assert (out / "depth_3" / "confusion_matrix.png").is_file()
+    # The elastic TFLite file, one image at a time, agrees with the Keras model.
+    app.main(["export", "--model", str(out), "--out", str(out / "export"), "--tflite", "fp32",
+              "--exit-thresholds", "0.3,1.0"])  # fmt: skip
+    scored = last_json(capsys.readouterr().out)["elastic_tflite"]
+    assert scored["file"] == "classifier_elastic_fp32.tflite"
+    one = 1 / metrics["num_examples"] + 1e-9  # at most one image may flip on a tie
+    for row, keras_row in zip(scored["per_depth"], metrics["per_depth"], strict=True):
+        assert row["depth"] == keras_row["depth"] and row["seconds_per_input"] > 0
+        assert abs(row["accuracy"] - keras_row["accuracy"]) <= one
+    for row, keras_row in zip(scored["early_exit"], metrics["early_exit"], strict=True):
+        assert abs(row["mean_depth"] - keras_row["mean_depth"]) <= 2 * one
+        assert abs(row["accuracy"] - keras_row["accuracy"]) <= one
     # A model trained at one depth runs shallower with its own weights.
     single, _ = trained
+    argv_export = ["export", "--model", str(single), "--out", str(out / "x"),
+                   "--exit-thresholds", "0.5"]  # fmt: skip
+    code, error = app_helpers.exit_code_and_error(app, argv_export, capsys)
+    assert code == 2 and "several depths" in error and not (out / "x").exists()
     app.main(["evaluate", "--model", str(single), "--depth", "1", "--out", str(out / "d1")])
     metrics = last_json(capsys.readouterr().out)
     assert metrics["depth"] == 1 and "per_depth" not in metrics

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from sharedformer_tf import SharingPlan
+from sharedformer_tf.classification import confidence_exit
 from sharedformer_tf.export import tflite
 from sharedformer_tf.export.classifier_export import export_classifier
 from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
@@ -127,10 +128,12 @@ def test_audio_int8_keeps_the_spectrogram_float(tmp_path):
     assert got.shape == (8, 3) and np.allclose(got.sum(-1), 1, atol=0.05)
 
 
-def test_multi_depth_export_runs_each_depth_and_stores_weights_once(tmp_path):
-    """One file with a signature per depth: each equals the Keras model at
-    that depth, and the weights are not repeated per signature (the file
-    grows by the extra depths' graphs only, far less than the weights)."""
+def test_elastic_export_runs_each_depth_and_exit_and_stores_everything_once(tmp_path):
+    """One file with the depth budget and the exit threshold as inputs:
+    at each depth (threshold 1.0: no exit) it equals the Keras model at that
+    depth; with a threshold, each input leaves where the confidence rule
+    says, with that depth's probabilities; and it is within 5% of the
+    single-depth file's bytes (weights and layers' graphs stored once)."""
     keras.utils.set_random_seed(4)
     config = vit_config.tiny(hidden_dim=64, num_heads=2, intermediate_dim=256, num_classes=3,
                              plan=SharingPlan(4, 1), depths=(2, 3))  # fmt: skip
@@ -138,21 +141,43 @@ def test_multi_depth_export_runs_each_depth_and_stores_weights_once(tmp_path):
     summary = export_classifier(model, NAMES, tmp_path, ["fp32", "fp16"])
     assert summary["depths"] == [2, 3, 4]
     single = summary["bytes"]["classifier_fp32.tflite"]
-    multi = summary["bytes"]["classifier_depths_fp32.tflite"]
-    weights = 4 * summary["unique_params"]
-    assert weights > 100_000 and single < multi < single + weights / 2
-    flatbuffer = (tmp_path / "classifier_depths_fp32.tflite").read_bytes()
-    assert not [n for n in tflite.op_names(flatbuffer) if n.startswith("Flex")]
-    x = images(3, 5)
-    served = tf.saved_model.load(str(tmp_path / "saved_model")).signatures
-    for depth in (2, 3, 4):
-        want = np.asarray(keras.ops.softmax(model.at_depth(depth)(x.astype("float32"))))
-        got = TFLiteClassifier(flatbuffer, signature=f"depth_{depth}").predict(x)
+    elastic = summary["bytes"]["classifier_elastic_fp32.tflite"]
+    assert 4 * summary["unique_params"] > 100_000 and single < elastic < 1.05 * single
+    flatbuffer = (tmp_path / "classifier_elastic_fp32.tflite").read_bytes()
+    names = tflite.op_names(flatbuffer)
+    assert "IF" in names and "WHILE" not in names and not [n for n in names if "Flex" in n]
+    x = images(6, 5)
+    served = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["elastic"]
+    half = tmp_path / "classifier_elastic_fp16.tflite"
+    exits = [np.asarray(keras.ops.softmax(p)) for p in model.exit_logits(x.astype("float32"))]
+    for depth, want in zip((2, 3, 4), exits, strict=True):
+        np.testing.assert_allclose(
+            want, keras.ops.softmax(model.at_depth(depth)(x.astype("float32"))), atol=1e-6
+        )
+        got, used = TFLiteClassifier(flatbuffer, depth=depth).predict_exits(x)
         np.testing.assert_allclose(got, want, atol=1e-5)
-        out = served[f"depth_{depth}"](inputs=tf.constant(x))["probabilities"]
-        np.testing.assert_allclose(out, want, atol=1e-5)
-        half = tmp_path / "classifier_depths_fp16.tflite"
-        got = TFLiteClassifier(half, signature=f"depth_{depth}").predict(x)
+        assert used.tolist() == [depth] * 6
+        out = served(inputs=tf.constant(x), depth=tf.constant(depth), threshold=tf.constant(1.0))
+        np.testing.assert_allclose(out["probabilities"], want, atol=1e-5)
+        assert out["depth"].numpy().tolist() == [depth] * 6
+        got = TFLiteClassifier(half, depth=depth).predict(x)
         np.testing.assert_allclose(got, want, atol=2e-2)
-    with pytest.raises(ValueError, match="depth_2.*signature='depth_5'"):
-        TFLiteClassifier(flatbuffer, signature="depth_5")
+    # A budget between listed depths runs the deepest below it; under all: the shallowest.
+    assert TFLiteClassifier(flatbuffer, depth=1).predict_exits(x)[1].tolist() == [2] * 6
+    # A threshold between the confidences at depth 2: some inputs leave there.
+    confidence = np.sort(exits[0].max(-1))
+    threshold = float(confidence[2:4].mean())
+    rule = confidence_exit(exits, [2, 3, 4], np.zeros(6, int), [threshold])[0]
+    assert 0 < rule["exits"][2] < 1
+    got, used = TFLiteClassifier(flatbuffer, threshold=threshold).predict_exits(x)
+    for i, depth in enumerate(used):
+        first = next(j for j, p in enumerate(exits) if p[i].max() > threshold or j == 2)
+        assert depth == (2, 3, 4)[first]
+        np.testing.assert_allclose(got[i], exits[first][i], atol=1e-5)
+    assert used.mean() == pytest.approx(rule["mean_depth"])
+    out = served(inputs=tf.constant(x), depth=tf.constant(4), threshold=tf.constant(threshold))
+    assert out["depth"].numpy().tolist() == used.tolist()
+    with pytest.raises(ValueError, match="depth=0"):
+        TFLiteClassifier(flatbuffer, depth=0)
+    with pytest.raises(ValueError, match="Received: depth=2"):
+        TFLiteClassifier(tmp_path / "classifier_fp32.tflite", depth=2)

@@ -110,3 +110,30 @@ def test_exit_logits_give_each_depth_in_one_pass():
     sequence = _vit(plan=SharingPlan(4, 2, strategy="sequence"), depths=(2,))
     with pytest.raises(ValueError, match="not the start"):
         sequence.exit_logits(x)
+
+
+@pytest.mark.parametrize("strategy", ["cycle", "sequence"])
+def test_adaptive_probabilities_follow_the_budget_and_the_exit_rule(strategy):
+    """Inside one graph (a `tf.function`, as exported): the budget picks the
+    depth, a threshold of 1.0 never exits, and each input leaves at the
+    first depth above the threshold with that depth's probabilities; a
+    `sequence` plan (whose shallower runs are not the start of its deeper
+    ones) recomputes each depth and still agrees."""
+    import tensorflow as tf
+
+    model = _vit(plan=SharingPlan(4, 2, strategy=strategy), depths=(2, 6))
+    x = _images(8, 3).astype("float32")
+    want = [np.asarray(keras.ops.softmax(model.at_depth(d)(x))) for d in model.depths]
+    adaptive = tf.function(model.adaptive_probabilities)
+    for budget, index in ((1, 0), (2, 0), (3, 0), (4, 1), (6, 2), (99, 2)):
+        p, used = adaptive(x, budget, 1.0)
+        np.testing.assert_allclose(p, want[index], atol=1e-5)
+        assert used.numpy().tolist() == [model.depths[index]] * 8
+    confidence = np.sort(want[0].max(-1))
+    threshold = float(confidence[3:5].mean())  # half the images leave at depth 2
+    p, used = adaptive(x, 6, threshold)
+    for i in range(8):
+        first = next(j for j, q in enumerate(want) if q[i].max() > threshold or j == 2)
+        assert used[i] == model.depths[first]
+        np.testing.assert_allclose(p[i], want[first][i], atol=1e-5)
+    assert 2 in used.numpy() and set(used.numpy()) != {2}
