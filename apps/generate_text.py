@@ -3,8 +3,10 @@
     python apps/generate_text.py             # demo: bible:en, train, evaluate, export, samples
     python apps/generate_text.py train --data SPEC --out DIR [--preset tiny|small] ...
     python apps/generate_text.py evaluate --model DIR [--data SPEC] [--split test]
+                                          [--depth N] [--exit-thresholds C,...]
     python apps/generate_text.py generate --model DIR [--prompt TEXT] [--max-tokens N]
                                           [--sampler greedy|top_k|top_p|random] [--seed S]
+                                          [--depth N] [--exit-threshold C]
     python apps/generate_text.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
 
 SPEC: bible[:en|es] | text:FILE | tfds:NAME (see sharedformer_tf.data.text_documents)
@@ -92,6 +94,15 @@ def parse_args(argv):
             sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
     train.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     flags.add_depth_flags(train, commands.choices["evaluate"], commands.choices["generate"])
+    commands.choices["evaluate"].add_argument(
+        "--exit-thresholds", type=flags.change_list, metavar="C,C,...",
+        help="also score per-token early exit (an elastic model): a token leaves at the first "
+        "depth where its hidden state changed by less than C of its norm",
+    )  # fmt: skip
+    commands.choices["generate"].add_argument(
+        "--exit-threshold", type=flags.non_negative_float, metavar="C",
+        help="per-token early exit of an elastic model (see evaluate --exit-thresholds)",
+    )  # fmt: skip
     return parser, parser.parse_args(argv)
 
 
@@ -160,6 +171,8 @@ def evaluate_model(args):
     run = training.read_run_config(args.model)["run"]  # the training SPEC by default
     data = args.data or run.get("data", "bible:en")
     data_dir = args.tfds_data_dir or run.get("tfds_data_dir")
+    if args.exit_thresholds:
+        generator.with_exit(0.0)  # refuses a model that cannot exit early
     documents = text_documents.read_documents(data, args.split, data_dir)
     metrics = app.evaluate_depths(
         generator.model, args.depth,
@@ -169,6 +182,20 @@ def evaluate_model(args):
     )  # fmt: skip
     for row in metrics.get("per_depth", ()):
         print(f"  depth {row['depth']}: perplexity {row['perplexity']:.2f}")
+    metrics["early_exit"] = []
+    for threshold in args.exit_thresholds or ():
+        row = evaluate_text(generator.model, generator.preprocessor, documents, depth=args.depth,
+                            exit_threshold=threshold)  # fmt: skip
+        metrics["early_exit"].append(
+            {
+                "threshold": threshold,
+                **{k: row[k] for k in ("perplexity", "bits_per_byte", "mean_depth", "seconds")},
+            }
+        )
+        print(f"  exit at change < {threshold}: perplexity {row['perplexity']:.2f}, "
+              f"mean depth {row['mean_depth']:.2f}")  # fmt: skip
+    if not metrics["early_exit"]:
+        del metrics["early_exit"]
     metrics.update(data=data, split=args.split)
     print(json.dumps(metrics))
     return metrics
@@ -180,6 +207,8 @@ def generate(args):
     generator = TextGenerator.load(args.model)
     if args.depth is not None:
         generator = generator.at_depth(args.depth)
+    if args.exit_threshold is not None:
+        generator = generator.with_exit(args.exit_threshold)
     if args.max_tokens >= generator.context:
         raise ValueError(f"--max-tokens must be below the model's context of "
                          f"{generator.context} tokens. Received: {args.max_tokens}")  # fmt: skip

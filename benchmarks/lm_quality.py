@@ -158,7 +158,7 @@ def run(name, config, args, train_windows, test_windows, num_bytes, seed):
     model.fit(train_ds, epochs=args.epochs, verbose=2)
     train_seconds = time.perf_counter() - start
     model.config = model.config or config  # token_nll reads pad_id and max_length
-    total, count = token_nll(model, test_windows, args.batch_size)
+    total, count, _ = token_nll(model, test_windows, args.batch_size)
     prompts = test_windows[: args.speed_prompts, : args.prompt_tokens]
     row = {
         "model": name, "seed": seed,

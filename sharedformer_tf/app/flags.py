@@ -103,6 +103,18 @@ def threshold_list(text):
     return values
 
 
+def change_list(text):
+    """argparse type: comma-separated numbers >= 0 such as `0.05,0.1`
+    (per-token exit thresholds: a fraction of the hidden state's norm)."""
+    try:
+        values = tuple(non_negative_float(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        values = ()
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected numbers >= 0 such as 0.05,0.1, got {text!r}")
+    return values
+
+
 # Attributes that `add_sharing_flags` adds to the parsed arguments.
 SHARING_FLAGS = ("layers", "groups", "groups_ffn", "sharing", "share_scope")
 

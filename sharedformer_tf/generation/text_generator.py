@@ -55,6 +55,8 @@ class TextGenerator:
             control ids are `model.config`'s `pad_id`, `bos_id`, `eos_id`.
         depth: one of `model.depths` to run the model at (`None`: its plan's
             depth); see `at_depth`.
+        exit_threshold: float or `None`: per-token early exit
+            (`SharedCausalLM.exit_logits`) in `generate` and `stream`.
 
     Example:
 
@@ -63,7 +65,7 @@ class TextGenerator:
     [', God created the heavens and the earth.']
     """
 
-    def __init__(self, model, tokenizer, depth=None):
+    def __init__(self, model, tokenizer, depth=None, exit_threshold=None):
         if not isinstance(model, SharedCausalLM):
             raise TypeError(
                 f"Expected a SharedCausalLM. Received: model of type {type(model).__name__}"
@@ -71,15 +73,31 @@ class TextGenerator:
         if depth is not None and depth not in model.depths:
             raise ValueError(f"The model runs at depths {list(model.depths)}. "
                              f"Received: depth={depth!r}")  # fmt: skip
+        if exit_threshold is not None:
+            if not exit_threshold >= 0:
+                raise ValueError(f"Expected an exit threshold >= 0. "
+                                 f"Received: exit_threshold={exit_threshold!r}")  # fmt: skip
+            if len(model.depths) < 2:
+                raise ValueError(
+                    "Early exit needs a model trained at several depths (train --depths). "
+                    f"Received: a model of depths {list(model.depths)}"
+                )
+            model.decoder.exit_depth(model.depths)  # refuses plans that cannot exit
         self.model = model
         self.depth = depth
+        self.exit_threshold = exit_threshold
         self.preprocessor = CausalLMPreprocessor.for_model(model.config, tokenizer)
         self._step_functions = None
 
     def at_depth(self, depth):
         """This generator running its model at `depth` depths (one the model
         was trained for, or fewer: `SharedCausalLM.with_depths`)."""
-        return TextGenerator(self.model.with_depths((depth,)), self.tokenizer, depth)
+        return TextGenerator(self.model.with_depths((depth,)), self.tokenizer, depth,
+                             self.exit_threshold)  # fmt: skip
+
+    def with_exit(self, exit_threshold):
+        """This generator with per-token early exit at `exit_threshold`."""
+        return TextGenerator(self.model, self.tokenizer, self.depth, exit_threshold)
 
     @property
     def tokenizer(self):
@@ -144,7 +162,8 @@ class TextGenerator:
         lengths = (ids != self.model.config.pad_id).sum(axis=1)
         sampler = make_sampler(sampler) if isinstance(sampler, str) else sampler
         outputs = np.array(self.model.generate(ids, ids.shape[1] + max_new_tokens, sampler,
-                                               depth=self.depth))  # fmt: skip
+                                               depth=self.depth,
+                                               exit_threshold=self.exit_threshold))  # fmt: skip
         # A shorter prompt of the batch got more tokens: keep max_new_tokens.
         beyond = np.arange(outputs.shape[1])[None, :] >= (lengths + max_new_tokens)[:, None]
         outputs[beyond] = self.model.config.pad_id
@@ -160,7 +179,8 @@ class TextGenerator:
 
             @tf.function(input_signature=signature, reduce_retracing=True)
             def step(token_ids, cache, index):
-                logits, _, cache = model.call_with_cache(token_ids, cache, index, self.depth)
+                logits, _, cache = model.call_with_cache(token_ids, cache, index, self.depth,
+                                                         self.exit_threshold)  # fmt: skip
                 return logits[:, -1, :], cache
 
             self._step_functions = step

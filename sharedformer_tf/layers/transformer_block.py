@@ -1,4 +1,5 @@
 import keras
+from keras import ops
 
 from sharedformer_tf.layers import layer_utils
 from sharedformer_tf.layers.cached_multi_head_attention import CachedMultiHeadAttention
@@ -254,6 +255,28 @@ class TransformerBlock(keras.layers.Layer):
         if self_attention_cache is None:
             return x
         return x, self_attention_cache
+
+    def write_self_attention_cache(self, inputs, self_attention_cache, cache_update_index):
+        """Writes the self-attention keys and values of `inputs` into the
+        cache at `cache_update_index`, computing nothing else: what a depth
+        an early-exited token skips still owes the tokens after it.
+
+        Args:
+            inputs: float tensor `[batch, length, hidden_dim]`, the block's
+                input.
+            self_attention_cache: `[batch, 2, max_length, num_heads,
+                head_dim]`.
+            cache_update_index: int scalar, the position of `inputs`' first
+                token.
+
+        Returns:
+            The updated cache.
+        """
+        h = self.self_attention_norm(inputs) if self.norm_first else inputs
+        new = self.self_attention.compute_key_value_cache(h)
+        start = [0, 0, cache_update_index, 0, 0]
+        return ops.slice_update(self_attention_cache, start,
+                                ops.cast(new, self_attention_cache.dtype))  # fmt: skip
 
     def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None):
         return inputs_shape

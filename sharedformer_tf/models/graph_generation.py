@@ -8,12 +8,13 @@ import tensorflow as tf
 
 from sharedformer_tf.validation import check_positive_int
 
-# model -> {(max_length, sampler, jit_compile, depth): tf.function}; entries go with
-# their model.
+# model -> {(max_length, sampler, jit_compile, depth, exit_threshold): tf.function};
+# entries go with their model.
 _FUNCTIONS = weakref.WeakKeyDictionary()
 
 
-def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False, depth=None):
+def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False, depth=None,
+             exit_threshold=None):  # fmt: skip
     """Runs `model.generate_step` as a `tf.function`, traced once per
     `(max_length, sampler, jit_compile)` and reused for any batch size and
     input length.
@@ -27,16 +28,21 @@ def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False, 
         jit_compile: bool. Compile the decoding loop with XLA.
         depth: int or `None`: passed to `generate_step` when given (a model
             run at one of its elastic depths).
+        exit_threshold: float or `None`: passed to `generate_step` when
+            given (per-token early exit).
 
     Returns:
         What `generate_step` returns: int32 `[batch, max_length]`.
     """
     check_positive_int(max_length=max_length)
     cache = _FUNCTIONS.setdefault(model, {})
-    key = (max_length, sampler if isinstance(sampler, str) else id(sampler), jit_compile, depth)
+    key = (max_length, sampler if isinstance(sampler, str) else id(sampler), jit_compile, depth,
+           exit_threshold)  # fmt: skip
     if key not in cache:
         owner = weakref.ref(model)  # the cache must not keep the model alive
         extra = {} if depth is None else {"depth": depth}
+        if exit_threshold is not None:
+            extra["exit_threshold"] = exit_threshold
         cache[key] = tf.function(
             lambda ids: owner().generate_step(ids, max_length, sampler, **extra),
             input_signature=[tf.TensorSpec([None, None], tf.int32)],

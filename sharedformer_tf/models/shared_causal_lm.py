@@ -122,7 +122,8 @@ class SharedCausalLM(ElasticDepthModel):
         `[batch, num_cache_slots, 2, max_length, num_heads, head_dim]`."""
         return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype)
 
-    def call_with_cache(self, token_ids, cache, cache_update_index, depth=None):
+    def call_with_cache(self, token_ids, cache, cache_update_index, depth=None,
+                        exit_threshold=None):  # fmt: skip
         """One incremental step.
 
         Args:
@@ -131,6 +132,9 @@ class SharedCausalLM(ElasticDepthModel):
             cache: from `init_cache` or a previous step.
             cache_update_index: int scalar position of `token_ids[:, 0]`.
             depth: int, one of `depths` (`None`: the plan's depth).
+            exit_threshold: float or `None`: per-token early exit (see
+                `SharedDecoder`); equals `exit_logits` with the same
+                threshold.
 
         Returns:
             `(logits [batch, length, vocabulary_size], hidden_states [batch,
@@ -138,10 +142,34 @@ class SharedCausalLM(ElasticDepthModel):
         """
         x = self._embed(token_ids, start_index=cache_update_index)
         x, cache = self.decoder(x, self_attention_cache=cache,
-                                cache_update_index=cache_update_index, depth=depth)  # fmt: skip
+                                cache_update_index=cache_update_index, depth=depth,
+                                exit_threshold=exit_threshold)  # fmt: skip
         return self.token_embedding(x, reverse=True), x, cache
 
-    def generate_step(self, prompt_ids, max_length, sampler="greedy", depth=None):
+    def exit_logits(self, token_ids, exit_threshold, depth=None):
+        """The full pass with per-token early exit (`SharedDecoder`'s rule:
+        a token leaves at the first of `depths` where its hidden state
+        changed by less than `exit_threshold` of its norm; the depths it
+        skips see its state copied forward): what cached decoding with the
+        same threshold computes, token for token.
+
+        Args:
+            token_ids: int tensor `[batch, length]`.
+            exit_threshold: float; `0.0` never exits.
+            depth: int, one of `depths`, the deepest run (`None`: the
+                plan's depth).
+
+        Returns:
+            `(logits [batch, length, vocabulary_size], exit_depths int32
+            [batch, length])`.
+        """
+        mask = ops.not_equal(token_ids, self.config.pad_id)
+        x, used = self.decoder(self._embed(token_ids), decoder_padding_mask=mask, depth=depth,
+                               exit_threshold=exit_threshold, return_exit_depths=True)  # fmt: skip
+        return self.token_embedding(x, reverse=True), used
+
+    def generate_step(self, prompt_ids, max_length, sampler="greedy", depth=None,
+                      exit_threshold=None):  # fmt: skip
         """Continues each prompt to `max_length` tokens with the cache.
 
         Uses only `keras.ops` (a `tf.function` or an export can wrap it).
@@ -156,6 +184,8 @@ class SharedCausalLM(ElasticDepthModel):
             sampler: a `keras_hub.samplers.Sampler` or its name (`"greedy"`,
                 the default, is `models.GreedySampler`; `"top_k"`, ...).
             depth: int, one of `depths` (`None`: the plan's depth).
+            exit_threshold: float or `None`: per-token early exit (see
+                `exit_logits`).
 
         Returns:
             int32 tensor `[batch, max_length]`.
@@ -171,11 +201,12 @@ class SharedCausalLM(ElasticDepthModel):
         # Prefill every position; those from `start` on are rewritten as they
         # are generated (causal attention: a position sees only earlier ones).
         _, _, cache = self.call_with_cache(tokens, self.init_cache(batch_size, max_length), 0,
-                                           depth)  # fmt: skip
+                                           depth, exit_threshold)  # fmt: skip
 
         def next_token(prompt, cache, index):
             token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
-            logits, hidden, cache = self.call_with_cache(token, cache, index - 1, depth)
+            logits, hidden, cache = self.call_with_cache(token, cache, index - 1, depth,
+                                                         exit_threshold)  # fmt: skip
             return logits[:, 0, :], hidden[:, 0, :], cache
 
         tokens = sampler(next_token, tokens, cache=cache, index=start, mask=fixed,
@@ -184,7 +215,8 @@ class SharedCausalLM(ElasticDepthModel):
         after_eos = (ops.cumsum(is_eos, axis=1) - is_eos) > 0
         return ops.where(after_eos, ops.cast(c.pad_id, tokens.dtype), tokens)
 
-    def generate(self, prompt_ids, max_length=None, sampler="greedy", depth=None):
+    def generate(self, prompt_ids, max_length=None, sampler="greedy", depth=None,
+                 exit_threshold=None):  # fmt: skip
         """`generate_step` compiled as a graph function once per
         `(max_length, sampler)`.
 
@@ -195,6 +227,8 @@ class SharedCausalLM(ElasticDepthModel):
             sampler: `"greedy"`, `"top_k"`, `"top_p"`, ... or a
                 `keras_hub.samplers.Sampler`.
             depth: int, one of `depths` (`None`: the plan's depth).
+            exit_threshold: float or `None`: per-token early exit (see
+                `exit_logits`).
 
         Returns:
             int32 tensor `[batch, max_length]`.
@@ -218,4 +252,5 @@ class SharedCausalLM(ElasticDepthModel):
         if not np.all(np.any(prompts != self.config.pad_id, axis=1)):
             raise ValueError("Every prompt needs at least one token (e.g. `bos_id`). Received: "
                              f"a prompt of pad_id={self.config.pad_id} only")  # fmt: skip
-        return graph_generation.generate(self, prompt_ids, max_length, sampler, depth=depth)
+        return graph_generation.generate(self, prompt_ids, max_length, sampler, depth=depth,
+                                         exit_threshold=exit_threshold)  # fmt: skip

@@ -84,10 +84,25 @@ class SharedDecoder(SharedStack):
         training: bool, whether dropout is active.
         depth: int, one of `depths`: how many depths to run; `None`:
             `plan.num_layers`.
+        exit_threshold: float or `None`. Per-token early exit, a rule that
+            needs no training (as Huginn's adaptive compute): at each of
+            `depths` below `depth`, a token whose hidden state changed by
+            less than this fraction of its norm since the previous exit
+            point (the input counts as the first) stops there; its state is
+            then copied forward unchanged through the depths it skips, and
+            their keys and values (what later tokens attend to) are computed
+            from it, so cached decoding equals the full pass with the same
+            exits. A cached step whose tokens have all exited runs only
+            those key/value projections for the remaining depths. Needs
+            depths whose shallower runs start the deeper ones (`cycle`,
+            `all`). `None` (default): no exit.
+        return_exit_depths: bool. Also return int32 `[batch, length]`, the
+            depth each token left at (`depth` for tokens that did not exit).
 
     Returns:
         Tensor `[batch, length, hidden_dim]`; with a `self_attention_cache`,
-        the tuple `(outputs, self_attention_cache)`.
+        the tuple `(outputs, self_attention_cache)`; with
+        `return_exit_depths`, the exit depths appended.
 
     Example:
 
@@ -237,6 +252,8 @@ class SharedDecoder(SharedStack):
         cross_attention_cache=None,
         training=None,
         depth=None,
+        exit_threshold=None,
+        return_exit_depths=False,
     ):
         depth = self.num_layers if depth is None else depth
         if not self.use_cross_attention and (
@@ -266,7 +283,6 @@ class SharedDecoder(SharedStack):
         if encoder_padding_mask is not None:
             cross_mask = layer_utils.padding_mask_to_attention_mask(encoder_padding_mask, length)
 
-        x = inputs
         full_pass_sharing = self_attention_cache is None and self.kv_sharing == "group"
         if full_pass_sharing:  # filled by each group's first depth
             slots = [None] * self.num_cache_slots
@@ -274,7 +290,13 @@ class SharedDecoder(SharedStack):
             slots = list(ops.unstack(self_attention_cache, axis=1))
         else:
             slots = None
-        for position, block in enumerate(self.blocks_at(depth)):
+        blocks = self.blocks_at(depth)
+        exit_points = []
+        if exit_threshold is not None:
+            exit_points = [d for d in self.depths if d < depth]
+            self.exit_depth([*exit_points, depth])  # refuses plans that cannot exit
+
+        def run(position, x, slots):
             x = self._enter_depth(x, position)
             cross_cache = None
             if cross_attention_cache is not None:
@@ -283,24 +305,67 @@ class SharedDecoder(SharedStack):
                           cross_attention_mask=cross_mask, cross_attention_cache=cross_cache,
                           training=training)  # fmt: skip
             if slots is None:
-                x = block(x, **kwargs)
-                continue
+                return blocks[position](x, **kwargs), slots
+            slots = list(slots)
             slot = self.cache_slot(position, depth)
             reads = self._reads_shared_keys(position, depth)
             if full_pass_sharing and not reads:
                 # The group's first depth: its keys and values of the whole
                 # input, for the later depths of its group.
-                x, slots[slot] = block(x, return_self_attention_cache=True, **kwargs)
-                continue
+                x, slots[slot] = blocks[position](x, return_self_attention_cache=True, **kwargs)
+                return x, slots
             # A depth reading its owner's keys and values writes nothing.
-            x, cache = block(x, self_attention_cache=slots[slot],
-                             cache_update_index=None if reads else cache_update_index,
-                             **kwargs)  # fmt: skip
-            slots[slot] = cache
+            x, slots[slot] = blocks[position](
+                x, self_attention_cache=slots[slot],
+                cache_update_index=None if reads else cache_update_index, **kwargs,
+            )  # fmt: skip
+            return x, slots
+
+        def write_rest(start, x, slots):
+            """Every token has exited: the remaining depths only write the
+            keys and values of the copied state."""
+            slots = list(slots)
+            for position in range(start, depth):
+                if not self._reads_shared_keys(position, depth):
+                    slot = self.cache_slot(position, depth)
+                    slots[slot] = blocks[position].write_self_attention_cache(
+                        self._enter_depth(x, position), slots[slot], cache_update_index
+                    )
+            return x, slots
+
+        bounds = [0, *exit_points, depth]
+
+        def segment(i, x, slots, active, reference, used):
+            for position in range(bounds[i], bounds[i + 1]):
+                y, slots = run(position, x, slots)
+                x = y if active is None else ops.where(active[..., None], y, x)
+            if i + 2 == len(bounds):
+                return x, slots, used
+            state = ops.cast(x, "float32")
+            change = ops.norm(state - reference, axis=-1) / (ops.norm(state, axis=-1) + 1e-6)
+            leaving = ops.logical_and(active, change < exit_threshold)
+            used = ops.where(leaving, bounds[i + 1], used)
+            active = ops.logical_and(active, ops.logical_not(leaving))
+            if self_attention_cache is None:  # a full pass: some token always runs on
+                return segment(i + 1, x, slots, active, state, used)
+            return ops.cond(
+                ops.any(active),
+                lambda: segment(i + 1, x, slots, active, state, used),
+                lambda: (*write_rest(bounds[i + 1], x, slots), used),
+            )
+
+        active = used = None
+        if exit_threshold is not None:
+            active = ops.ones(ops.shape(inputs)[:2], "bool")
+            used = ops.full(ops.shape(inputs)[:2], depth, "int32")
+        reference = ops.cast(inputs, "float32")
+        x, slots, used = segment(0, inputs, slots, active, reference, used)
         x = self._finish(x)
-        if self_attention_cache is None:
-            return x
-        return x, ops.stack(slots, axis=1)
+        outputs = (x,) if self_attention_cache is None else (x, ops.stack(slots, axis=1))
+        if return_exit_depths:
+            outputs += (used if used is not None else ops.full(ops.shape(inputs)[:2], depth,
+                                                                "int32"),)  # fmt: skip
+        return outputs[0] if len(outputs) == 1 else outputs
 
     def get_config(self):
         config = super().get_config()

@@ -111,18 +111,3 @@ class SharedEncoder(SharedStack):
         """The stack's output from a state of `advance`: the output norm of
         a pre-LN stack, the state itself otherwise."""
         return self._finish(x)
-
-    def exit_depth(self, exit_depths):
-        """The deepest of `exit_depths` after checking that one pass to it
-        passes through each of them: every depth runs the first positions
-        of the deepest run (true of `cycle`, `all` and unshared plans)."""
-        deepest = max(exit_depths)
-        blocks = self.blocks_at(deepest)
-        for depth in exit_depths:
-            if self.blocks_at(depth) != blocks[:depth]:
-                raise ValueError(
-                    f"Running {depth} depths is not the start of running {deepest} under "
-                    f"{self.plan}, so one pass cannot exit at both. Received: "
-                    f"exit_depths={list(exit_depths)}"
-                )
-        return deepest

@@ -79,6 +79,10 @@ def test_a_prompt_longer_than_the_context_is_cut_with_a_warning(trained, capsys,
         (["generate", "--model", "MODEL", "--max-tokens", "0"], "must be a positive integer"),
         (["generate", "--model", "MODEL", "--max-tokens", "16"], "below the model's context"),
         (["generate", "--model", "MODEL", "--top-p", "1.5"], "--top-p must be in (0, 1]"),
+        (["generate", "--model", "MODEL", "--max-tokens", "4", "--exit-threshold", "0.1"],
+         "several depths"),
+        (["evaluate", "--model", "MODEL", "--exit-thresholds", "0.1"], "several depths"),
+        (["evaluate", "--model", "MODEL", "--exit-thresholds", "0.1,-1"], "numbers >= 0"),
         (["generate", "--model", "NOWHERE"], "not a trained text generator directory"),
         (["evaluate", "--model", "MODEL", "--data", "csv:x"], "Unknown data SPEC kind"),
         (["export", "--model", "MODEL", "--out", "OUT", "--max-tokens", "16"], "max_new_tokens=16"),
@@ -122,14 +126,22 @@ def test_trains_on_tfds_mock_data_at_two_depths(tmp_path, capsys):
         load_app().main(["train", "--data", "tfds:tiny_shakespeare", "--out", str(out),
                          "--epochs", "1", *SMALL, "--batch-size", "2",
                          "--depths", "2"])  # fmt: skip
-        load_app().main(["evaluate", "--model", str(out)])
+        load_app().main(["evaluate", "--model", str(out), "--exit-thresholds", "0,1000"])
     metrics = last_json(capsys.readouterr().out)
     assert metrics["num_documents"] == 4
+    never, always = metrics["early_exit"]  # change < 0: no token exits; < 1000: all at 2
+    assert never["mean_depth"] == 4 and never["perplexity"] == metrics["perplexity"]
+    assert always["mean_depth"] == 2
+    assert always["perplexity"] == pytest.approx(metrics["per_depth"][0]["perplexity"], rel=1e-3)
     assert [row["depth"] for row in metrics["per_depth"]] == [2, 4]
     assert metrics["depth"] == 4 and metrics["perplexity"] == metrics["per_depth"][1]["perplexity"]
     load_app().main(["generate", "--model", str(out), "--prompt", "to be", "--max-tokens", "4",
                      "--depth", "2", "--sampler", "greedy"])  # fmt: skip
-    assert capsys.readouterr().out.startswith("to be")
+    shallow = capsys.readouterr().out
+    assert shallow.startswith("to be")
+    load_app().main(["generate", "--model", str(out), "--prompt", "to be", "--max-tokens", "4",
+                     "--exit-threshold", "1000", "--sampler", "greedy"])  # fmt: skip
+    assert capsys.readouterr().out == shallow  # every token exits at depth 2
     code, error = app_helpers.exit_code_and_error(
         load_app(), ["generate", "--model", str(out), "--depth", "5"], capsys
     )

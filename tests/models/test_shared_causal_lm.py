@@ -211,3 +211,50 @@ def test_elastic_language_model_trains_each_depth_and_round_trips(tmp_path):
     restored = keras.saving.load_model(tmp_path / "lm.keras")
     for depth in (2, 4):
         np.testing.assert_array_equal(restored.at_depth(depth)(ids), model.at_depth(depth)(ids))
+
+
+def test_per_token_early_exit_decodes_as_its_full_pass_and_scores_its_mean_depth():
+    """Cached decoding with exits (one token a step, graph-compiled greedy
+    generation included) equals `exit_logits`, the full pass with the same
+    exits; a threshold of 0 is the plain model."""
+    from sharedformer_tf.generation import token_nll
+
+    keras.utils.set_random_seed(5)
+    model = SharedCausalLM(_config(depths=(2, 6), use_depth_embedding=True))
+    ids = _ids(1, 10, seed=3)
+    plain = np.asarray(model.at_depth(6)(ids))
+    logits, used = model.exit_logits(ids, 0.0, depth=6)
+    np.testing.assert_allclose(logits, plain, rtol=1e-5, atol=1e-5)
+    assert np.all(np.asarray(used) == 6)
+    threshold = None
+    for candidate in np.geomspace(0.01, 3.0, 40):
+        used = np.asarray(model.exit_logits(ids, float(candidate), depth=6)[1])
+        if 6 in used and len(set(used.ravel())) >= 2:
+            threshold = float(candidate)
+            break
+    assert threshold is not None
+    full, used = model.exit_logits(ids, threshold, depth=6)
+    cache, steps = model.init_cache(1, 10), []
+    for i in range(10):
+        step, _, cache = model.call_with_cache(ids[:, i : i + 1], cache, i, 6, threshold)
+        steps.append(np.asarray(step))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-4)
+    assert np.abs(np.asarray(full) - plain).max() > 1e-3
+    # Greedy generation with exits continues with the exit pass's argmax.
+    generated = np.asarray(model.generate(ids[:, :6], max_length=8, depth=6,
+                                          exit_threshold=threshold))  # fmt: skip
+    for i in (6, 7):
+        want = np.asarray(model.exit_logits(generated[:, :i], threshold, depth=6)[0])[:, -1]
+        assert generated[0, i] == want.argmax(-1)[0]
+        if generated[0, i] == EOS:  # padding follows
+            break
+    windows = _ids(3, 9, seed=4)
+    total, count, depth = token_nll(model, windows, depth=6)
+    assert depth == 6
+    same = token_nll(model, windows, depth=6, exit_threshold=0.0)
+    assert same[1] == count and same[0] == pytest.approx(total, rel=1e-5) and same[2] == 6
+    _, _, mean_depth = token_nll(model, windows, depth=6, exit_threshold=threshold)
+    assert 2 <= mean_depth < 6
+    sequence = SharedCausalLM(_config(plan=SharingPlan(4, 2, strategy="sequence"), depths=(2,)))
+    with pytest.raises(ValueError, match="not the start"):
+        sequence.exit_logits(ids, 0.1)

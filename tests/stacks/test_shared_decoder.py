@@ -339,3 +339,58 @@ def test_kv_sharing_is_causal_and_its_cache_of_group_slots_equals_the_full_forwa
     assert SharedDecoder.from_config(config).num_cache_slots == 3
     with pytest.raises(ValueError, match="kv_sharing='layer'"):
         SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, kv_sharing="layer")
+
+
+def _exit_steps(decoder, y, threshold, depth):
+    cache, steps, used = decoder.init_cache(y.shape[0], y.shape[1]), [], []
+    for i in range(y.shape[1]):
+        out, cache, exits = decoder(y[:, i : i + 1], self_attention_cache=cache,
+                                    cache_update_index=i, depth=depth,
+                                    exit_threshold=threshold, return_exit_depths=True)  # fmt: skip
+        steps.append(out)
+        used.append(exits)
+    return ops.concatenate(steps, axis=1), ops.concatenate(used, axis=1)
+
+
+@pytest.mark.parametrize("kv_sharing", ["none", "group"])
+def test_per_token_early_exit_cached_equals_the_full_pass_with_the_same_exits(kv_sharing):
+    """Tokens leave where their state stops changing; the depths they skip
+    still get keys and values (from the copied state) that later tokens
+    read, so step-by-step decoding (one token a step: a step whose token
+    exited only writes keys and values) equals the full pass."""
+    keras.utils.set_random_seed(7)
+    decoder = SharedDecoder(SharingPlan(4, 2, strategy="cycle"), num_heads=HEADS,
+                            intermediate_dim=F, use_cross_attention=False, depths=(2, 6),
+                            use_depth_embedding=True, kv_sharing=kv_sharing)  # fmt: skip
+    y = _x(1, 10, H)
+    plain = decoder(y, depth=6)
+    never, used = decoder(y, depth=6, exit_threshold=0.0, return_exit_depths=True)
+    np.testing.assert_array_equal(never, plain)
+    assert np.all(np.asarray(used) == 6)
+    # A threshold between the tokens' changes: several exit depths occur.
+    mixed = None
+    for threshold in np.geomspace(0.01, 3.0, 40):
+        _, used = decoder(y, depth=6, exit_threshold=threshold, return_exit_depths=True)
+        if len(set(np.asarray(used).ravel())) >= 2 and 6 in np.asarray(used):
+            mixed = float(threshold)
+            break
+    assert mixed is not None
+    full, used = decoder(y, depth=6, exit_threshold=mixed, return_exit_depths=True)
+    assert np.abs(np.asarray(full) - np.asarray(plain)).max() > 1e-4
+    steps, step_used = _exit_steps(decoder, y, mixed, 6)
+    np.testing.assert_array_equal(step_used, used)
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+    # Two sequences at once: a step skips only once both tokens exited.
+    y2 = np.concatenate([y, _x(1, 10, H)])
+    full2, used2 = decoder(y2, depth=6, exit_threshold=mixed, return_exit_depths=True)
+    steps2, step_used2 = _exit_steps(decoder, y2, mixed, 6)
+    np.testing.assert_array_equal(step_used2, used2)
+    np.testing.assert_allclose(steps2, full2, rtol=1e-5, atol=1e-5)
+
+
+def test_per_token_early_exit_needs_depths_that_start_the_deeper_runs():
+    decoder = SharedDecoder(SharingPlan(4, 2, strategy="sequence"), num_heads=HEADS,
+                            intermediate_dim=F, use_cross_attention=False,
+                            depths=(2,))  # fmt: skip
+    with pytest.raises(ValueError, match="not the start"):
+        decoder(_x(1, 3, H), exit_threshold=0.1)
