@@ -116,7 +116,8 @@ def model_config(args, data):
     if height != width:
         raise ValueError(f"{args.data} has {height}x{width} images; the ViT takes square ones")
     changes = {"image_size": height, "channels": channels, "num_classes": len(data.class_names),
-               "plan": flags.plan_from_flags(args, config.plan), "depths": args.depths}  # fmt: skip
+               "plan": flags.plan_from_flags(args, config.plan),
+               **flags.depth_config(args)}  # fmt: skip
     if args.pooling:
         changes["pooling"] = args.pooling
     return config.replace(**changes)
@@ -126,7 +127,7 @@ def train(args):
     run = app.TrainingRun(args)
     preset = vit_config.preset(args.preset)
     # Bad flags fail before the data is read.
-    preset.replace(plan=flags.plan_from_flags(args, preset.plan), depths=args.depths)
+    preset.replace(plan=flags.plan_from_flags(args, preset.plan), **flags.depth_config(args))
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
     config = model_config(args, data)
     augment = default_augmentation(args.data) if args.augment is None else args.augment

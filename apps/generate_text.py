@@ -118,7 +118,7 @@ def model_config(args, vocabulary_size):
         changes["dropout"] = args.dropout
     if args.kv_sharing is not None:
         changes["kv_sharing"] = args.kv_sharing
-    return config.replace(depths=args.depths, **changes)
+    return config.replace(**flags.depth_config(args), **changes)
 
 
 def train(args):

@@ -127,7 +127,7 @@ def train(args):
     run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
     plan = flags.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
-    config = config.replace(plan=plan, depths=args.depths)
+    config = config.replace(plan=plan, **flags.depth_config(args))
     data = read_split(args.data, "train", config, args, args.seed)
     valid = read_split(args.data, "validation", config, args, args.seed, data.class_names)
     config = config.replace(num_classes=len(data.class_names),

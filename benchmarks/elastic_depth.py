@@ -16,13 +16,22 @@ CPU with LiteRT, the settings taking turns input by input: accuracy and
 latency per input at each depth, and for the confidence early exit at
 each threshold its accuracy, mean depth and measured latency per input.
 
-    python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text]
-        [--depths 2,4,6] [--exit-thresholds 0.5,0.9] [--epochs N] [--seed 0] [--out DIR]
+With `--models single,elastic,distilled`, a third model is trained with
+`--depths` and `--depth-distillation` (shallower steps also learn the
+deepest depth's outputs). The multi-depth language model is also scored
+with per-token early exit (`evaluate --exit-thresholds`: perplexity and
+mean depth per threshold) and its cached greedy decoding timed one prompt
+at a time at full depth and at each threshold.
 
 The last stdout line is one JSON object: a row per app and model, and per
-app the quality differences (elastic - single) at each depth;
-`elastic_depth.png` (quality against depth, early-exit accuracy against
-latency) goes into --out (default: the current directory).
+app and multi-depth model the quality differences from the single-depth
+model at each depth; `elastic_depth.png` (quality against depth,
+early-exit accuracy against latency) goes into --out (default: the current
+directory).
+
+    python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text]
+        [--models single,elastic,distilled] [--depths 2,4,6] [--exit-thresholds 0.5,0.9]
+        [--lm-exit-thresholds 0.05,0.1] [--epochs N] [--seed 0] [--out DIR]
 """
 
 import argparse
@@ -47,6 +56,25 @@ def parse_args():
     parser.add_argument("--depths", default="2,4,6", help="the elastic model's extra depths")
     parser.add_argument("--exit-thresholds", default="0.5,0.7,0.8,0.9,0.95,0.99",
                         help="confidence early exit of the elastic classifiers")  # fmt: skip
+    parser.add_argument(
+        "--models",
+        default="single,elastic",
+        help="of single, elastic, distilled (elastic with --depth-distillation)",
+    )
+    parser.add_argument(
+        "--depth-distillation",
+        default="0.5",
+        help="the distilled model's weight of KL(deepest || drawn depth)",
+    )
+    parser.add_argument("--lm-exit-thresholds", default="0.05,0.1,0.2,0.3,0.5,0.8",
+                        help="per-token early exit of the elastic language model (change of "
+                        "the hidden state, a fraction of its norm)")  # fmt: skip
+    parser.add_argument(
+        "--decode-prompts",
+        type=int,
+        default=8,
+        help="prompts (one at a time) timing the language model's greedy decoding",
+    )
     parser.add_argument("--epochs", type=int, help="default: each app's own")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="where models and the plot go (default: models in a "
@@ -56,7 +84,41 @@ def parse_args():
     if not args.apps or not set(args.apps) <= set(APPS):
         parser.error(f"--apps takes a comma-separated subset of {list(APPS)}")
     args.depth_list = sorted(int(d) for d in args.depths.split(","))
+    args.models = args.models.split(",")
+    if not args.models or not set(args.models) <= {"single", "elastic", "distilled"}:
+        parser.error("--models takes a comma-separated subset of single, elastic, distilled")
     return args
+
+
+def lm_decoding(model_dir, thresholds, count, new_tokens=32):
+    """Greedy decoding of the language model at full depth and with each
+    per-token exit threshold, one prompt at a time (the first words of
+    `count` test verses), the settings taking turns prompt by prompt:
+    milliseconds per generated token, and how many tokens each produced."""
+    import time
+
+    import numpy as np
+
+    from sharedformer_tf.data import text_documents
+    from sharedformer_tf.generation import TextGenerator
+
+    generator = TextGenerator.load(model_dir)
+    documents = text_documents.read_documents("bible:en", "test")
+    prompts = [" ".join(d.split()[:4]) for d in documents[:count]]
+    settings = [None, *thresholds]
+    pad = generator.model.config.pad_id
+    seconds, tokens = dict.fromkeys(settings, 0.0), dict.fromkeys(settings, 0)
+    for i, prompt in enumerate([prompts[0], *prompts]):  # the first round traces
+        ids = generator.encode_prompts([prompt], new_tokens)
+        for threshold in settings:
+            start = time.perf_counter()
+            out = np.asarray(generator.model.generate(ids, ids.shape[1] + new_tokens,
+                                                      exit_threshold=threshold))  # fmt: skip
+            if i:
+                seconds[threshold] += time.perf_counter() - start
+                tokens[threshold] += int((out[:, ids.shape[1] :] != pad).sum())
+    return [{"threshold": t, "ms_per_token": round(1e3 * seconds[t] / max(tokens[t], 1), 3),
+             "tokens": tokens[t]} for t in settings]  # fmt: skip
 
 
 def run_model(app, model, args, directory):
@@ -64,13 +126,16 @@ def run_model(app, model, args, directory):
     model_dir = os.path.join(directory, f"{app}-{model}")
     quality = QUALITY.get(app, "accuracy")
     epochs = ["--epochs", str(args.epochs)] if args.epochs else []
-    extra = ["--depths", args.depths] if model == "elastic" else []
+    extra = ["--depths", args.depths] if model != "single" else []
+    if model == "distilled":
+        extra += ["--depth-distillation", args.depth_distillation]
     _, seconds = app_sharing_comparison.run_app(
         path, "train", "--out", model_dir, "--overwrite", "--seed", str(args.seed), *epochs,
         *extra,
     )  # fmt: skip
     classifier = quality == "accuracy"
-    metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir)
+    exits = ["--exit-thresholds", args.lm_exit_thresholds] if extra and not classifier else []
+    metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir, *exits)
     per_depth = {row["depth"]: row for row in metrics.get("per_depth", [metrics])}
     for depth in args.depth_list:
         if depth not in per_depth:  # the single-depth model, run shallower
@@ -84,7 +149,11 @@ def run_model(app, model, args, directory):
         "train_seconds": round(seconds, 1),
         quality: {d: per_depth[d][quality] for d in sorted(per_depth)},
     }
-    if classifier and model == "elastic":
+    if exits:
+        row["early_exit"] = metrics["early_exit"]
+        thresholds = [float(t) for t in args.lm_exit_thresholds.split(",")]
+        row["decoding"] = lm_decoding(model_dir, thresholds, args.decode_prompts)
+    if classifier and extra:
         export, _ = app_sharing_comparison.run_app(
             path, "export", "--model", model_dir, "--out", os.path.join(model_dir, "export"),
             "--tflite", "fp32", "--exit-thresholds", args.exit_thresholds,
@@ -122,7 +191,7 @@ def plot(rows, apps, path):
         axis.legend()
     last = axes[-1]
     for row in rows:
-        if "early_exit" in row:
+        if "tflite_per_depth" in row:  # a classifier's measured early exit
             points = sorted(row["early_exit"], key=lambda r: r["seconds_per_input"])
             last.plot([1e3 * p["seconds_per_input"] for p in points],
                       [p["accuracy"] for p in points], "o-", label=row["app"])  # fmt: skip
@@ -139,22 +208,22 @@ def main():
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.out or scratch
         for app in args.apps:
-            for model in ("single", "elastic"):
+            for model in args.models:
                 rows.append(run_model(app, model, args, directory))
-    differences = {}
+    differences = {}  # each multi-depth model minus the single-depth one
     for app in args.apps:
         quality = QUALITY.get(app, "accuracy")
-        single, elastic = (next(r for r in rows if r["app"] == app and r["model"] == m)
-                           for m in ("single", "elastic"))  # fmt: skip
-        differences[app] = {
-            depth: round(elastic[quality][depth] - single[quality][depth], 4)
-            for depth in elastic[quality]
-            if depth in single[quality]
-        }
+        by_model = {r["model"]: r[quality] for r in rows if r["app"] == app}
+        single = by_model.pop("single", None)
+        if single is not None:
+            differences[app] = {
+                model: {d: round(q[d] - single[d], 4) for d in q if d in single}
+                for model, q in by_model.items()
+            }
     png = os.path.join(args.out or ".", "elastic_depth.png")
     plot(rows, args.apps, png)
     print(json.dumps({"depths": args.depth_list, "epochs": args.epochs, "seed": args.seed,
-                      "rows": rows, "elastic_minus_single": differences,
+                      "rows": rows, "minus_single": differences,
                       "plot": png}))  # fmt: skip
 
 

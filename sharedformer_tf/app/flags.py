@@ -74,13 +74,16 @@ def depth_list(text):
 
 def add_depth_flags(train, *runs, exits=()):
     """`train --depths 4,6,8` (elastic depth: the depths the model learns to
-    run besides its plan's), `--depth N` on each command of `runs` (one
+    run besides its plan's) and `--depth-distillation W`, `--depth N` on each command of `runs` (one
     depth; an `evaluate` without it scores every depth the model was
     trained for) and `--exit-thresholds P,...` on each command of `exits`
     (early exit by confidence)."""
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
+    train.add_argument("--depth-distillation", type=non_negative_float, default=0.0, metavar="W",
+                       help="with --depths: a step at a shallower depth also learns the deepest "
+                       "depth's outputs (KL, weight W; default 0: off)")  # fmt: skip
     for command in runs:
         command.add_argument("--depth", type=positive_int,
                              help="run the model at N depths (evaluate's default: every depth "
@@ -89,6 +92,17 @@ def add_depth_flags(train, *runs, exits=()):
         command.add_argument("--exit-thresholds", type=threshold_list, metavar="P,P,...",
                              help="also score early exit: each input leaves at the first "
                              "depth whose top class probability is above P")  # fmt: skip
+
+
+def depth_config(args):
+    """The config fields of `add_depth_flags`' training flags, checked:
+    `{"depths": ..., "depth_distillation": ...}`."""
+    if args.depth_distillation and not args.depths:
+        raise ValueError(
+            "--depth-distillation needs --depths (a model trained at several "
+            f"depths). Received: --depth-distillation {args.depth_distillation}"
+        )
+    return {"depths": args.depths, "depth_distillation": args.depth_distillation}
 
 
 def threshold_list(text):

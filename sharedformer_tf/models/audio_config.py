@@ -4,6 +4,7 @@ import dataclasses
 
 from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
+    check_depth_distillation,
     check_depths,
     select_preset,
 )
@@ -51,6 +52,11 @@ class AudioConfig(ConfigDataclass):
         time_mask_frames: widest time mask, in frames.
         frequency_masks: SpecAugment frequency masks per training clip.
         frequency_mask_bands: widest frequency mask, in mel bands.
+        depth_distillation: float >= 0. With `depths`, a training step that
+            draws a shallower depth adds this weight times KL(deepest depth
+            || drawn depth) of the output distributions to its loss (the
+            deepest run as the teacher, without gradient); `0.0` (default):
+            none.
     """
 
     sample_rate: int
@@ -70,6 +76,7 @@ class AudioConfig(ConfigDataclass):
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
+    depth_distillation: float = 0.0
     time_masks: int = 0
     time_mask_frames: int = 10
     frequency_masks: int = 0
@@ -101,6 +108,7 @@ class AudioConfig(ConfigDataclass):
             )
         check_rate(dropout=self.dropout)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
+        check_depth_distillation(self.depth_distillation)
 
     @property
     def num_frames(self):

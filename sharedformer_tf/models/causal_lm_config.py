@@ -4,6 +4,7 @@ import dataclasses
 
 from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
+    check_depth_distillation,
     check_depths,
     check_token_model,
     select_preset,
@@ -42,6 +43,11 @@ class CausalLMConfig(ConfigDataclass):
         depths: depths the model can also run besides `plan.num_layers`
             (elastic depth: `model.at_depth(n)`, `generate(..., depth=n)`;
             trained with one depth drawn per step); `()` (default): none.
+        depth_distillation: float >= 0. With `depths`, a training step that
+            draws a shallower depth adds this weight times KL(deepest depth
+            || drawn depth) of the output distributions to its loss (the
+            deepest run as the teacher, without gradient); `0.0` (default):
+            none.
     """
 
     vocabulary_size: int
@@ -65,11 +71,13 @@ class CausalLMConfig(ConfigDataclass):
     bos_id: int = 1
     eos_id: int = 2
     depths: tuple = ()
+    depth_distillation: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
         check_token_model(self)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
+        check_depth_distillation(self.depth_distillation)
         if self.kv_sharing not in ("none", "group"):
             raise ValueError("`kv_sharing` must be 'none' or 'group'. "
                              f"Received: kv_sharing={self.kv_sharing!r}")  # fmt: skip

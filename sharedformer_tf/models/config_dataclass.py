@@ -58,6 +58,14 @@ def check_depths(plan, depths):
     return tuple(sorted(set(depths) - {plan.num_layers}))
 
 
+def check_depth_distillation(weight):
+    """Checks an elastic model's `depth_distillation` weight (a finite
+    number >= 0); raises `ValueError` naming it."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1e6:
+        raise ValueError(f"`depth_distillation` must be a number >= 0. "
+                         f"Received: depth_distillation={weight!r}")  # fmt: skip
+
+
 def select_preset(presets, name, **changes):
     """`presets[name](**changes)`: the one lookup behind every config module's
     `preset(name, **changes)`; an unknown name is refused with the choices."""

@@ -1,3 +1,5 @@
+from keras import ops
+
 from sharedformer_tf.models.config_model import ConfigModel
 
 # Weyl sequence of the golden ratio: a step's depth draw, spread evenly over
@@ -13,7 +15,10 @@ class ElasticDepthModel(ConfigModel):
     them, drawn from the optimizer's step count (so every replica and worker
     of a distributed step draws the same depth), through a train function
     of its own (one compiled program per depth), and learns through that
-    depth only. Subclasses provide `elastic_stack` (their shared stack, whose
+    depth only; with `config.depth_distillation`, a step at a shallower
+    depth also learns the deepest depth's output distribution (the deepest
+    run without dropout and without gradient as the teacher: KL added to
+    the loss with that weight). Subclasses provide `elastic_stack` (their shared stack, whose
     `depths` the model runs), `at_depth(n)` (a Keras model of the same
     layers at `n` depths) and a config with a `depths` field, and call
     `_build_depth_models()` at the end of their constructor.
@@ -82,3 +87,30 @@ class ElasticDepthModel(ConfigModel):
         if not training or len(self.depths) == 1 or index is None:
             return super().call(inputs, training=training, mask=mask)
         return self._depth_models[index](inputs, training=True)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                    training=training)  # fmt: skip
+        index = getattr(self, "_training_depth_index", None)
+        weight = getattr(self.config, "depth_distillation", 0.0)
+        if training and weight and index is not None and index + 1 < len(self.depths):
+            teacher = ops.stop_gradient(self._depth_models[-1](x, training=False))
+            loss = loss + weight * self.distillation_loss(teacher, y_pred, x)
+        return loss
+
+    def distillation_loss(self, teacher_logits, logits, inputs):
+        """Mean KL(teacher || student) of the softmax distributions of two
+        logits tensors, over the examples (and positions) that
+        `_distillation_weights(inputs)` counts."""
+        teacher = ops.log_softmax(ops.cast(teacher_logits, "float32"), axis=-1)
+        student = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        kl = ops.sum(ops.exp(teacher) * (teacher - student), axis=-1)
+        weights = self._distillation_weights(inputs)
+        if weights is None:
+            return ops.mean(kl)
+        return ops.sum(kl * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+    def _distillation_weights(self, inputs):
+        """`None` (every example counts) or float weights shaped like the
+        KL (e.g. 0 for padding positions)."""
+        return None

@@ -104,6 +104,9 @@ class SharedCausalLM(ElasticDepthModel):
         x = self.decoder(self._embedded, decoder_padding_mask=mask, depth=depth)
         return self.token_embedding(x, reverse=True)
 
+    def _distillation_weights(self, token_ids):
+        return ops.cast(ops.not_equal(token_ids, self.config.pad_id), "float32")
+
     def at_depth(self, depth):
         """A `keras.Model` of this language model at `depth` depths (one of
         `depths`): the same layers and weights, token ids to logits."""

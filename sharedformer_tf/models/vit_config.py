@@ -5,6 +5,7 @@ import dataclasses
 from sharedformer_tf.layers.patch_embedding import stem_stages
 from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
+    check_depth_distillation,
     check_depths,
     select_preset,
 )
@@ -46,6 +47,11 @@ class ViTConfig(ConfigDataclass):
         depths: depths the encoder can also run besides `plan.num_layers`
             (elastic depth: `model.at_depth(n)`, trained with one depth
             drawn per step); `()` (default): none.
+        depth_distillation: float >= 0. With `depths`, a training step that
+            draws a shallower depth adds this weight times KL(deepest depth
+            || drawn depth) of the output distributions to its loss (the
+            deepest run as the teacher, without gradient); `0.0` (default):
+            none.
     """
 
     image_size: int
@@ -64,6 +70,7 @@ class ViTConfig(ConfigDataclass):
     per_depth_norms: bool = True
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
+    depth_distillation: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
@@ -96,6 +103,7 @@ class ViTConfig(ConfigDataclass):
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
         check_rate(dropout=self.dropout)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
+        check_depth_distillation(self.depth_distillation)
 
 
 def tiny(**changes):

@@ -258,3 +258,38 @@ def test_per_token_early_exit_decodes_as_its_full_pass_and_scores_its_mean_depth
     sequence = SharedCausalLM(_config(plan=SharingPlan(4, 2, strategy="sequence"), depths=(2,)))
     with pytest.raises(ValueError, match="not the start"):
         sequence.exit_logits(ids, 0.1)
+
+
+def test_depth_distillation_adds_the_kl_to_the_deepest_depth_on_shallower_steps():
+    """A step drawing depth 2 (step 0) reports cross-entropy + w * KL(depth 4
+    || depth 2), computed here by hand on the same batch (padding excluded);
+    a step drawing the deepest depth adds nothing."""
+    keras.utils.set_random_seed(2)
+    model = SharedCausalLM(_config(depths=(2,), depth_distillation=0.5))
+    ids = _ids(4, 9, seed=6)
+    ids[1, 6:] = PAD
+    x, y = ids[:, :-1], ids[:, 1:]
+    model.compile(keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=PAD))  # fmt: skip
+    assert model.depths[model.training_depth_index()] == 2
+    student = np.asarray(model.at_depth(2)(x), "float64")
+    teacher = np.asarray(model.at_depth(4)(x), "float64")
+
+    def log_softmax(z):
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+    def cross_entropy(logits):
+        picked = np.take_along_axis(log_softmax(logits), y[..., None], -1)[..., 0]
+        return -(picked * (y != PAD)).sum() / (y != PAD).sum()
+
+    kl = (np.exp(log_softmax(teacher)) * (log_softmax(teacher) - log_softmax(student))).sum(-1)
+    real = x != PAD
+    want = cross_entropy(student) + 0.5 * (kl * real).sum() / real.sum()
+    loss = model.train_on_batch(x, y)
+    assert loss == pytest.approx(want, rel=1e-4)
+    while model.depths[model.training_depth_index()] != 4:  # to a step drawing depth 4
+        model.train_on_batch(x, y)
+    assert model.train_on_batch(x, y) == pytest.approx(cross_entropy(teacher), rel=1e-4)
+    with pytest.raises(ValueError, match="depth_distillation=-1"):
+        _config(depths=(2,), depth_distillation=-1)
