@@ -282,7 +282,8 @@ def _quantize_except(converter, frozen, trackable, float_scopes):
 
 def write_builtin_only(flatbuffer, path):
     """Writes a TFLite model to `path` after checking that it uses no
-    `Flex*` op (LiteRT from pip has no Flex delegate to run them).
+    `Flex*` op (LiteRT from pip has no Flex delegate to run them), without
+    the names of its intermediate tensors (`strip_tensor_names`).
 
     Returns:
         The number of bytes written.
@@ -290,9 +291,37 @@ def write_builtin_only(flatbuffer, path):
     flex = [op for op in op_names(flatbuffer) if op.startswith("Flex")]
     if flex:
         raise RuntimeError(f"{path}: the TFLite model needs Flex ops {flex}, which LiteRT lacks")
+    flatbuffer = strip_tensor_names(flatbuffer)
     with open(path, "wb") as f:
         f.write(flatbuffer)
     return len(flatbuffer)
+
+
+def strip_tensor_names(flatbuffer):
+    """`flatbuffer` without the names of its intermediate tensors: the TF op
+    paths the converter keeps for debugging, about a tenth of a small
+    model's bytes (measured: 567,336 -> 502,496 bytes for the image app's
+    classifier), and more for a graph with control flow. The tensors that a
+    signature or a subgraph takes in or gives out keep their names.
+
+    Returns:
+        `bytes`.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+    keep = set()
+    for signature in model.signatureDefs or []:
+        for tensor_map in [*(signature.inputs or []), *(signature.outputs or [])]:
+            keep.add((signature.subgraphIndex, int(tensor_map.tensorIndex)))
+    for index, subgraph in enumerate(model.subgraphs):
+        ends = [*(subgraph.inputs if subgraph.inputs is not None else []),
+                *(subgraph.outputs if subgraph.outputs is not None else [])]  # fmt: skip
+        keep.update((index, int(i)) for i in ends)
+        for position, tensor in enumerate(subgraph.tensors):
+            if (index, position) not in keep:
+                tensor.name = None
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def tree_bytes(path):

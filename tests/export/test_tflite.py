@@ -108,3 +108,25 @@ def test_relaxed_sharing_with_adapters_exports_and_matches_keras(tiny_translator
     got = tflite.TFLiteGenerator(flatbuffer).generate(batch)
     np.testing.assert_array_equal(got, translator.generate_ids(batch))
     assert len(flatbuffer) <= 1.1 * parameter_report(model)["fp32_bytes"] + STRUCTURE_BYTES
+
+
+def test_stripped_tensor_names_keep_the_model_and_its_signature(tiny_translator, flatbuffers,
+                                                                batch, tmp_path):  # fmt: skip
+    """The decoding loop (a WHILE with subgraphs) written without its
+    intermediate tensor names: smaller, the same ids, the same inputs and
+    outputs by name."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    original = flatbuffers["fp32"]
+    written = tflite.write_builtin_only(original, tmp_path / "m.tflite")
+    stripped = (tmp_path / "m.tflite").read_bytes()
+    assert written == len(stripped) < len(original)
+    names = [t["name"] for t in Interpreter(model_content=stripped).get_tensor_details()]
+    assert sum(name == "" for name in names) > len(names) / 2
+    before, after = Interpreter(model_content=original), Interpreter(model_content=stripped)
+    assert after.get_signature_list() == before.get_signature_list()
+    assert [d["name"] for d in after.get_input_details()] == [
+        d["name"] for d in before.get_input_details()
+    ]
+    np.testing.assert_array_equal(tflite.TFLiteGenerator(stripped).generate(batch),
+                                  tflite.TFLiteGenerator(original).generate(batch))  # fmt: skip
