@@ -76,6 +76,9 @@ def parse_args():
         help="prompts (one at a time) timing the language model's greedy decoding",
     )
     parser.add_argument("--epochs", type=int, help="default: each app's own")
+    parser.add_argument("--reuse-models", action="store_true",
+                        help="score the models a previous run left in --out instead of "
+                        "training them again (same flags)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="where models and the plot go (default: models in a "
                         "temporary directory, the plot here)")  # fmt: skip
@@ -84,6 +87,8 @@ def parse_args():
     if not args.apps or not set(args.apps) <= set(APPS):
         parser.error(f"--apps takes a comma-separated subset of {list(APPS)}")
     args.depth_list = sorted(int(d) for d in args.depths.split(","))
+    if args.reuse_models and not args.out:
+        parser.error("--reuse-models needs --out (the directory of the previous run)")
     args.models = args.models.split(",")
     if not args.models or not set(args.models) <= {"single", "elastic", "distilled"}:
         parser.error("--models takes a comma-separated subset of single, elastic, distilled")
@@ -94,7 +99,8 @@ def lm_decoding(model_dir, thresholds, count, new_tokens=32):
     """Greedy decoding of the language model at full depth and with each
     per-token exit threshold, one prompt at a time (the first words of
     `count` test verses), the settings taking turns prompt by prompt:
-    milliseconds per generated token, and how many tokens each produced."""
+    milliseconds per generated token, and how many tokens each produced
+    (a prompt stops at its end-of-text token)."""
     import time
 
     import numpy as np
@@ -104,19 +110,24 @@ def lm_decoding(model_dir, thresholds, count, new_tokens=32):
 
     generator = TextGenerator.load(model_dir)
     documents = text_documents.read_documents("bible:en", "test")
-    prompts = [" ".join(d.split()[:4]) for d in documents[:count]]
-    settings = [None, *thresholds]
+    prompts = [generator.encode_prompts([" ".join(d.split()[:4])], new_tokens)[0]
+               for d in documents[:count]]  # fmt: skip
+    # One width for every prompt (right-padded; generation starts after each
+    # prompt): one traced graph per setting, not one per prompt length.
     pad = generator.model.config.pad_id
+    width = max(len(p) for p in prompts)
+    padded = [np.pad(p, (0, width - len(p)), constant_values=pad)[None] for p in prompts]
+    settings = [None, *thresholds]
     seconds, tokens = dict.fromkeys(settings, 0.0), dict.fromkeys(settings, 0)
-    for i, prompt in enumerate([prompts[0], *prompts]):  # the first round traces
-        ids = generator.encode_prompts([prompt], new_tokens)
+    for i, ids in enumerate([padded[0], *padded]):  # the first round traces
+        length = int((ids != pad).sum())
         for threshold in settings:
             start = time.perf_counter()
-            out = np.asarray(generator.model.generate(ids, ids.shape[1] + new_tokens,
+            out = np.asarray(generator.model.generate(ids, width + new_tokens,
                                                       exit_threshold=threshold))  # fmt: skip
             if i:
                 seconds[threshold] += time.perf_counter() - start
-                tokens[threshold] += int((out[:, ids.shape[1] :] != pad).sum())
+                tokens[threshold] += int((out[:, length:] != pad).sum())
     return [{"threshold": t, "ms_per_token": round(1e3 * seconds[t] / max(tokens[t], 1), 3),
              "tokens": tokens[t]} for t in settings]  # fmt: skip
 
@@ -129,10 +140,12 @@ def run_model(app, model, args, directory):
     extra = ["--depths", args.depths] if model != "single" else []
     if model == "distilled":
         extra += ["--depth-distillation", args.depth_distillation]
-    _, seconds = app_sharing_comparison.run_app(
-        path, "train", "--out", model_dir, "--overwrite", "--seed", str(args.seed), *epochs,
-        *extra,
-    )  # fmt: skip
+    seconds = None
+    if not (args.reuse_models and os.path.isfile(os.path.join(model_dir, "model.keras"))):
+        _, seconds = app_sharing_comparison.run_app(
+            path, "train", "--out", model_dir, "--overwrite", "--seed", str(args.seed), *epochs,
+            *extra,
+        )  # fmt: skip
     classifier = quality == "accuracy"
     exits = ["--exit-thresholds", args.lm_exit_thresholds] if extra and not classifier else []
     metrics, _ = app_sharing_comparison.run_app(path, "evaluate", "--model", model_dir, *exits)
@@ -146,7 +159,7 @@ def run_model(app, model, args, directory):
     row = {
         "app": app,
         "model": model,
-        "train_seconds": round(seconds, 1),
+        "train_seconds": None if seconds is None else round(seconds, 1),
         quality: {d: per_depth[d][quality] for d in sorted(per_depth)},
     }
     if exits:
