@@ -88,7 +88,7 @@ def parse_args(argv):
             app.add_split_flag(sub)
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
-    flags.add_depth_flags(train, evaluate, exits=(evaluate, export))
+    flags.add_depth_flags(train, evaluate, exits=(evaluate, export), exit_heads=True)
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="BMP/GIF/JPEG/PNG files")
     predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per image")
     export.add_argument("--out", default=EXPORT_DIR)

@@ -85,7 +85,7 @@ def parse_args(argv):
             sub.add_argument("--cache-dir", help="cache of the synthesized clips")
     evaluate, predict, export = (commands.choices[c] for c in ("evaluate", "predict", "export"))
     evaluate.add_argument("--out", help="where confusion_matrix.png goes (default: --model)")
-    flags.add_depth_flags(train, evaluate, exits=(evaluate, export))
+    flags.add_depth_flags(train, evaluate, exits=(evaluate, export), exit_heads=True)
     predict.add_argument("files", nargs="+", metavar="FILE.wav")
     predict.add_argument("--top", type=flags.positive_int, default=3, help="labels shown per clip")
     export.add_argument("--out", default=EXPORT_DIR)

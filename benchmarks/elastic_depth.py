@@ -16,9 +16,10 @@ CPU with LiteRT, the settings taking turns input by input: accuracy and
 latency per input at each depth, and for the confidence early exit at
 each threshold its accuracy, mean depth and measured latency per input.
 
-With `--models single,elastic,distilled`, a third model is trained with
-`--depths` and `--depth-distillation` (shallower steps also learn the
-deepest depth's outputs). The multi-depth language model is also scored
+With `--models single,elastic,distilled,per_depth_heads`, more models are
+trained with `--depths`: with `--depth-distillation` (shallower steps also
+learn the deepest depth's outputs), and, for the classifiers, with a head
+per depth (`--exit-heads per_depth`). The multi-depth language model is also scored
 with per-token early exit (`evaluate --exit-thresholds`: perplexity and
 mean depth per threshold) and its cached greedy decoding timed one prompt
 at a time at full depth and at each threshold.
@@ -46,6 +47,7 @@ import app_sharing_comparison  # noqa: E402
 
 APPS = ("keyword_spotting", "classify_images", "generate_text")
 QUALITY = {"generate_text": "perplexity"}  # the rest: accuracy
+MODELS = ("single", "elastic", "distilled", "per_depth_heads")
 
 
 def parse_args():
@@ -59,7 +61,8 @@ def parse_args():
     parser.add_argument(
         "--models",
         default="single,elastic",
-        help="of single, elastic, distilled (elastic with --depth-distillation)",
+        help="of single, elastic, distilled (elastic with --depth-distillation), "
+        "per_depth_heads (an elastic classifier with a head per depth)",
     )
     parser.add_argument(
         "--depth-distillation",
@@ -90,8 +93,8 @@ def parse_args():
     if args.reuse_models and not args.out:
         parser.error("--reuse-models needs --out (the directory of the previous run)")
     args.models = args.models.split(",")
-    if not args.models or not set(args.models) <= {"single", "elastic", "distilled"}:
-        parser.error("--models takes a comma-separated subset of single, elastic, distilled")
+    if not args.models or not set(args.models) <= set(MODELS):
+        parser.error(f"--models takes a comma-separated subset of {list(MODELS)}")
     return args
 
 
@@ -140,6 +143,10 @@ def run_model(app, model, args, directory):
     extra = ["--depths", args.depths] if model != "single" else []
     if model == "distilled":
         extra += ["--depth-distillation", args.depth_distillation]
+    if model == "per_depth_heads":
+        if app not in ("keyword_spotting", "classify_images"):
+            raise SystemExit(f"per_depth_heads is a classifier model; {app} has no exit heads")
+        extra += ["--exit-heads", "per_depth"]
     seconds = None
     if not (args.reuse_models and os.path.isfile(os.path.join(model_dir, "model.keras"))):
         _, seconds = app_sharing_comparison.run_app(

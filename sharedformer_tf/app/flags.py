@@ -72,18 +72,23 @@ def depth_list(text):
     return tuple(sorted(set(depths)))
 
 
-def add_depth_flags(train, *runs, exits=()):
+def add_depth_flags(train, *runs, exits=(), exit_heads=False):
     """`train --depths 4,6,8` (elastic depth: the depths the model learns to
     run besides its plan's) and `--depth-distillation W`, `--depth N` on each command of `runs` (one
     depth; an `evaluate` without it scores every depth the model was
-    trained for) and `--exit-thresholds P,...` on each command of `exits`
-    (early exit by confidence)."""
+    trained for), `--exit-thresholds P,...` on each command of `exits`
+    (early exit by confidence) and, with `exit_heads`, `train --exit-heads
+    shared|per_depth`."""
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
     train.add_argument("--depth-distillation", type=non_negative_float, default=0.0, metavar="W",
                        help="with --depths: a step at a shallower depth also learns the deepest "
                        "depth's outputs (KL, weight W; default 0: off)")  # fmt: skip
+    if exit_heads:
+        train.add_argument("--exit-heads", choices=("shared", "per_depth"), default="shared",
+                           help="with --depths: one classification head for every depth, or "
+                           "one per depth")  # fmt: skip
     for command in runs:
         command.add_argument("--depth", type=positive_int,
                              help="run the model at N depths (evaluate's default: every depth "
@@ -102,7 +107,13 @@ def depth_config(args):
             "--depth-distillation needs --depths (a model trained at several "
             f"depths). Received: --depth-distillation {args.depth_distillation}"
         )
-    return {"depths": args.depths, "depth_distillation": args.depth_distillation}
+    fields = {"depths": args.depths, "depth_distillation": args.depth_distillation}
+    if getattr(args, "exit_heads", "shared") != "shared":
+        if not args.depths:
+            raise ValueError(f"--exit-heads {args.exit_heads} needs --depths (a model trained at "
+                             "several depths)")  # fmt: skip
+        fields["exit_heads"] = args.exit_heads
+    return fields
 
 
 def threshold_list(text):

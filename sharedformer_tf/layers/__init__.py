@@ -1,4 +1,5 @@
 from sharedformer_tf.layers.cached_multi_head_attention import CachedMultiHeadAttention
+from sharedformer_tf.layers.exit_heads import ExitHeads
 from sharedformer_tf.layers.feed_forward import FeedForward
 from sharedformer_tf.layers.log_mel_spectrogram import LogMelSpectrogram
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
@@ -9,6 +10,7 @@ from sharedformer_tf.layers.transformer_block import TransformerBlock
 
 __all__ = [
     "CachedMultiHeadAttention",
+    "ExitHeads",
     "FeedForward",
     "LogMelSpectrogram",
     "PatchEmbedding",

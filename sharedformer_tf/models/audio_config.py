@@ -3,9 +3,11 @@
 import dataclasses
 
 from sharedformer_tf.models.config_dataclass import (
+    EXIT_HEADS,
     ConfigDataclass,
     check_depth_distillation,
     check_depths,
+    check_one_of,
     select_preset,
 )
 from sharedformer_tf.models.vit_config import POOLINGS
@@ -57,6 +59,8 @@ class AudioConfig(ConfigDataclass):
             || drawn depth) of the output distributions to its loss (the
             deepest run as the teacher, without gradient); `0.0` (default):
             none.
+        exit_heads: `"shared"` (default: one head for every depth) or
+            `"per_depth"` (with `depths`: a head per depth, `ExitHeads`).
     """
 
     sample_rate: int
@@ -77,6 +81,7 @@ class AudioConfig(ConfigDataclass):
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
     depth_distillation: float = 0.0
+    exit_heads: str = "shared"
     time_masks: int = 0
     time_mask_frames: int = 10
     frequency_masks: int = 0
@@ -109,6 +114,7 @@ class AudioConfig(ConfigDataclass):
         check_rate(dropout=self.dropout)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
         check_depth_distillation(self.depth_distillation)
+        check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
 
     @property
     def num_frames(self):

@@ -58,6 +58,17 @@ def check_depths(plan, depths):
     return tuple(sorted(set(depths) - {plan.num_layers}))
 
 
+EXIT_HEADS = ("shared", "per_depth")
+
+
+def check_one_of(**fields):
+    """Checks `name=(value, choices)` fields; raises `ValueError` naming the
+    field, the choices and the value received."""
+    for name, (value, choices) in fields.items():
+        if value not in choices:
+            raise ValueError(f"`{name}` must be one of {choices}. Received: {name}={value!r}")
+
+
 def check_depth_distillation(weight):
     """Checks an elastic model's `depth_distillation` weight (a finite
     number >= 0); raises `ValueError` naming it."""

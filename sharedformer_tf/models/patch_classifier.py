@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from sharedformer_tf.layers.exit_heads import ExitHeads
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.models.elastic_depth_model import ElasticDepthModel
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
@@ -28,7 +29,7 @@ class PatchClassifier(ElasticDepthModel):
             patches.
         config: a config with `hidden_dim`, `num_heads`, `intermediate_dim`,
             `plan`, `pooling`, `dropout`, `per_depth_norms`,
-            `layer_norm_epsilon`, `num_classes` and `depths`.
+            `layer_norm_epsilon`, `num_classes`, `depths` and `exit_heads`.
         patch_size: int or `(height, width)` of the patches.
         dtype: optional dtype policy.
         stem: optional dict of `PatchEmbedding` stem arguments
@@ -55,7 +56,11 @@ class PatchClassifier(ElasticDepthModel):
             dtype=dtype,
             name="encoder",
         )
-        self.head = keras.layers.Dense(c.num_classes, dtype="float32", name="logits")
+        if c.exit_heads == "per_depth" and c.depths:
+            self.head = ExitHeads(c.num_classes, sorted({*c.depths, c.plan.num_layers}),
+                                  dtype="float32", name="logits")  # fmt: skip
+        else:
+            self.head = keras.layers.Dense(c.num_classes, dtype="float32", name="logits")
         self._tokens = self.patch_embedding(features)
         outputs = self._logits(self._tokens)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
@@ -73,17 +78,20 @@ class PatchClassifier(ElasticDepthModel):
         return self.encoder
 
     def _logits(self, tokens, depth=None, training=None):
-        return self._head_logits(self.encoder(tokens, depth=depth, training=training))
+        return self._head_logits(self.encoder(tokens, depth=depth, training=training), depth)
 
-    def _head_logits(self, x):
+    def _head_logits(self, x, depth=None):
         x = x[:, 0] if self.config.pooling == "class_token" else ops.mean(x, axis=1)
+        if isinstance(self.head, ExitHeads):
+            return self.head(x, depth=depth or self.encoder.num_layers)
         return self.head(x)
 
     def exit_logits(self, inputs, depths=None, batch_size=256):
         """The logits after each of `depths` (default: all of `self.depths`)
         from one pass per batch: early exits, where every exit uses the same
-        output norm and head. Needs a plan whose shallower runs are the
-        start of its deeper ones (`cycle`, `all`).
+        output norm and the head of its depth (`config.exit_heads`). Needs
+        a plan whose shallower runs are the start of its deeper ones
+        (`cycle`, `all`).
 
         Returns:
             list (one per depth, ascending) of float32 numpy arrays
@@ -99,8 +107,8 @@ class PatchClassifier(ElasticDepthModel):
         for start in range(0, len(inputs), batch_size):
             states = self.encoder(self._front(inputs[start : start + batch_size]),
                                   exit_depths=depths)  # fmt: skip
-            for collected, state in zip(outputs, states, strict=True):
-                collected.append(ops.convert_to_numpy(self._head_logits(state)))
+            for collected, state, depth in zip(outputs, states, depths, strict=True):
+                collected.append(ops.convert_to_numpy(self._head_logits(state, depth)))
         return [np.concatenate(collected) for collected in outputs]
 
     def adaptive_probabilities(self, inputs, depth, threshold):
@@ -108,7 +116,7 @@ class PatchClassifier(ElasticDepthModel):
         the graph (what the exports run): the stack runs its listed depths
         in ascending order, up to the depth budget, and an example leaves
         at the first whose highest class probability is above `threshold`
-        (every exit uses the same output norm and head). Each further depth
+        (every exit uses the same output norm and its depth's head). Each further depth
         runs inside a conditional that is skipped once every example of the
         batch has left, so a confident input computes only its exit's
         depths. A depth whose run does not start with the previous one's
@@ -146,7 +154,8 @@ class PatchClassifier(ElasticDepthModel):
             if i and blocks[:start] != self.encoder.blocks_at(start):
                 x, start = tokens, 0
             x = self.encoder.advance(x, depths[i], start, training=False)
-            p = ops.softmax(ops.cast(self._head_logits(self.encoder.finish(x)), "float32"))
+            logits = self._head_logits(self.encoder.finish(x), depths[i])
+            p = ops.softmax(ops.cast(logits, "float32"))
             last = i + 1 == len(depths)
             leave = ops.logical_or(ops.max(p, axis=-1) > threshold,
                                    last or ops.greater(depths[i + 1], depth))  # fmt: skip
@@ -162,6 +171,14 @@ class PatchClassifier(ElasticDepthModel):
                             lambda: stage(i + 1, x, probabilities, used, done))  # fmt: skip
 
         return stage(0, tokens, None, None, None)
+
+    def with_depths(self, depths):
+        if isinstance(self.head, ExitHeads) and not set(depths) <= set(self.depths):
+            raise ValueError(
+                f"This classifier has an exit head for depths {list(self.depths)} only "
+                f"(exit_heads='per_depth'). Received: depths={sorted(depths)}"
+            )
+        return super().with_depths(depths)
 
     def at_depth(self, depth):
         """A `keras.Model` of this classifier at `depth` depths (one of

@@ -4,9 +4,11 @@ import dataclasses
 
 from sharedformer_tf.layers.patch_embedding import stem_stages
 from sharedformer_tf.models.config_dataclass import (
+    EXIT_HEADS,
     ConfigDataclass,
     check_depth_distillation,
     check_depths,
+    check_one_of,
     select_preset,
 )
 from sharedformer_tf.sharing import SharingPlan
@@ -52,6 +54,8 @@ class ViTConfig(ConfigDataclass):
             || drawn depth) of the output distributions to its loss (the
             deepest run as the teacher, without gradient); `0.0` (default):
             none.
+        exit_heads: `"shared"` (default: one head for every depth) or
+            `"per_depth"` (with `depths`: a head per depth, `ExitHeads`).
     """
 
     image_size: int
@@ -71,6 +75,7 @@ class ViTConfig(ConfigDataclass):
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
     depth_distillation: float = 0.0
+    exit_heads: str = "shared"
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
@@ -104,6 +109,7 @@ class ViTConfig(ConfigDataclass):
         check_rate(dropout=self.dropout)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
         check_depth_distillation(self.depth_distillation)
+        check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
 
 
 def tiny(**changes):

@@ -183,13 +183,15 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands_at_several_depths(tmp_p
     out = tmp_path / "model"
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
         app.main(["train", "--data", "tfds:speech_commands", "--out", str(out), "--epochs", "1",
-                  *SMALL, "--depths", "1,3", "--normalization", "band"])  # fmt: skip
+                  *SMALL, "--depths", "1,3", "--normalization", "band",
+                  "--exit-heads", "per_depth"])  # fmt: skip
         app.main(["evaluate", "--model", str(out), "--num-examples", "10"])
     metrics = last_json(capsys.readouterr().out)
     assert metrics["num_examples"] == 10
     assert [row["depth"] for row in metrics["per_depth"]] == [1, 2, 3]
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["depths"] == [1, 3] and config["model"]["normalization"] == "band"
+    assert config["model"]["exit_heads"] == "per_depth"
     names = config["class_names"]
     assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12
 

@@ -187,3 +187,17 @@ def test_elastic_export_runs_each_depth_and_exit_and_stores_everything_once(tmp_
         TFLiteClassifier(flatbuffer, depth=0)
     with pytest.raises(ValueError, match="Received: depth=2"):
         TFLiteClassifier(tmp_path / "classifier_fp32.tflite", depth=2)
+
+
+def test_elastic_export_with_a_head_per_depth(tmp_path):
+    keras.utils.set_random_seed(6)
+    config = vit_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16, num_classes=3,
+                             plan=SharingPlan(4, 2), depths=(2,),
+                             exit_heads="per_depth")  # fmt: skip
+    model = ViTClassifier(config)
+    export_classifier(model, NAMES, tmp_path, ["fp32"])
+    x = images(4, 2)
+    for depth in (2, 4):
+        want = keras.ops.softmax(model.at_depth(depth)(x.astype("float32")))
+        got = TFLiteClassifier(tmp_path / "classifier_elastic_fp32.tflite", depth=depth).predict(x)
+        np.testing.assert_allclose(got, want, atol=1e-5)

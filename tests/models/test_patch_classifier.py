@@ -137,3 +137,34 @@ def test_adaptive_probabilities_follow_the_budget_and_the_exit_rule(strategy):
         assert used[i] == model.depths[first]
         np.testing.assert_allclose(p[i], want[first][i], atol=1e-5)
     assert 2 in used.numpy() and set(used.numpy()) != {2}
+
+
+def test_per_depth_exit_heads_are_each_depths_own_and_train_with_it(tmp_path):
+    import tensorflow as tf
+
+    model = _vit(depths=(2, 6), exit_heads="per_depth")
+    assert model.head.depths == [2, 4, 6]
+    x = _images(4, 1).astype("float32")
+    exits = model.exit_logits(x)
+    for depth, logits in zip(model.depths, exits, strict=True):
+        np.testing.assert_allclose(logits, model.at_depth(depth)(x), rtol=1e-5, atol=1e-5)
+        p, _ = tf.function(model.adaptive_probabilities)(x, depth, 1.0)
+        np.testing.assert_allclose(p, keras.ops.softmax(exits[model.depths.index(depth)]),
+                                   atol=1e-5)  # fmt: skip
+    assert len(model.weights) == len(_vit(depths=(2, 6)).weights) + 4  # 2 more kernels, biases
+    # One step at depth 2 (step 0's draw) changes depth 2's head only.
+    model.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    assert model.depths[model.training_depth_index()] == 2
+    before = [np.asarray(w) for w in model.head.weights]
+    model.train_on_batch(x, np.array([0, 1, 2, 3]))
+    changed = [not np.array_equal(b, a) for b, a in zip(before, model.head.weights, strict=True)]
+    assert changed == [True, True, False, False, False, False]
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    for depth in model.depths:
+        np.testing.assert_array_equal(restored.at_depth(depth)(x), model.at_depth(depth)(x))
+    with pytest.raises(ValueError, match="exit head for depths"):
+        model.with_depths((3,))
+    with pytest.raises(ValueError, match="exit_heads='every'"):
+        vit_config.tiny(exit_heads="every")
