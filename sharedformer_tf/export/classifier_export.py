@@ -61,8 +61,10 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
       model adds an `elastic` signature with two more inputs, `depth` (int32
       scalar, the depth budget) and `threshold` (float32 scalar, the
       confidence exit; `1.0`: none), and one more output, `depth` (int32
-      `[batch]`, where each input left). It loads with
-      `tf.saved_model.load` and needs no sharedformer_tf import;
+      `[batch]`, where each input left); its `serve` function takes the
+      two as optional inputs (`loaded.serve(x)`, `loaded.serve(x, depth,
+      threshold)`). It loads with `tf.saved_model.load` and needs no
+      sharedformer_tf import;
     - `classifier_<quantization>.tflite`: inputs to probabilities, builtin
       ops only (checked; LiteRT from pip has no Flex delegate). `"int8"` is
       full integer quantization calibrated on `representative_inputs`,
@@ -163,15 +165,25 @@ def _export_saved_model(model, probabilities, elastic, class_names, directory):
     def serve(inputs):
         return named(probabilities(inputs))
 
-    module.serve = serve
     signatures = {"serving_default": serve}
-    if elastic is not None:  # the same variables, depth and threshold as inputs
+    if elastic is None:
+        module.serve = serve
+    else:  # the same variables, depth and threshold as (optional) inputs
 
         @tf.function(input_signature=elastic.input_signature)
         def serve_elastic(inputs, depth, threshold):
             outputs = elastic(inputs, depth, threshold)
             return {**named(outputs["probabilities"]), "depth": outputs["depth"]}
 
-        module.serve_elastic = serve_elastic
+        @tf.function
+        def serve_any(inputs, depth=None, threshold=None):
+            if depth is None and threshold is None:
+                return serve(inputs)
+            return serve_elastic(inputs, depth, threshold)
+
+        # `loaded.serve(x)` or `loaded.serve(x, depth, threshold)`.
+        serve_any.get_concrete_function(*probabilities.input_signature)
+        serve_any.get_concrete_function(*elastic.input_signature)
+        module.serve = serve_any
         signatures["elastic"] = serve_elastic
     tf.saved_model.save(module, directory, signatures=signatures)

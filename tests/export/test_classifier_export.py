@@ -183,6 +183,12 @@ def test_elastic_export_runs_each_depth_and_exit_and_stores_everything_once(tmp_
     assert used.mean() == pytest.approx(rule["mean_depth"])
     out = served(inputs=tf.constant(x), depth=tf.constant(4), threshold=tf.constant(threshold))
     assert out["depth"].numpy().tolist() == used.tolist()
+    # The loaded `serve` takes the depth and threshold as optional inputs.
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    plain = loaded.serve(tf.constant(x))["probabilities"]
+    np.testing.assert_allclose(plain, exits[-1], atol=1e-5)
+    out = loaded.serve(tf.constant(x), tf.constant(4), tf.constant(threshold))
+    assert out["depth"].numpy().tolist() == used.tolist()
     with pytest.raises(ValueError, match="depth=0"):
         TFLiteClassifier(flatbuffer, depth=0)
     with pytest.raises(ValueError, match="Received: depth=2"):
