@@ -72,9 +72,10 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
       (e.g. `AudioClassifier`'s spectrogram), which stay float32;
     - with several depths (elastic depth, `model.depths`):
       `classifier_elastic_<quantization>.tflite`, the SavedModel's
-      `elastic` signature as one graph (`elastic_function`): each depth past the first runs
-      inside an `IF` that is skipped once every input has exited, so every
-      weight and every layer's graph is stored once (no `WHILE`);
+      `elastic` signature as one graph (`elastic_function`): each depth
+      past the first runs inside an `IF` that is skipped once every input
+      has exited, so every weight and every layer's graph is stored once
+      (no `WHILE`); int8 is calibrated at full depth, so every exit is;
     - `labels.txt`: one class name a line, line `i` is class id `i`;
     - `export.json`: file sizes and stored parameters.
 
@@ -122,6 +123,10 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
         for x in representative_inputs:
             yield [np.asarray(x)[None].astype(input_dtype.as_numpy_dtype)]
 
+    def elastic_representative():  # every depth runs: all exits calibrated
+        for (inputs,) in representative():
+            yield {"inputs": inputs, "depth": np.int32(max(depths)), "threshold": np.float32(1.0)}
+
     for quantization in quantizations:
         flatbuffer = tflite.convert_function(
             function, model, quantization, representative if quantization == "int8" else None,
@@ -129,8 +134,12 @@ def export_classifier(model, class_names, directory, quantizations=CLASSIFIER_QU
         )  # fmt: skip
         name = f"classifier_{quantization}.tflite"
         sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
-        if elastic is not None and quantization != "int8":
-            flatbuffer = tflite.convert_signatures({"elastic": elastic}, model, quantization)
+        if elastic is not None:
+            flatbuffer = tflite.convert_signatures(
+                {"elastic": elastic}, model, quantization,
+                elastic_representative if quantization == "int8" else None,
+                float_scopes=getattr(model, "int8_float_layers", ()),
+            )  # fmt: skip
             name = f"classifier_elastic_{quantization}.tflite"
             sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
     report = parameter_report(model)

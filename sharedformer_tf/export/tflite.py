@@ -63,6 +63,38 @@ def convert_function(function, trackable, quantization="fp32", representative_da
     Returns:
         `bytes`.
     """
+    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
+    return _convert([frozen], trackable, quantization, representative_dataset, float_scopes)
+
+
+def convert_signatures(functions, trackable, quantization="fp32", representative_dataset=None,
+                       float_scopes=()):  # fmt: skip
+    """Converts several `tf.function`s into one TFLite flatbuffer with one
+    signature each (builtin ops only). Each function is frozen on its own
+    with its control flow kept (`tf.cond` becomes a TFLite `IF`); the
+    converter stores a constant that several of them read once, so
+    functions that call the same weights add their graph, not their
+    weights.
+
+    Args:
+        functions: dict from signature key (e.g. `"elastic"`) to a
+            `tf.function` with an `input_signature`, returning a dict of
+            tensors.
+        trackable: the object owning their variables.
+        quantization: `"fp32"`, `"fp16"`, `"dynamic-int8"` or `"int8"` (as
+            `convert_function`).
+        representative_dataset: for `"int8"`, a callable yielding dicts
+            from input name to array.
+        float_scopes: for `"int8"`, name scopes that stay float32.
+
+    Returns:
+        `bytes`.
+    """
+    concrete = [_frozen_as(key, function) for key, function in functions.items()]
+    return _convert(concrete, trackable, quantization, representative_dataset, float_scopes)
+
+
+def _convert(concrete_functions, trackable, quantization, representative_dataset, float_scopes):
     if quantization not in QUANTIZATIONS + ("int8",):
         raise ValueError(
             f"Expected quantization in {QUANTIZATIONS + ('int8',)}. "
@@ -70,39 +102,13 @@ def convert_function(function, trackable, quantization="fp32", representative_da
         )
     if quantization == "int8" and representative_dataset is None:
         raise ValueError("quantization='int8' needs a `representative_dataset`. Received: None")
-    frozen = convert_variables_to_constants_v2(function.get_concrete_function())
-    converter = builtin_converter([frozen], trackable, quantization)
+    converter = builtin_converter(concrete_functions, trackable, quantization)
     if quantization == "int8":
         converter.representative_dataset = representative_dataset
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if float_scopes:
-            return _quantize_except(converter, frozen, trackable, float_scopes)
+            return _quantize_except(converter, concrete_functions, trackable, float_scopes)
     return converter.convert()
-
-
-def convert_signatures(functions, trackable, quantization="fp32"):
-    """Converts several `tf.function`s into one TFLite flatbuffer with one
-    signature each (builtin ops only). Each function is frozen on its own;
-    the converter stores a constant that several of them read once, so
-    functions that call the same weights (a classifier at several depths)
-    add their graph, not their weights.
-
-    Args:
-        functions: dict from signature key (e.g. `"depth_4"`) to a
-            `tf.function` with an `input_signature`, returning a dict of
-            tensors.
-        trackable: the object owning their variables.
-        quantization: `"fp32"`, `"fp16"` or `"dynamic-int8"`.
-
-    Returns:
-        `bytes`.
-    """
-    if quantization not in QUANTIZATIONS:
-        raise ValueError(
-            f"Expected quantization in {QUANTIZATIONS}. Received: quantization={quantization!r}"
-        )
-    concrete = [_frozen_as(key, function) for key, function in functions.items()]
-    return builtin_converter(concrete, trackable, quantization).convert()
 
 
 def builtin_converter(concrete_functions, trackable, quantization):
@@ -260,11 +266,11 @@ def _replace_arguments(function, sunk):
     function.resource_arg_unique_id.update(unique)
 
 
-def _quantize_except(converter, frozen, trackable, float_scopes):
+def _quantize_except(converter, concrete_functions, trackable, float_scopes):
     """Full int8 conversion that keeps the ops under `float_scopes` float."""
     from ai_edge_litert.interpreter import Interpreter
 
-    plain = tf.lite.TFLiteConverter.from_concrete_functions([frozen], trackable)
+    plain = tf.lite.TFLiteConverter.from_concrete_functions(concrete_functions, trackable)
     plain.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     tensors = Interpreter(model_content=plain.convert()).get_tensor_details()
     keep_float = [t["name"] for t in tensors if any(f"/{s}" in t["name"] for s in float_scopes)]

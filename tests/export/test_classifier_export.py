@@ -195,15 +195,18 @@ def test_elastic_export_runs_each_depth_and_exit_and_stores_everything_once(tmp_
         TFLiteClassifier(tmp_path / "classifier_fp32.tflite", depth=2)
 
 
-def test_elastic_export_with_a_head_per_depth(tmp_path):
+def test_elastic_export_with_a_head_per_depth_also_in_int8(tmp_path):
     keras.utils.set_random_seed(6)
     config = vit_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16, num_classes=3,
                              plan=SharingPlan(4, 2), depths=(2,),
                              exit_heads="per_depth")  # fmt: skip
     model = ViTClassifier(config)
-    export_classifier(model, NAMES, tmp_path, ["fp32"])
+    export_classifier(model, NAMES, tmp_path, ["fp32", "int8"], images(32, 1))
     x = images(4, 2)
     for depth in (2, 4):
         want = keras.ops.softmax(model.at_depth(depth)(x.astype("float32")))
         got = TFLiteClassifier(tmp_path / "classifier_elastic_fp32.tflite", depth=depth).predict(x)
         np.testing.assert_allclose(got, want, atol=1e-5)
+        # int8, calibrated at full depth: every exit's ranges are known.
+        got = TFLiteClassifier(tmp_path / "classifier_elastic_int8.tflite", depth=depth).predict(x)
+        np.testing.assert_allclose(got, want, atol=0.05)
