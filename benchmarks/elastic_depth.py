@@ -18,8 +18,9 @@ each threshold its accuracy, mean depth and measured latency per input.
 
 With `--models single,elastic,distilled,per_depth_heads`, more models are
 trained with `--depths`: with `--depth-distillation` (shallower steps also
-learn the deepest depth's outputs), and, for the classifiers, with a head
-per depth (`--exit-heads per_depth`). The multi-depth language model is also scored
+learn the deepest depth's outputs), with half the steps at the deepest
+depth (`deepest_half`: `--deepest-share 0.5`), and, for the classifiers,
+with a head per depth (`--exit-heads per_depth`). The multi-depth language model is also scored
 with per-token early exit (`evaluate --exit-thresholds`: perplexity and
 mean depth per threshold) and its cached greedy decoding timed one prompt
 at a time at full depth and at each threshold.
@@ -47,7 +48,7 @@ import app_sharing_comparison  # noqa: E402
 
 APPS = ("keyword_spotting", "classify_images", "generate_text")
 QUALITY = {"generate_text": "perplexity"}  # the rest: accuracy
-MODELS = ("single", "elastic", "distilled", "per_depth_heads")
+MODELS = ("single", "elastic", "distilled", "per_depth_heads", "deepest_half")
 
 
 def parse_args():
@@ -62,7 +63,8 @@ def parse_args():
         "--models",
         default="single,elastic",
         help="of single, elastic, distilled (elastic with --depth-distillation), "
-        "per_depth_heads (an elastic classifier with a head per depth)",
+        "per_depth_heads (an elastic classifier with a head per depth), deepest_half (half "
+        "the steps at the deepest depth)",
     )
     parser.add_argument(
         "--depth-distillation",
@@ -143,6 +145,8 @@ def run_model(app, model, args, directory):
     extra = ["--depths", args.depths] if model != "single" else []
     if model == "distilled":
         extra += ["--depth-distillation", args.depth_distillation]
+    if model == "deepest_half":
+        extra += ["--deepest-share", "0.5"]
     if model == "per_depth_heads":
         if app not in ("keyword_spotting", "classify_images"):
             raise SystemExit(f"per_depth_heads is a classifier model; {app} has no exit heads")

@@ -82,6 +82,9 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False):
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
+    train.add_argument("--deepest-share", type=fraction, metavar="P",
+                       help="with --depths: the share of steps at the deepest depth (default: "
+                       "every depth alike)")  # fmt: skip
     train.add_argument("--depth-distillation", type=non_negative_float, default=0.0, metavar="W",
                        help="with --depths: a step at a shallower depth also learns the deepest "
                        "depth's outputs (KL, weight W; default 0: off)")  # fmt: skip
@@ -107,7 +110,11 @@ def depth_config(args):
             "--depth-distillation needs --depths (a model trained at several "
             f"depths). Received: --depth-distillation {args.depth_distillation}"
         )
-    fields = {"depths": args.depths, "depth_distillation": args.depth_distillation}
+    if args.deepest_share is not None and not args.depths:
+        raise ValueError(f"--deepest-share needs --depths (a model trained at several depths). "
+                         f"Received: --deepest-share {args.deepest_share}")  # fmt: skip
+    fields = {"depths": args.depths, "depth_distillation": args.depth_distillation,
+              "deepest_share": args.deepest_share}  # fmt: skip
     if getattr(args, "exit_heads", "shared") != "shared":
         if not args.depths:
             raise ValueError(f"--exit-heads {args.exit_heads} needs --depths (a model trained at "

@@ -48,6 +48,9 @@ class CausalLMConfig(ConfigDataclass):
             || drawn depth) of the output distributions to its loss (the
             deepest run as the teacher, without gradient); `0.0` (default):
             none.
+        deepest_share: float in (0, 1) or `None`. With `depths`, the share
+            of training steps that run the deepest depth (the rest spread
+            evenly over the others); `None` (default): every depth alike.
     """
 
     vocabulary_size: int
@@ -72,12 +75,13 @@ class CausalLMConfig(ConfigDataclass):
     eos_id: int = 2
     depths: tuple = ()
     depth_distillation: float = 0.0
+    deepest_share: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
         check_token_model(self)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
-        check_depth_distillation(self.depth_distillation)
+        check_depth_distillation(self.depth_distillation, self.deepest_share)
         if self.kv_sharing not in ("none", "group"):
             raise ValueError("`kv_sharing` must be 'none' or 'group'. "
                              f"Received: kv_sharing={self.kv_sharing!r}")  # fmt: skip

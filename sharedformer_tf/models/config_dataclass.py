@@ -69,12 +69,18 @@ def check_one_of(**fields):
             raise ValueError(f"`{name}` must be one of {choices}. Received: {name}={value!r}")
 
 
-def check_depth_distillation(weight):
-    """Checks an elastic model's `depth_distillation` weight (a finite
-    number >= 0); raises `ValueError` naming it."""
+def check_depth_distillation(weight, deepest_share=None):
+    """Checks an elastic model's training fields: the `depth_distillation`
+    weight (a finite number >= 0) and `deepest_share` (`None` or in (0,
+    1)); raises `ValueError` naming the field."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1e6:
         raise ValueError(f"`depth_distillation` must be a number >= 0. "
                          f"Received: depth_distillation={weight!r}")  # fmt: skip
+    if deepest_share is not None and (isinstance(deepest_share, bool)
+                                      or not isinstance(deepest_share, (int, float))
+                                      or not 0 < deepest_share < 1):  # fmt: skip
+        raise ValueError(f"`deepest_share` must be in (0, 1) or None. "
+                         f"Received: deepest_share={deepest_share!r}")  # fmt: skip
 
 
 def select_preset(presets, name, **changes):

@@ -55,9 +55,18 @@ class ElasticDepthModel(ConfigModel):
 
     def training_depth_index(self):
         """Index into `depths` of the depth the next training step runs: a
-        function of the optimizer's step count only."""
+        function of the optimizer's step count only. With
+        `config.deepest_share`, that share of the steps runs the deepest
+        depth."""
         step = int(self.optimizer.iterations.numpy()) if self.optimizer is not None else 0
-        return step * _GOLDEN // 65536 % len(self.depths)
+        share = getattr(self.config, "deepest_share", None)
+        if share is None:
+            return step * _GOLDEN // 65536 % len(self.depths)
+        # A Weyl sequence in [0, 1): evenly spread, the same on every replica.
+        u = (step * _GOLDEN) % 2**32 / 2**32
+        if u < share:
+            return len(self.depths) - 1
+        return min(int((u - share) / (1 - share) * (len(self.depths) - 1)), len(self.depths) - 2)
 
     def make_train_function(self, force=False):
         """With several `depths`: one train function per depth; each step

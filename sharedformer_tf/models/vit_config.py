@@ -54,6 +54,9 @@ class ViTConfig(ConfigDataclass):
             || drawn depth) of the output distributions to its loss (the
             deepest run as the teacher, without gradient); `0.0` (default):
             none.
+        deepest_share: float in (0, 1) or `None`. With `depths`, the share
+            of training steps that run the deepest depth (the rest spread
+            evenly over the others); `None` (default): every depth alike.
         exit_heads: `"shared"` (default: one head for every depth) or
             `"per_depth"` (with `depths`: a head per depth, `ExitHeads`).
     """
@@ -75,6 +78,7 @@ class ViTConfig(ConfigDataclass):
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
     depth_distillation: float = 0.0
+    deepest_share: float | None = None
     exit_heads: str = "shared"
 
     def __post_init__(self):
@@ -108,7 +112,7 @@ class ViTConfig(ConfigDataclass):
             raise ValueError(f"`pooling` must be one of {POOLINGS}. Received: {self.pooling!r}")
         check_rate(dropout=self.dropout)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
-        check_depth_distillation(self.depth_distillation)
+        check_depth_distillation(self.depth_distillation, self.deepest_share)
         check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
 
 

@@ -180,6 +180,7 @@ def test_export_saved_model_and_tflite_match_keras(trained, tmp_path, capsys):
         (["train", "--out", "{tmp}/m", "--depths", "4,800"], "at most 256"),
         (["train", "--out", "{tmp}/m", "--exit-heads", "per_depth"], "needs --depths"),
         (["train", "--out", "{tmp}/m", "--depth-distillation", "0.2"], "needs --depths"),
+        (["train", "--out", "{tmp}/m", "--deepest-share", "0.5"], "needs --depths"),
         (["evaluate", "--model", "{tmp}/missing"], "is not a trained classifier directory"),
         (["train", "--out", "{tmp}/m", "--data", "pictures:/x"], "Unknown image data SPEC"),
     ],

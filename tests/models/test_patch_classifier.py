@@ -168,3 +168,20 @@ def test_per_depth_exit_heads_are_each_depths_own_and_train_with_it(tmp_path):
         model.with_depths((3,))
     with pytest.raises(ValueError, match="exit_heads='every'"):
         vit_config.tiny(exit_heads="every")
+
+
+def test_deepest_share_sets_the_fraction_of_steps_at_the_deepest_depth():
+    counts = {}
+    for share in (None, 0.5):
+        model = _vit(depths=(1, 2), deepest_share=share)
+        model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        drawn = []
+        for step in range(600):
+            model.optimizer.iterations.assign(step)
+            drawn.append(model.depths[model.training_depth_index()])
+        counts[share] = {d: drawn.count(d) / 600 for d in model.depths}
+    assert all(abs(c - 1 / 3) < 0.03 for c in counts[None].values())
+    assert abs(counts[0.5][4] - 0.5) < 0.03
+    assert abs(counts[0.5][1] - 0.25) < 0.03 and abs(counts[0.5][2] - 0.25) < 0.03
+    with pytest.raises(ValueError, match="deepest_share=1.5"):
+        _vit(depths=(2,), deepest_share=1.5)
