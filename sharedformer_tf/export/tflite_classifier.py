@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from sharedformer_tf.validation import check_positive_int
+
 
 class TFLiteClassifier:
     """Runs a `classifier_<quantization>.tflite` from `export_classifier`,
@@ -38,9 +40,8 @@ class TFLiteClassifier:
         key = next(iter(signatures), None)
         self.elastic = key is not None and "depth" in signatures[key]["inputs"]
         if self.elastic:
-            if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
-                                      or depth < 1):  # fmt: skip
-                raise ValueError(f"Expected a positive int depth. Received: depth={depth!r}")
+            if depth is not None:
+                check_positive_int(depth=depth)
             if threshold is not None and not 0 < threshold <= 1:
                 raise ValueError(f"Expected a threshold in (0, 1]. Received: {threshold!r}")
             self._runner = self.interpreter.get_signature_runner(key)
