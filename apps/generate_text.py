@@ -93,16 +93,8 @@ def parse_args(argv):
                              "half the context)")  # fmt: skip
             sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
     train.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
-    flags.add_depth_flags(train, commands.choices["evaluate"], commands.choices["generate"])
-    commands.choices["evaluate"].add_argument(
-        "--exit-thresholds", type=flags.change_list, metavar="C,C,...",
-        help="also score per-token early exit (an elastic model): a token leaves at the first "
-        "depth where its hidden state changed by less than C of its norm",
-    )  # fmt: skip
-    commands.choices["generate"].add_argument(
-        "--exit-threshold", type=flags.non_negative_float, metavar="C",
-        help="per-token early exit of an elastic model (see evaluate --exit-thresholds)",
-    )  # fmt: skip
+    scoring, run = commands.choices["evaluate"], commands.choices["generate"]
+    flags.add_depth_flags(train, scoring, run, token_exits=(scoring, run))
     return parser, parser.parse_args(argv)
 
 

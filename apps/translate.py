@@ -3,7 +3,9 @@
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
     python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K] [--no-jit]
-    python apps/translate.py translate --model DIR [--tflite FILE] [TEXT ...]   (or stdin lines)
+                                      [--depth N] [--exit-thresholds C,...]
+    python apps/translate.py translate --model DIR [--tflite FILE] [--depth N] [--exit-threshold C]
+                                       [TEXT ...]   (or stdin lines)
     python apps/translate.py export --model DIR [--tflite fp32|fp16|dynamic-int8|all]
 
 SPEC: builtin[:en-fr] | parallel:SRC_FILE,TGT_FILE | tsv:FILE | tfds:NAME[:SPLIT]
@@ -109,6 +111,8 @@ def parse_args(argv):
             sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
     for sub in (train, commands.choices["evaluate"]):
         sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
+    scoring, run = commands.choices["evaluate"], commands.choices["translate"]
+    flags.add_depth_flags(train, scoring, run, token_exits=(scoring, run))
     return parser, parser.parse_args(argv)
 
 
@@ -136,7 +140,7 @@ def model_config(args, vocabulary_size):
         changes["share_encoder_decoder"] = args.share_encoder_decoder
     if args.tie_embeddings is not None:
         changes.update(tie_embeddings=args.tie_embeddings, tie_output=args.tie_embeddings)
-    return config.replace(**changes)
+    return config.replace(**flags.depth_config(args), **changes)
 
 
 def load_training_data(args):
@@ -204,13 +208,35 @@ def train(args):
 
 def evaluate_model(args):
     translator = Translator.load(args.model)
+    if args.exit_thresholds:
+        translator.with_exit(0.0)  # refuses a model that cannot exit early
     spec = args.data or training.read_run_config(args.model)["run"]["data"]
     if text_pairs.parse_spec(spec).kind not in text_pairs.SPLIT_KINDS and not args.data:
         raise ValueError(f"The training data {spec} has no test split: name one with --data")
     pairs = text_pairs.read_pairs(spec, "test", args.num_examples, data_dir=args.tfds_data_dir)
-    metrics, outputs = evaluate(translator, pairs, beam=args.beam, jit_compile=not args.no_jit)
-    for (source, reference), output in list(zip(pairs, outputs, strict=True))[:5]:
+    decoding, outputs = {"beam": args.beam, "jit_compile": not args.no_jit}, {}
+
+    def score_at(model, depth, _):
+        metrics, outputs[depth] = evaluate(Translator(model, translator.tokenizer, depth), pairs,
+                                           **decoding)  # fmt: skip
+        return metrics
+
+    metrics = app.evaluate_depths(translator.model, args.depth, score_at,
+                                  ("bleu", "chrf", "seconds"))  # fmt: skip
+    shown = outputs[None] if None in outputs else outputs[args.depth]
+    for (source, reference), output in list(zip(pairs, shown, strict=True))[:5]:
         print(f"  {source}\n    -> {output}\n    (reference: {reference})")
+    for row in metrics.get("per_depth", ()):
+        print(f"  depth {row['depth']}: BLEU {row['bleu']:.2f}, chrF {row['chrf']:.2f}")
+    if args.exit_thresholds:
+        metrics["early_exit"] = []
+    at_depth = translator.at_depth(args.depth) if args.depth else translator
+    for threshold in args.exit_thresholds or ():
+        row = evaluate(at_depth.with_exit(threshold), pairs, **decoding)[0]
+        metrics["early_exit"].append({"threshold": threshold, **{
+            k: row[k] for k in ("bleu", "chrf", "mean_depth", "seconds")}})  # fmt: skip
+        print(f"  exit at change < {threshold}: BLEU {row['bleu']:.2f}, "
+              f"mean depth {row['mean_depth']:.2f}")  # fmt: skip
     print(json.dumps(metrics))
     return metrics
 
@@ -220,10 +246,19 @@ def translate(args):
         raise ValueError(f"--tflite decodes greedily. Received: --beam {args.beam}")
     if args.tflite and not os.path.isfile(args.tflite):
         raise FileNotFoundError(f"--tflite {args.tflite}: no such file")
+    if args.tflite and args.exit_threshold is not None:
+        raise ValueError(f"--tflite files decode without early exit. Received: "
+                         f"--exit-threshold {args.exit_threshold}")  # fmt: skip
     translator = Translator.load(args.model)
+    if args.tflite:  # an elastic file (translator_elastic_*) runs at --depth
+        runner = tflite.TFLiteGenerator(args.tflite, translator.preprocessor, args.depth)
+    if args.depth is not None:
+        translator = translator.at_depth(args.depth)
+    if args.exit_threshold is not None:
+        translator = translator.with_exit(args.exit_threshold)
     texts = args.texts or text_pairs.decode_lines(sys.stdin.buffer.read(), "<stdin>")
     if args.tflite:
-        lines = tflite.TFLiteGenerator(args.tflite, translator.preprocessor).translate(texts)
+        lines = runner.translate(texts)
     else:
         lines = translator.translate(texts, beam=args.beam, jit_compile=not args.no_jit)
     for line in lines:

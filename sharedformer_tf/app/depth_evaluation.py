@@ -23,7 +23,7 @@ def evaluate_depths(model, depth, evaluate, summary_keys, out_dir=None):
         `depth`, and with several depths `per_depth`: one row (`depth` and
         `summary_keys`) per depth.
     """
-    own = model.config.plan.num_layers
+    own = model.elastic_stack.num_layers
     depths = model.depths if depth is None else (depth,)
     model = model.with_depths(depths)
     rows, main = [], None

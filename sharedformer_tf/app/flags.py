@@ -72,13 +72,15 @@ def depth_list(text):
     return tuple(sorted(set(depths)))
 
 
-def add_depth_flags(train, *runs, exits=(), exit_heads=False):
+def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
     """`train --depths 4,6,8` (elastic depth: the depths the model learns to
     run besides its plan's) and `--depth-distillation W`, `--depth N` on each command of `runs` (one
     depth; an `evaluate` without it scores every depth the model was
     trained for), `--exit-thresholds P,...` on each command of `exits`
-    (early exit by confidence) and, with `exit_heads`, `train --exit-heads
-    shared|per_depth`."""
+    (early exit by confidence), with `exit_heads`, `train --exit-heads
+    shared|per_depth`, and with `token_exits=(evaluate, run)` a decoder's
+    per-token early exit: `evaluate --exit-thresholds C,...` and `run
+    --exit-threshold C`."""
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
@@ -100,6 +102,18 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False):
         command.add_argument("--exit-thresholds", type=threshold_list, metavar="P,P,...",
                              help="also score early exit: each input leaves at the first "
                              "depth whose top class probability is above P")  # fmt: skip
+    if token_exits:
+        evaluate, run = token_exits
+        evaluate.add_argument("--exit-thresholds", type=change_list, metavar="C,C,...",
+                              help="also score per-token early exit (a model trained with "
+                              "--depths): a token leaves at the first depth where its hidden "
+                              "state changed by less than C of its norm")  # fmt: skip
+        run.add_argument(
+            "--exit-threshold",
+            type=non_negative_float,
+            metavar="C",
+            help="per-token early exit (see evaluate --exit-thresholds)",
+        )
 
 
 def depth_config(args):

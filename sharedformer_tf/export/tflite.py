@@ -15,7 +15,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 QUANTIZATIONS = ("fp32", "fp16", "dynamic-int8")
 
 
-def convert_generator(model, source_length, max_output_length, quantization="fp32"):
+def convert_generator(model, source_length, max_output_length, quantization="fp32", depths=None):
     """Converts `model.generate_step` (the whole greedy decoding loop with its
     fixed-size KV caches) into a TFLite flatbuffer with builtin ops only.
 
@@ -25,6 +25,10 @@ def convert_generator(model, source_length, max_output_length, quantization="fp3
         max_output_length: int, number of output ids.
         quantization: `"fp32"`, `"fp16"` (float16 weights) or
             `"dynamic-int8"` (dynamic-range int8 weights).
+        depths: `None` (one signature, the plan's depth) or depths of
+            `model.depths`: one signature `depth_N` each (input
+            `token_ids`, output `output_ids`) in one file that stores each
+            weight once (`convert_signatures`).
 
     Returns:
         `bytes`: a model taking int32 ids `[batch, source_length]` (batch
@@ -34,11 +38,21 @@ def convert_generator(model, source_length, max_output_length, quantization="fp3
         raise ValueError(
             f"Expected quantization in {QUANTIZATIONS}. Received: quantization={quantization!r}"
         )
-    function = tf.function(
-        lambda token_ids: model.generate_step(token_ids, max_output_length),
-        input_signature=[tf.TensorSpec([None, source_length], tf.int32, name="token_ids")],
-    )
-    return convert_function(function, model, quantization)
+    spec = [tf.TensorSpec([None, source_length], tf.int32, name="token_ids")]
+    if depths is None:
+        function = tf.function(
+            lambda token_ids: model.generate_step(token_ids, max_output_length),
+            input_signature=spec,
+        )
+        return convert_function(function, model, quantization)
+    for depth in depths:
+        model.check_run(depth)
+
+    def at_depth(depth):
+        return tf.function(lambda token_ids: {"output_ids": model.generate_step(
+            token_ids, max_output_length, depth=depth)}, input_signature=spec)  # fmt: skip
+
+    return convert_signatures({f"depth_{d}": at_depth(d) for d in depths}, model, quantization)
 
 
 def convert_function(function, trackable, quantization="fp32", representative_dataset=None,
@@ -357,6 +371,9 @@ class TFLiteGenerator:
         model: path to a `.tflite` file or its bytes.
         preprocessor: the model's `preprocessing.Seq2SeqPreprocessor` (e.g.
             `Translator.load(DIR).preprocessor`), needed by `translate`.
+        depth: for a file with one signature per depth
+            (`translator_elastic_*.tflite`), the depth to run (`None`: the
+            deepest); a plain file takes `None` only.
 
     Example:
 
@@ -366,15 +383,30 @@ class TFLiteGenerator:
     >>> generator.translate(["$1,284.50"])  # doctest: +SKIP
     """
 
-    def __init__(self, model, preprocessor=None):
+    def __init__(self, model, preprocessor=None, depth=None):
         from ai_edge_litert.interpreter import Interpreter
 
         if isinstance(model, (bytes, bytearray)):
             self.interpreter = Interpreter(model_content=bytes(model))
         else:
             self.interpreter = Interpreter(model_path=str(model))
-        self._input = self.interpreter.get_input_details()[0]
-        self._output = self.interpreter.get_output_details()[0]
+        self.depths = sorted(int(key.split("_")[1]) for key in self.interpreter.get_signature_list()
+                             if key.startswith("depth_"))  # fmt: skip
+        self._runner = None
+        if self.depths:  # an elastic file: one signature per depth
+            depth = max(self.depths) if depth is None else depth
+            if depth not in self.depths:
+                raise ValueError(f"This file runs at depths {self.depths}. "
+                                 f"Received: depth={depth!r}")  # fmt: skip
+            self._runner = self.interpreter.get_signature_runner(f"depth_{depth}")
+            self._input = self._runner.get_input_details()["token_ids"]
+        elif depth is not None:
+            raise ValueError("Only a translator_elastic_*.tflite runs at a chosen depth. "
+                             f"Received: depth={depth!r}")  # fmt: skip
+        else:
+            self._input = self.interpreter.get_input_details()[0]
+            self._output = self.interpreter.get_output_details()[0]
+        self.depth = depth
         self.source_length = int(self._input["shape"][1])
         self._batch = None
         if preprocessor is not None and preprocessor.sequence_length > self.source_length:
@@ -396,6 +428,8 @@ class TFLiteGenerator:
             )
         padded = np.zeros((batch, self.source_length), np.int32)
         padded[:, :length] = token_ids
+        if self._runner is not None:  # resizes its inputs itself
+            return self._runner(token_ids=padded)["output_ids"].copy()
         if batch != self._batch:
             self.interpreter.resize_tensor_input(self._input["index"], [batch, self.source_length])
             self.interpreter.allocate_tensors()

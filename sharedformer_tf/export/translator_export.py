@@ -22,6 +22,11 @@ def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS)
     - `saved_model/`: strings in, strings out (`translate` signature);
     - `translator_<quantization>.tflite`: the greedy decoding loop on token
       ids, checked to use builtin ops only (LiteRT from pip has no Flex);
+    - with several depths (elastic depth, `model.depths`):
+      `translator_elastic_<quantization>.tflite`, one signature `depth_N`
+      per depth in one file that stores each weight once (`export.json`
+      gives its bytes over the single-depth file's as
+      `elastic_bytes_ratio`), and the SavedModel's `translate_at_depth`;
     - `tokenizer.model`: the SentencePiece model the TFLite models need;
     - `export.json`: file sizes, stored parameters and the TFLite shapes.
 
@@ -44,6 +49,16 @@ def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS)
         flatbuffer = tflite.convert_generator(translator.model, length, length - 1, quantization)
         name = f"translator_{quantization}.tflite"
         sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
+    ratios = {}
+    if len(translator.model.depths) > 1:
+        for quantization in quantizations:
+            flatbuffer = tflite.convert_generator(
+                translator.model, length, length - 1, quantization, depths=translator.model.depths
+            )
+            name = f"translator_elastic_{quantization}.tflite"
+            sizes[name] = tflite.write_builtin_only(flatbuffer, os.path.join(directory, name))
+            ratios[quantization] = round(sizes[name] / sizes[f"translator_{quantization}.tflite"],
+                                         4)  # fmt: skip
     report = parameter_report(translator.model)
     summary = {
         "export_dir": directory,
@@ -53,6 +68,8 @@ def export_translator(translator, directory, quantizations=tflite.QUANTIZATIONS)
         "tflite_input": ["int32", "batch", length],
         "tflite_output": ["int32", "batch", length - 1],
     }
+    if ratios:
+        summary.update(depths=list(translator.model.depths), elastic_bytes_ratio=ratios)
     with open(os.path.join(directory, "export.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary

@@ -70,19 +70,7 @@ class TextGenerator:
             raise TypeError(
                 f"Expected a SharedCausalLM. Received: model of type {type(model).__name__}"
             )
-        if depth is not None and depth not in model.depths:
-            raise ValueError(f"The model runs at depths {list(model.depths)}. "
-                             f"Received: depth={depth!r}")  # fmt: skip
-        if exit_threshold is not None:
-            if not exit_threshold >= 0:
-                raise ValueError(f"Expected an exit threshold >= 0. "
-                                 f"Received: exit_threshold={exit_threshold!r}")  # fmt: skip
-            if len(model.depths) < 2:
-                raise ValueError(
-                    "Early exit needs a model trained at several depths (train --depths). "
-                    f"Received: a model of depths {list(model.depths)}"
-                )
-            model.decoder.exit_depth(model.depths)  # refuses plans that cannot exit
+        model.check_run(depth, exit_threshold)
         self.model = model
         self.depth = depth
         self.exit_threshold = exit_threshold

@@ -9,7 +9,8 @@ _GOLDEN = 2654435761
 
 class ElasticDepthModel(ConfigModel):
     """Base of the models that run at several depths with one set of weights
-    (`PatchClassifier`, `SharedCausalLM`): training runs one depth per step.
+    (`PatchClassifier`, `SharedCausalLM`, `Seq2SeqTransformer`): training
+    runs one depth per step.
 
     With more than one depth in `depths`, each training step runs one of
     them, drawn from the optimizer's step count (so every replica and worker
@@ -47,6 +48,27 @@ class ElasticDepthModel(ConfigModel):
         model = type(self)(config, dtype=self.dtype_policy, name=self.name)
         model.set_weights(self.get_weights())
         return model
+
+    def check_run(self, depth=None, exit_threshold=None):
+        """Checks how a decoder is asked to run: `depth` one of `depths`
+        (or `None`), and `exit_threshold` (per-token early exit) `None` or a
+        number >= 0 on a model trained at several depths whose plan can
+        exit (`SharedStack.exit_depth`); raises `ValueError` naming the
+        value received."""
+        if depth is not None and depth not in self.depths:
+            raise ValueError(f"The model runs at depths {list(self.depths)}. "
+                             f"Received: depth={depth!r}")  # fmt: skip
+        if exit_threshold is None:
+            return
+        if isinstance(exit_threshold, bool) or not exit_threshold >= 0:
+            raise ValueError(f"Expected an exit threshold >= 0. "
+                             f"Received: exit_threshold={exit_threshold!r}")  # fmt: skip
+        if len(self.depths) < 2:
+            raise ValueError(
+                "Early exit needs a model trained at several depths (train --depths). "
+                f"Received: a model of depths {list(self.depths)}"
+            )
+        self.elastic_stack.exit_depth(self.depths)  # refuses plans that cannot exit
 
     def _build_depth_models(self):
         # Not tracked: they hold this model's own layers.

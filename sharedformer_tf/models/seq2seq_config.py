@@ -4,6 +4,8 @@ import dataclasses
 
 from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
+    check_depth_distillation,
+    check_depths,
     check_token_model,
     select_preset,
 )
@@ -45,6 +47,18 @@ class Seq2SeqConfig(ConfigDataclass):
             positions; default decoding budget).
         layer_norm_epsilon: epsilon of every layer norm.
         pad_id, bos_id, eos_id: special token ids.
+        depths: depths the model can also run besides its plans' (elastic
+            depth: `model.at_depth(n)`, `generate(..., depth=n)`; trained
+            with one depth drawn per step). A depth `n` runs `n` encoder
+            and `n` decoder depths, so it needs plans of equal depth; `()`
+            (default): none.
+        depth_distillation: float >= 0. With `depths`, a training step that
+            draws a shallower depth adds this weight times KL(deepest depth
+            || drawn depth) of the output distributions to its loss; `0.0`
+            (default): none.
+        deepest_share: float in (0, 1) or `None`. With `depths`, the share
+            of training steps that run the deepest depth (the rest spread
+            evenly over the others); `None` (default): every depth alike.
     """
 
     vocabulary_size: int
@@ -70,6 +84,9 @@ class Seq2SeqConfig(ConfigDataclass):
     pad_id: int = 0
     bos_id: int = 1
     eos_id: int = 2
+    depths: tuple = ()
+    depth_distillation: float = 0.0
+    deepest_share: float | None = None
 
     def __post_init__(self):
         for field in ("encoder_plan", "decoder_plan"):
@@ -84,6 +101,27 @@ class Seq2SeqConfig(ConfigDataclass):
                     f"decoder_plan={self.decoder_plan!r}"
                 )
         check_token_model(self)
+        check_depth_distillation(self.depth_distillation, self.deepest_share)
+        depths = check_depths(self.encoder_plan, self.depths)
+        if depths and self.encoder_plan.num_layers != self.decoder_plan.num_layers:
+            raise ValueError(
+                "Elastic depth runs as many encoder as decoder depths, so `depths` needs "
+                "plans of equal depth. Received: encoder_plan with "
+                f"{self.encoder_plan.num_layers} depths, decoder_plan with "
+                f"{self.decoder_plan.num_layers}, depths={self.depths!r}"
+            )
+        check_depths(self.effective_decoder_plan, depths)
+        object.__setattr__(self, "depths", depths)
+
+    @property
+    def effective_decoder_plan(self):
+        """`decoder_plan` with `cross_attention_plan`'s groups as its
+        cross-attention assignments (what the decoder stack runs)."""
+        if self.cross_attention_plan is None:
+            return self.decoder_plan
+        return self.decoder_plan.with_assignments(
+            cross_attention=self.cross_attention_plan.attention_assignments
+        )
 
 
 def tiny(**changes):

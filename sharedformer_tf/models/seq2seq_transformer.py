@@ -5,7 +5,7 @@ from keras import ops
 from sharedformer_tf.layers.position_encoding import PositionEncoding
 from sharedformer_tf.layers.token_embedding import TokenEmbedding
 from sharedformer_tf.models import graph_generation
-from sharedformer_tf.models.config_model import ConfigModel
+from sharedformer_tf.models.elastic_depth_model import ElasticDepthModel
 from sharedformer_tf.models.greedy_sampler import GreedySampler
 from sharedformer_tf.models.seq2seq_config import Seq2SeqConfig
 from sharedformer_tf.models.token_inputs import embed_tokens
@@ -14,7 +14,7 @@ from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
-class Seq2SeqTransformer(ConfigModel):
+class Seq2SeqTransformer(ElasticDepthModel):
     """Encoder-decoder Transformer with cross-layer parameter sharing.
 
     A functional Keras model from token ids to next-token logits, trainable
@@ -24,6 +24,13 @@ class Seq2SeqTransformer(ConfigModel):
     self-attention and feed-forward instances to the encoder's. Decoding
     (`generate`) runs the decoder one token at a time with per-depth key/value
     caches and a keras-hub sampler.
+
+    With `config.depths`, the model also runs at those depths with the same
+    weights (elastic depth): depth `n` runs `n` encoder and `n` decoder
+    depths (`at_depth(n)`, `generate(..., depth=n)`), and `fit` trains one
+    drawn depth per step (`ElasticDepthModel`). Such a model can also let
+    each target token leave the decoder early (`generate(...,
+    exit_threshold=c)`, `SharedDecoder`'s rule).
 
     Args:
         config: `Seq2SeqConfig` (or its dict), e.g. `models.seq2seq_config.small()`.
@@ -88,6 +95,7 @@ class Seq2SeqTransformer(ConfigModel):
             per_depth_norms=c.per_depth_norms,
             use_depth_embedding=c.use_depth_embedding,
             adapter_dim=c.adapter_dim,
+            depths=list(c.depths) or None,
             dtype=dtype,
         )
         encoder = SharedEncoder(c.encoder_plan, name="encoder", **stack_args)
@@ -107,34 +115,53 @@ class Seq2SeqTransformer(ConfigModel):
         self.decoder = decoder
 
         # === Functional model ===
-        encoder_ids = keras.Input((None,), dtype="int32", name="encoder_token_ids")
-        decoder_ids = keras.Input((None,), dtype="int32", name="decoder_token_ids")
-        encoder_outputs, encoder_mask = self.encode(encoder_ids)
-        decoder_mask = ops.not_equal(decoder_ids, c.pad_id)
-        x = self._embed(target_embedding, decoder_ids)
-        x = decoder(
-            x,
+        inputs = {
+            "encoder_token_ids": keras.Input((None,), dtype="int32", name="encoder_token_ids"),
+            "decoder_token_ids": keras.Input((None,), dtype="int32", name="decoder_token_ids"),
+        }
+        # A plain dict (not tracked): Keras checks call inputs against its structure.
+        object.__setattr__(self, "_input_ids", inputs)
+        super().__init__(inputs=self._input_ids, outputs=self._logits(), dtype=dtype, **kwargs)
+        self._build_depth_models()
+
+    @property
+    def elastic_stack(self):
+        return self.decoder
+
+    def _logits(self, depth=None):
+        encoder_outputs, encoder_mask = self.encode(
+            self._input_ids["encoder_token_ids"], depth=depth
+        )
+        decoder_ids = self._input_ids["decoder_token_ids"]
+        x = self.decoder(
+            self._embed(self.target_embedding, decoder_ids),
             encoder_outputs,
-            decoder_padding_mask=decoder_mask,
+            decoder_padding_mask=ops.not_equal(decoder_ids, self.config.pad_id),
             encoder_padding_mask=encoder_mask,
+            depth=depth,
         )
-        logits = target_embedding(x, reverse=True)
-        super().__init__(
-            inputs={"encoder_token_ids": encoder_ids, "decoder_token_ids": decoder_ids},
-            outputs=logits,
-            dtype=dtype,
-            **kwargs,
-        )
+        return self.target_embedding(x, reverse=True)
+
+    def at_depth(self, depth):
+        """A `keras.Model` of this translator at `depth` encoder and decoder
+        depths (one of `depths`): the same layers and weights, the same
+        inputs and logits as the model."""
+        self.check_run(depth)
+        return keras.Model(self._input_ids, self._logits(depth), name=f"{self.name}_depth_{depth}")
+
+    def _distillation_weights(self, inputs):
+        return ops.cast(ops.not_equal(inputs["decoder_token_ids"], self.config.pad_id), "float32")
 
     def _embed(self, embedding, token_ids, start_index=0, training=None):
         return embed_tokens(embedding, self.position_encoding, self.embedding_dropout, token_ids,
                             start_index, training)  # fmt: skip
 
-    def encode(self, encoder_token_ids, training=None):
+    def encode(self, encoder_token_ids, training=None, depth=None):
         """Runs the encoder.
 
         Args:
             encoder_token_ids: int tensor `[batch, source_length]`.
+            depth: int, one of `depths` (`None`: the plan's depth).
 
         Returns:
             `(encoder_outputs [batch, source_length, hidden_dim],
@@ -142,31 +169,36 @@ class Seq2SeqTransformer(ConfigModel):
         """
         mask = ops.not_equal(encoder_token_ids, self.config.pad_id)
         x = self._embed(self.source_embedding, encoder_token_ids, training=training)
-        return self.encoder(x, padding_mask=mask, training=training), mask
+        return self.encoder(x, padding_mask=mask, training=training, depth=depth), mask
 
-    def init_cache(self, encoder_token_ids, max_length):
-        """Encodes the source and sets up decoding state for `max_length`
-        decoder positions.
+    def init_cache(self, encoder_token_ids, max_length, depth=None):
+        """Encodes the source (at `depth` depths, `None`: the plan's) and
+        sets up decoding state for `max_length` decoder positions.
 
         Returns:
             The tuple `(self_attention_cache, cross_attention_cache,
             encoder_padding_mask)`, every entry batch-first (so samplers can
             repeat or gather it per beam).
         """
-        encoder_outputs, mask = self.encode(encoder_token_ids)
-        cross_cache = self.decoder.compute_cross_attention_cache(encoder_outputs)
+        encoder_outputs, mask = self.encode(encoder_token_ids, depth=depth)
+        cross_cache = self.decoder.compute_cross_attention_cache(encoder_outputs, depth)
         batch_size = ops.shape(encoder_token_ids)[0]
         self_cache = self.decoder.init_cache(batch_size, max_length, dtype=cross_cache.dtype)
         return self_cache, cross_cache, mask
 
-    def call_decoder_with_cache(self, decoder_token_ids, cache, cache_update_index):
+    def call_decoder_with_cache(self, decoder_token_ids, cache, cache_update_index, depth=None,
+                                exit_threshold=None):  # fmt: skip
         """One incremental decoder step.
 
         Args:
             decoder_token_ids: int tensor `[batch, length]` at positions
                 `cache_update_index ...` (usually `length == 1`).
-            cache: the tuple from `init_cache` (or a previous step).
+            cache: the tuple from `init_cache` (or a previous step), made
+                at the same `depth`.
             cache_update_index: int scalar position of `decoder_token_ids[:, 0]`.
+            depth: int, one of `depths` (`None`: the plan's depth).
+            exit_threshold: float or `None`: per-token early exit (see
+                `exit_logits`, which it equals with the same threshold).
 
         Returns:
             `(logits [batch, length, vocabulary_size], hidden_states [batch,
@@ -180,11 +212,47 @@ class Seq2SeqTransformer(ConfigModel):
             self_attention_cache=self_cache,
             cache_update_index=cache_update_index,
             cross_attention_cache=cross_cache,
+            depth=depth,
+            exit_threshold=exit_threshold,
         )
         logits = self.target_embedding(x, reverse=True)
         return logits, x, (self_cache, cross_cache, encoder_mask)
 
-    def generate_step(self, encoder_token_ids, max_length, sampler="greedy"):
+    def exit_logits(self, inputs, exit_threshold, depth=None):
+        """The full teacher-forced pass with per-token early exit in the
+        decoder (`SharedDecoder`'s rule: a target token leaves at the first
+        of `depths` where its hidden state changed by less than
+        `exit_threshold` of its norm; the depths it skips see its state
+        copied forward): what cached decoding with the same threshold
+        computes, token for token. The encoder runs all `depth` depths.
+
+        Args:
+            inputs: the model's input dict (`encoder_token_ids`,
+                `decoder_token_ids`).
+            exit_threshold: float; `0.0` never exits.
+            depth: int, one of `depths`, the deepest run (`None`: the
+                plan's depth).
+
+        Returns:
+            `(logits [batch, target_length, vocabulary_size], exit_depths
+            int32 [batch, target_length])`.
+        """
+        self.check_run(depth, exit_threshold)
+        encoder_outputs, encoder_mask = self.encode(inputs["encoder_token_ids"], depth=depth)
+        decoder_ids = inputs["decoder_token_ids"]
+        x, used = self.decoder(
+            self._embed(self.target_embedding, decoder_ids),
+            encoder_outputs,
+            decoder_padding_mask=ops.not_equal(decoder_ids, self.config.pad_id),
+            encoder_padding_mask=encoder_mask,
+            depth=depth,
+            exit_threshold=exit_threshold,
+            return_exit_depths=True,
+        )
+        return self.target_embedding(x, reverse=True), used
+
+    def generate_step(self, encoder_token_ids, max_length, sampler="greedy", depth=None,
+                      exit_threshold=None):  # fmt: skip
         """Decodes up to `max_length` tokens for a batch of token ids.
 
         Uses only `keras.ops`, so it can be wrapped in a `tf.function` (with
@@ -197,6 +265,9 @@ class Seq2SeqTransformer(ConfigModel):
             sampler: a `keras_hub.samplers.Sampler` or its name
                 (`"greedy"`, the default, is `models.GreedySampler`;
                 `"beam"`, ...).
+            depth: int, one of `depths` (`None`: the plan's depth).
+            exit_threshold: float or `None`: per-token early exit (see
+                `exit_logits`).
 
         Returns:
             int32 tensor `[batch, max_length]`.
@@ -205,7 +276,7 @@ class Seq2SeqTransformer(ConfigModel):
         sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
         encoder_token_ids = ops.convert_to_tensor(encoder_token_ids, "int32")
         batch_size = ops.shape(encoder_token_ids)[0]
-        cache = self.init_cache(encoder_token_ids, max_length + 1)
+        cache = self.init_cache(encoder_token_ids, max_length + 1, depth)
         prompt = ops.concatenate(
             [
                 ops.full((batch_size, 1), c.bos_id, dtype="int32"),
@@ -224,7 +295,8 @@ class Seq2SeqTransformer(ConfigModel):
         def next_token(prompt, cache, index):
             # Beam search runs this on batch_size * num_beams rows.
             token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
-            logits, hidden, cache = self.call_decoder_with_cache(token, cache, index - 1)
+            logits, hidden, cache = self.call_decoder_with_cache(token, cache, index - 1, depth,
+                                                                 exit_threshold)  # fmt: skip
             return logits[:, 0, :], hidden[:, 0, :], cache
 
         tokens = sampler(
@@ -241,7 +313,8 @@ class Seq2SeqTransformer(ConfigModel):
         after_eos = (ops.cumsum(is_eos, axis=1) - is_eos) > 0
         return ops.where(after_eos, ops.cast(c.pad_id, tokens.dtype), tokens)
 
-    def generate(self, encoder_token_ids, max_length=None, sampler="greedy", jit_compile=False):
+    def generate(self, encoder_token_ids, max_length=None, sampler="greedy", jit_compile=False,
+                 depth=None, exit_threshold=None):  # fmt: skip
         """Greedy (or other sampler) decoding with the KV cache, compiled as
         a graph function once per input shape.
 
@@ -253,10 +326,15 @@ class Seq2SeqTransformer(ConfigModel):
             jit_compile: bool. Compile the whole decoding loop with XLA
                 (once per input shape: keep batch and source shapes few,
                 as `Translator.translate` does by bucketing).
+            depth: int, one of `depths` (`None`: the plan's depth).
+            exit_threshold: float or `None`: per-token early exit (see
+                `exit_logits`).
 
         Returns:
             int32 tensor `[batch, max_length]`, padded with `pad_id` after EOS.
         """
+        self.check_run(depth, exit_threshold)
         if max_length is None:
             max_length = self.config.max_length - 1
-        return graph_generation.generate(self, encoder_token_ids, max_length, sampler, jit_compile)
+        return graph_generation.generate(self, encoder_token_ids, max_length, sampler, jit_compile,
+                                         depth=depth, exit_threshold=exit_threshold)  # fmt: skip

@@ -236,9 +236,7 @@ class SharedCausalLM(ElasticDepthModel):
         Returns:
             int32 tensor `[batch, max_length]`.
         """
-        if depth is not None and depth not in self.depths:
-            raise ValueError(f"This model runs at depths {list(self.depths)}. "
-                             f"Received: depth={depth!r}")  # fmt: skip
+        self.check_run(depth, exit_threshold)
         if max_length is None:
             max_length = self.config.max_length
         if max_length > self.config.max_length:

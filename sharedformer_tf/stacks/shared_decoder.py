@@ -143,6 +143,7 @@ class SharedDecoder(SharedStack):
             self.plan = self.plan.with_assignments(
                 cross_attention=cross_attention_plan.attention_assignments
             )
+            self.depths = self._check_depths(list(self.depths))  # with those assignments
         if tied_encoder is not None:
             self._check_tied_encoder(tied_encoder)
         self.tied_encoder = tied_encoder

@@ -2,6 +2,7 @@
 
 import time
 
+import numpy as np
 import sacrebleu
 
 
@@ -38,12 +39,21 @@ def evaluate(translator, pairs, beam=1, batch_size=64, jit_compile=False):
 
     Returns:
         `(metrics, hypotheses)`: `score(...)` plus `seconds` (wall time of
-        decoding) and `beam`, and the list of outputs.
+        decoding), `beam` and `xla`, and with a translator that exits early
+        (`exit_threshold`) `mean_depth` (decoder depths per output token,
+        the teacher-forced count after decoding, outside `seconds`); and
+        the list of outputs.
     """
+    sources = [s for s, _ in pairs]
     start = time.perf_counter()
-    hypotheses = translator.translate([s for s, _ in pairs], beam=beam, batch_size=batch_size,
+    hypotheses = translator.translate(sources, beam=beam, batch_size=batch_size,
                                       jit_compile=jit_compile)  # fmt: skip
     seconds = time.perf_counter() - start
     metrics = score(hypotheses, [t for _, t in pairs])
     metrics.update({"seconds": round(seconds, 2), "beam": beam, "xla": bool(jit_compile)})
+    if translator.exit_threshold is not None:
+        _, depths = translator.translate(sources, beam=beam, batch_size=batch_size,
+                                         jit_compile=jit_compile, return_depths=True)  # fmt: skip
+        used = np.concatenate([np.zeros(0), *depths])
+        metrics["mean_depth"] = round(float(used.mean()), 4) if used.size else None
     return metrics, hypotheses

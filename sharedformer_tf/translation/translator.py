@@ -25,6 +25,10 @@ class Translator:
         model: a `Seq2SeqTransformer`.
         tokenizer: a `keras_hub.tokenizers.SentencePieceTokenizer` whose
             control ids are `model.config`'s `pad_id`, `bos_id`, `eos_id`.
+        depth: one of `model.depths` to run the model at (`None`: its
+            plans' depth); see `at_depth`.
+        exit_threshold: float or `None`: per-token early exit in the
+            decoder (`Seq2SeqTransformer.exit_logits`).
 
     Example:
 
@@ -33,14 +37,28 @@ class Translator:
     ['mardi 4 mars 2025']
     """
 
-    def __init__(self, model, tokenizer):
+    def __init__(self, model, tokenizer, depth=None, exit_threshold=None):
         if not isinstance(model, Seq2SeqTransformer):
             raise TypeError(
                 f"Expected a Seq2SeqTransformer. Received: model of type {type(model).__name__}"
             )
+        model.check_run(depth, exit_threshold)
         self.model = model
+        self.depth = depth
+        self.exit_threshold = exit_threshold
         self.preprocessor = Seq2SeqPreprocessor.for_model(model.config, tokenizer)
         self._samplers = {}
+
+    def at_depth(self, depth):
+        """This translator running its model at `depth` encoder and decoder
+        depths (one the model was trained for, or fewer:
+        `Seq2SeqTransformer.with_depths`)."""
+        return Translator(self.model.with_depths((depth,)), self.tokenizer, depth,
+                          self.exit_threshold)  # fmt: skip
+
+    def with_exit(self, exit_threshold):
+        """This translator with per-token early exit at `exit_threshold`."""
+        return Translator(self.model, self.tokenizer, self.depth, exit_threshold)
 
     @property
     def tokenizer(self):
@@ -96,9 +114,34 @@ class Translator:
         return np.asarray(
             self.model.generate(
                 token_ids, max_length=max_output_length, sampler=self._sampler(beam),
-                jit_compile=jit_compile,
+                jit_compile=jit_compile, depth=self.depth, exit_threshold=self.exit_threshold,
             )
         )  # fmt: skip
+
+    def exit_depths(self, token_ids, output_ids):
+        """The decoder depth that chose each output token: the
+        teacher-forced pass with this translator's depth and exit rule
+        (what cached decoding computed, `Seq2SeqTransformer.exit_logits`).
+
+        Args:
+            token_ids: encoded sources `[batch, width]`.
+            output_ids: their outputs `[batch, length]` (`generate_ids`).
+
+        Returns:
+            int32 array `[batch, length]`, 0 after each output's EOS.
+        """
+        config = self.model.config
+        output_ids = np.asarray(output_ids)
+        bos = np.full((output_ids.shape[0], 1), config.bos_id, output_ids.dtype)
+        inputs = {
+            "encoder_token_ids": token_ids,
+            "decoder_token_ids": np.concatenate([bos, output_ids[:, :-1]], axis=1),
+        }
+        if self.exit_threshold is None:
+            depths = np.full(output_ids.shape, self.depth or self.model.decoder.num_layers)
+        else:
+            depths = np.asarray(self.model.exit_logits(inputs, self.exit_threshold, self.depth)[1])
+        return np.where(output_ids == config.pad_id, 0, depths).astype("int32")
 
     def bucket(self, token_ids, batch_size):
         """Pads encoded sources `[n, width]` (`n <= batch_size`) to `n`
@@ -118,7 +161,8 @@ class Translator:
         padded[rows:, 0] = config.eos_id
         return padded
 
-    def translate(self, texts, beam=1, batch_size=64, max_output_length=None, jit_compile=False):
+    def translate(self, texts, beam=1, batch_size=64, max_output_length=None, jit_compile=False,
+                  return_depths=False):  # fmt: skip
         """Translates a list of strings.
 
         Args:
@@ -130,12 +174,17 @@ class Translator:
             jit_compile: bool. Decode with XLA; batch and source shapes are
                 rounded up (`bucket`), so the loop compiles a few times, not
                 once per batch.
+            return_depths: bool. Also return, per text, the decoder depth
+                that chose each of its output tokens (`exit_depths`).
 
         Returns:
-            List of strings, `""` for empty or blank inputs.
+            List of strings, `""` for empty or blank inputs; with
+            `return_depths`, `(strings, depths)`, `depths` a list of int
+            arrays (empty for empty inputs).
         """
         texts = [t if isinstance(t, str) else t.decode("utf-8") for t in texts]
         results = [""] * len(texts)
+        depths = [np.zeros(0, "int32") for _ in texts]
         todo = [i for i, t in enumerate(texts) if t.strip()]
         # Sort by length so batches hold similar lengths.
         todo.sort(key=lambda i: len(texts[i]))
@@ -144,7 +193,12 @@ class Translator:
             ids = self.encode([texts[i] for i in chunk])
             if jit_compile:
                 ids = self.bucket(ids, batch_size)
-            outputs = self.decode(self.generate_ids(ids, beam, max_output_length, jit_compile))
+            output_ids = self.generate_ids(ids, beam, max_output_length, jit_compile)
+            outputs = self.decode(output_ids)
             for i, text in zip(chunk, outputs[: len(chunk)], strict=True):
                 results[i] = text
-        return results
+            if return_depths:
+                used = self.exit_depths(ids, output_ids)
+                for row, i in enumerate(chunk):
+                    depths[i] = used[row][used[row] > 0]
+        return (results, depths) if return_depths else results

@@ -163,6 +163,11 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus, capsys):
         (["train", "--out", "OUT", "--strategy", "tpu"], "no TPU is reachable"),
         (["train", "--out", "OUT", "--precision", "float8"], "invalid choice: 'float8'"),
         (["evaluate", "--model", "NOWHERE"], "not a trained translator directory"),
+        (["train", "--out", "OUT", "--depth-distillation", "0.5"], "needs --depths"),
+        (
+            ["train", "--out", "OUT", "--layers", "4", "--depths", "6", "--sharing", "none"],
+            "for its 4 depths only",
+        ),
         (["translate"], "--model"),
     ],
 )
@@ -397,3 +402,51 @@ def test_the_run_description_holds_the_schedule():
     run = describe_run(args)
     assert run["epochs"] == 5 and run["learning_rate"] == 1e-3 and run["data"] == "builtin:en-fr"
     assert "out" not in run and "strategy" not in run and "overwrite" not in run
+
+
+def test_elastic_translator_trains_evaluates_and_translates_at_each_depth(
+    corpus, trained, tmp_path, capsys
+):
+    """`train --depths 2` on a 4-depth model: `evaluate` scores each depth
+    and early exit (never: the plain model; always: every token at depth
+    2); `translate --depth`/`--exit-threshold`, and at a depth of the
+    exported file; a one-depth model refuses early exit."""
+    out = tmp_path / "model"
+    small = [a for a in SMALL if a not in ("--layers", "2", "--sharing", "all")]
+    load_app().main(["train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(out),
+                     "--epochs", "1", *small, "--layers", "4", "--sharing", "cycle", "--groups",
+                     "2", "--depths", "2", "--depth-distillation", "0.3"])  # fmt: skip
+    config = json.loads((out / "config.json").read_text())["model"]
+    assert config["depths"] == [2] and config["depth_distillation"] == 0.3
+    data = f"parallel:{corpus}/test.en,{corpus}/test.fr"
+    load_app().main(["evaluate", "--model", str(out), "--data", data, "--no-jit",
+                     "--exit-thresholds", "0,1000"])  # fmt: skip
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert [row["depth"] for row in metrics["per_depth"]] == [2, 4]
+    assert metrics["depth"] == 4 and metrics["bleu"] == metrics["per_depth"][1]["bleu"]
+    never, always = metrics["early_exit"]  # change < 0: no token exits; < 1000: all at 2
+    assert never["mean_depth"] == 4 and never["bleu"] == metrics["bleu"]
+    assert always["mean_depth"] == 2
+    texts = ["ten", "€3.50", "Tuesday, March 4, 2025"]
+    outputs = {}
+    for extra in ([], ["--depth", "2"], ["--exit-threshold", "0"]):
+        load_app().main(["translate", "--model", str(out), "--no-jit", *extra, *texts])
+        outputs[" ".join(extra)] = capsys.readouterr().out
+    assert outputs["--exit-threshold 0"] == outputs[""]
+    assert len(outputs["--depth 2"].splitlines()) == 3
+    load_app().main(["export", "--model", str(out), "--out", str(tmp_path / "export"), "--tflite",
+                     "fp32"])  # fmt: skip
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["depths"] == [2, 4]
+    elastic = tmp_path / "export" / "translator_elastic_fp32.tflite"
+    load_app().main(["translate", "--model", str(out), "--tflite", str(elastic), "--depth", "2",
+                     *texts])  # fmt: skip
+    assert capsys.readouterr().out == outputs["--depth 2"]
+    for argv, message in [
+        (["evaluate", "--model", str(trained[0]), "--data", data, "--exit-thresholds", "0.1"],
+         "several depths"),
+        (["translate", "--model", str(out), "--depth", "5", "ten"], "depth=5"),
+        (["translate", "--model", str(out), "--tflite", __file__, "--exit-threshold", "0.1",
+          "ten"], "without early exit"),
+    ]:  # fmt: skip
+        code, error = exit_code_and_error(argv, capsys)
+        assert code == 2 and message in error and "Traceback" not in error

@@ -2,6 +2,8 @@ import json
 
 import keras
 import numpy as np
+import pytest
+from tensorflow.lite.tools import flatbuffer_utils
 
 from sharedformer_tf.data import builtin_corpus
 from sharedformer_tf.export import tflite
@@ -31,3 +33,66 @@ def test_mixed_precision_model_exports_in_float32(tiny_translator, tmp_path):
     texts = sources + ["", "  "]
     assert generator.translate(texts) == tiny_translator.translate(texts)
     assert generator.translate([]) == []
+
+
+def test_elastic_translator_exports_one_file_with_a_signature_per_depth(tiny_translator, tmp_path):
+    """A translator trained at depths 2 and 4: the TFLite file has one greedy
+    loop per depth, each equal to the Keras model at that depth, and stores
+    the weights once (its bytes within 5% of the one-depth file); the
+    SavedModel translates at a depth given as an input."""
+    import tensorflow as tf
+
+    from sharedformer_tf import SharingPlan
+
+    # Weights dominate at this width (each further depth adds its loop's
+    # graph, ~80 KB, not weights).
+    config = tiny_translator.model.config.replace(
+        hidden_dim=128, intermediate_dim=256, encoder_plan=SharingPlan(4, 2, strategy="cycle"),
+        decoder_plan=SharingPlan(4, 2, strategy="cycle"), depths=(2,))  # fmt: skip
+    keras.utils.set_random_seed(3)
+    model = Seq2SeqTransformer(config)
+    rng = np.random.default_rng(0)  # weights far from initial, so depths decode differently
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in model.weights])
+    translator = Translator(model, tiny_translator.tokenizer)
+    summary = export_translator(translator, tmp_path, ["fp32"])
+    assert summary["depths"] == [2, 4]
+    path = tmp_path / "translator_elastic_fp32.tflite"
+    assert summary["elastic_bytes_ratio"]["fp32"] == round(
+        path.stat().st_size / (tmp_path / "translator_fp32.tflite").stat().st_size, 4
+    )
+    assert summary["elastic_bytes_ratio"]["fp32"] <= 1.05
+    single = tmp_path / "translator_fp32.tflite"
+    weights = [
+        sorted(
+            bytes(b.data)
+            for b in flatbuffer_utils.read_model(str(f)).buffers
+            if b.data is not None and len(b.data) >= 1024
+        )
+        for f in (single, path)
+    ]
+    assert weights[0] == weights[1]  # every weight once, in both files
+    sources = [s for s, _ in builtin_corpus.generate("en-fr", "test", 8, seed=0)]
+    ids = translator.encode(sources)
+    outputs = {}
+    for depth in (2, 4):
+        got = tflite.TFLiteGenerator(str(path), depth=depth).generate(ids)
+        outputs[depth] = translator.at_depth(depth).generate_ids(ids)
+        np.testing.assert_array_equal(got, outputs[depth])
+    assert not np.array_equal(outputs[2], outputs[4])
+    np.testing.assert_array_equal(tflite.TFLiteGenerator(str(path)).generate(ids), outputs[4])
+    with pytest.raises(ValueError, match="depth=3"):
+        tflite.TFLiteGenerator(str(path), depth=3)
+    with pytest.raises(ValueError, match="translator_elastic"):
+        tflite.TFLiteGenerator(str(tmp_path / "translator_fp32.tflite"), depth=2)
+
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))
+    texts = sources[:3] + [""]
+    decoded = [t.decode("utf-8") for t in loaded.translate(tf.constant(texts)).numpy()]
+    assert decoded == translator.translate(texts)
+    at_2 = loaded.signatures["translate_at_depth"](texts=tf.constant(texts), depth=tf.constant(2))
+    assert [t.decode("utf-8") for t in next(iter(at_2.values())).numpy()] == \
+        translator.at_depth(2).translate(texts)  # fmt: skip
+    shallow = loaded.translate(tf.constant(texts), tf.constant(2)).numpy()
+    assert [t.decode("utf-8") for t in shallow] == translator.at_depth(2).translate(texts)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="depth must be one of"):
+        loaded.translate(tf.constant(texts), tf.constant(3))

@@ -8,6 +8,7 @@ from keras import ops
 
 from sharedformer_tf import SharingPlan, parameter_report
 from sharedformer_tf.models import Seq2SeqConfig, Seq2SeqTransformer, seq2seq_config
+from tests.numpy_reference import kl_divergence, log_softmax
 
 PAD, BOS, EOS = 0, 1, 2
 
@@ -268,3 +269,110 @@ def test_config_accepts_dict_and_rejects_unknown_fields():
     assert Seq2SeqConfig.coerce(config.to_dict()) == config
     with pytest.raises(ValueError, match="hiden_dim"):
         Seq2SeqConfig.from_dict({**config.to_dict(), "hiden_dim": 3})
+
+
+@pytest.mark.parametrize("variant", ["shared", "relaxed_by_adapters", "factorized_untied_learned"])
+def test_elastic_depths_decode_with_the_cache_as_their_full_pass(variant):
+    """At each depth: cached decoding equals that depth's full pass, and
+    graph-compiled greedy generation equals greedy decoding without the
+    cache; the plan's depth is the plain model."""
+    model = Seq2SeqTransformer(_config(**VARIANTS[variant], depths=(2, 6)))
+    _randomize_adapters(model)
+    assert model.depths == (2, 4, 6)
+    source, target = _ids()
+    real = target != PAD
+    outputs = {}
+    for depth in model.depths:
+        full = np.asarray(model.at_depth(depth)(_inputs(source, target)))
+        cache, steps = model.init_cache(source, target.shape[1], depth), []
+        for i in range(target.shape[1]):
+            logits, _, cache = model.call_decoder_with_cache(target[:, i : i + 1], cache, i,
+                                                             depth)  # fmt: skip
+            steps.append(np.asarray(logits))
+        np.testing.assert_allclose(np.concatenate(steps, axis=1)[real], full[real], rtol=1e-4,
+                                   atol=1e-5)  # fmt: skip
+        expected = _greedy_without_cache(model.at_depth(depth), source, 5)
+        np.testing.assert_array_equal(model.generate(source, 5, depth=depth), expected)
+        outputs[depth] = full
+    np.testing.assert_array_equal(outputs[4], np.asarray(model(_inputs(source, target))))
+    assert np.abs(outputs[2] - outputs[6]).max() > 1e-3
+    with pytest.raises(ValueError, match="depth=3"):
+        model.generate(source, 5, depth=3)
+    with pytest.raises(ValueError, match="depth=3"):
+        model.at_depth(3)
+
+
+def test_elastic_config_needs_plans_it_can_run():
+    with pytest.raises(ValueError, match="plans of equal depth"):
+        _config(decoder_plan=SharingPlan(2, strategy="all"), depths=(3,))
+    with pytest.raises(ValueError, match="depth=6"):  # one cross-attention per depth of 4
+        _config(cross_attention_plan=SharingPlan(4, strategy="none"), depths=(6,))
+    assert _config(cross_attention_plan=SharingPlan(4, strategy="all"), depths=(2,)).depths == (2,)
+    with pytest.raises(ValueError, match="deepest_share"):
+        _config(depths=(2,), deepest_share=1.5)
+
+
+def test_per_token_early_exit_decodes_as_its_full_pass():
+    """Cached decoding with exits (one token a step, and graph-compiled
+    greedy generation) equals `exit_logits`, the teacher-forced pass with
+    the same exits; a threshold of 0 is the plain model."""
+    keras.utils.set_random_seed(5)
+    model = Seq2SeqTransformer(_config(encoder_plan=SharingPlan(6, 2, strategy="cycle"),
+                                       decoder_plan=SharingPlan(6, 2, strategy="cycle"),
+                                       depths=(2, 4), use_depth_embedding=True))  # fmt: skip
+    rng = np.random.default_rng(3)
+    source = rng.integers(3, 10, (2, 6)).astype("int32")
+    target = np.concatenate([np.full((2, 1), BOS), rng.integers(3, 10, (2, 7))], 1).astype("int32")
+    inputs = _inputs(source, target)
+    plain = np.asarray(model(inputs))
+    logits, used = model.exit_logits(inputs, 0.0)
+    np.testing.assert_allclose(logits, plain, rtol=1e-5, atol=1e-5)
+    assert np.all(np.asarray(used) == 6)
+    threshold = None
+    for candidate in np.geomspace(0.01, 3.0, 40):
+        used = np.asarray(model.exit_logits(inputs, float(candidate))[1])
+        if 6 in used and len(set(used.ravel())) >= 2:
+            threshold = float(candidate)
+            break
+    assert threshold is not None
+    full, used = model.exit_logits(inputs, threshold)
+    cache, steps = model.init_cache(source, target.shape[1]), []
+    for i in range(target.shape[1]):
+        step, _, cache = model.call_decoder_with_cache(target[:, i : i + 1], cache, i,
+                                                       exit_threshold=threshold)  # fmt: skip
+        steps.append(np.asarray(step))
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-4)
+    assert np.abs(np.asarray(full) - plain).max() > 1e-3
+    # Greedy generation with exits continues with the exit pass's argmax.
+    generated = np.asarray(model.generate(source, 5, exit_threshold=threshold))
+    for i in range(5):
+        prefix = np.concatenate([np.full((2, 1), BOS), generated[:, :i]], 1).astype("int32")
+        want = np.asarray(model.exit_logits(_inputs(source, prefix), threshold)[0])[:, -1]
+        live = np.all(generated[:, :i] != EOS, axis=1)  # rows still decoding
+        np.testing.assert_array_equal(generated[live, i], want.argmax(-1)[live])
+
+
+def test_elastic_translator_trains_each_depth_with_distillation_and_round_trips(tmp_path):
+    """A step drawing depth 2 reports cross-entropy + w * KL(depth 4 ||
+    depth 2) over the real target positions, computed here by hand; the
+    model saves and loads with its depths."""
+    keras.utils.set_random_seed(2)
+    model = Seq2SeqTransformer(_config(depths=(2,), depth_distillation=0.5))
+    x, y = _copy_task(4, seed=3)
+    model.compile(keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=PAD))  # fmt: skip
+    assert model.depths[model.training_depth_index()] == 2
+    student = np.asarray(model.at_depth(2)(x), "float64")
+    teacher = np.asarray(model.at_depth(4)(x), "float64")
+
+    picked = np.take_along_axis(log_softmax(student), y[..., None], -1)[..., 0]
+    cross_entropy = -(picked * (y != PAD)).sum() / (y != PAD).sum()
+    kl = kl_divergence(teacher, student)
+    real = x["decoder_token_ids"] != PAD
+    loss = model.train_on_batch(x, y)
+    assert loss == pytest.approx(cross_entropy + 0.5 * (kl * real).sum() / real.sum(), rel=1e-4)
+    model.save(tmp_path / "translator.keras")
+    restored = keras.saving.load_model(tmp_path / "translator.keras")
+    assert restored.depths == (2, 4)
+    for depth in (2, 4):
+        np.testing.assert_array_equal(restored.at_depth(depth)(x), model.at_depth(depth)(x))
