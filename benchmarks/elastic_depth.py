@@ -6,7 +6,10 @@ only (`single`), once with `--depths` (`elastic`: one depth drawn per
 step). Both are scored with the app's `evaluate` at every depth (the
 single-depth model run shallower with its own weights: it is allowed to
 collapse there): accuracy for the classifiers (`keyword_spotting`,
-`classify_images`), perplexity for the language model (`generate_text`).
+`classify_images`), perplexity for the language model (`generate_text`),
+BLEU for the translator (`translate`, on its builtin corpus; trained with
+`--sharing cycle`, whose shallower runs start the deeper ones, so tokens
+can exit early: the preset's `cycle_rev` runs BA at 2 depths, not AB).
 
 An elastic classifier is also exported (`export --exit-thresholds`): the
 bytes of its elastic TFLite file (depth budget and exit threshold as
@@ -20,10 +23,11 @@ With `--models single,elastic,distilled,per_depth_heads`, more models are
 trained with `--depths`: with `--depth-distillation` (shallower steps also
 learn the deepest depth's outputs), with half the steps at the deepest
 depth (`deepest_half`: `--deepest-share 0.5`), and, for the classifiers,
-with a head per depth (`--exit-heads per_depth`). The multi-depth language model is also scored
-with per-token early exit (`evaluate --exit-thresholds`: perplexity and
-mean depth per threshold) and its cached greedy decoding timed one prompt
-at a time at full depth and at each threshold.
+with a head per depth (`--exit-heads per_depth`). The multi-depth language model and translator
+are also scored with per-token early exit (`evaluate --exit-thresholds`:
+perplexity or BLEU, mean depth and decoding seconds per threshold); the
+language model's cached greedy decoding is also timed one prompt at a time
+at full depth and at each threshold.
 
 The last stdout line is one JSON object: a row per app and model, and per
 app and multi-depth model the quality differences from the single-depth
@@ -31,7 +35,8 @@ model at each depth; `elastic_depth.png` (quality against depth,
 early-exit accuracy against latency) goes into --out (default: the current
 directory).
 
-    python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text]
+    python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text,
+                                               translate]
         [--models single,elastic,distilled] [--depths 2,4,6] [--exit-thresholds 0.5,0.9]
         [--lm-exit-thresholds 0.05,0.1] [--epochs N] [--seed 0] [--out DIR]
 """
@@ -46,8 +51,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import app_sharing_comparison  # noqa: E402
 
-APPS = ("keyword_spotting", "classify_images", "generate_text")
-QUALITY = {"generate_text": "perplexity"}  # the rest: accuracy
+APPS = ("keyword_spotting", "classify_images", "generate_text", "translate")
+QUALITY = {"generate_text": "perplexity", "translate": "bleu"}  # the rest: accuracy
+TRAIN_FLAGS = {"translate": ["--sharing", "cycle"]}  # see the docstring
 MODELS = ("single", "elastic", "distilled", "per_depth_heads", "deepest_half")
 
 
@@ -55,7 +61,7 @@ def parse_args():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--apps", default=",".join(APPS))
+    parser.add_argument("--apps", default=",".join(APPS[:3]))
     parser.add_argument("--depths", default="2,4,6", help="the elastic model's extra depths")
     parser.add_argument("--exit-thresholds", default="0.5,0.7,0.8,0.9,0.95,0.99",
                         help="confidence early exit of the elastic classifiers")  # fmt: skip
@@ -72,8 +78,8 @@ def parse_args():
         help="the distilled model's weight of KL(deepest || drawn depth)",
     )
     parser.add_argument("--lm-exit-thresholds", default="0.05,0.1,0.2,0.3,0.5,0.8",
-                        help="per-token early exit of the elastic language model (change of "
-                        "the hidden state, a fraction of its norm)")  # fmt: skip
+                        help="per-token early exit of the elastic language model and translator "
+                        "(change of the hidden state, a fraction of its norm)")  # fmt: skip
     parser.add_argument(
         "--decode-prompts",
         type=int,
@@ -155,7 +161,7 @@ def run_model(app, model, args, directory):
     if not (args.reuse_models and os.path.isfile(os.path.join(model_dir, "model.keras"))):
         _, seconds = app_sharing_comparison.run_app(
             path, "train", "--out", model_dir, "--overwrite", "--seed", str(args.seed), *epochs,
-            *extra,
+            *TRAIN_FLAGS.get(app, []), *extra,
         )  # fmt: skip
     classifier = quality == "accuracy"
     exits = ["--exit-thresholds", args.lm_exit_thresholds] if extra and not classifier else []
@@ -176,7 +182,8 @@ def run_model(app, model, args, directory):
     if exits:
         row["early_exit"] = metrics["early_exit"]
         thresholds = [float(t) for t in args.lm_exit_thresholds.split(",")]
-        row["decoding"] = lm_decoding(model_dir, thresholds, args.decode_prompts)
+        if app == "generate_text":
+            row["decoding"] = lm_decoding(model_dir, thresholds, args.decode_prompts)
     if classifier and extra:
         export, _ = app_sharing_comparison.run_app(
             path, "export", "--model", model_dir, "--out", os.path.join(model_dir, "export"),
