@@ -148,3 +148,72 @@ def test_language_model_with_kv_sharing_trains_alike_on_one_and_two_replicas():
     for run in (one, mirrored):
         assert run["loss"][-1] < run["loss"][0] - 1.0, run["loss"]
     np.testing.assert_allclose(mirrored["loss"][0], one["loss"][0], rtol=0.01)
+
+
+ELASTIC_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+    import keras
+    import numpy as np
+    from sharedformer_tf import SharingPlan, distribute
+    from sharedformer_tf.models import SharedCausalLM, causal_lm_config
+
+    keras.utils.set_random_seed(0)
+    windows = np.random.default_rng(0).integers(3, 24, (48, 9)).astype("int32")  # no padding
+    config = causal_lm_config.tiny(vocabulary_size=24, hidden_dim=16, num_heads=2,
+                                   intermediate_dim=32, max_length=16, depths=(2,),
+                                   plan=SharingPlan(4, 2, strategy="cycle"))
+    results, initial = {}, None
+    for name in ("one_device", "mirrored"):
+        strategy = distribute.make_strategy(name)
+        jit, _ = distribute.whole_step_jit(strategy)
+        dataset = tf.data.Dataset.from_tensor_slices((windows[:, :-1], windows[:, 1:])).batch(16)
+        with strategy.scope():
+            model = SharedCausalLM(config)
+            if initial is None:
+                initial = model.get_weights()
+            model.set_weights(initial)
+            model.compile(keras.optimizers.SGD(0.5),
+                          keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          jit_compile=jit)
+        drawn = []
+        record = keras.callbacks.LambdaCallback(on_train_batch_begin=lambda batch, logs: (
+            drawn.append(model.depths[model.training_depth_index()])))
+        model.fit(dataset, epochs=1, verbose=0, callbacks=[record])
+        replicas = [[np.asarray(v) for v in getattr(w, "values", (w,))] for w in model.weights]
+        results[name] = {
+            "replicas": strategy.num_replicas_in_sync, "depths": drawn,
+            "weights": [w.tolist() for w in model.get_weights()],
+            "replicas_equal": all(np.array_equal(r[0], x) for r in replicas for x in r),
+            "moved": max(float(np.abs(a - b).max())
+                         for a, b in zip(model.get_weights(), initial)),
+        }
+    print(json.dumps(results))
+    """
+)
+
+
+def test_elastic_training_draws_the_same_depth_on_every_replica():
+    """Three steps with one depth drawn per step (2, 4, 2) under
+    MirroredStrategy on two logical CPUs: each replica keeps the same
+    weights, and they are the one-device run's. Replicas drawing depths of
+    their own would average the gradients of different depths and leave
+    the one-device weights."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", ELASTIC_SCRIPT], capture_output=True, text=True, timeout=600,
+        env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = json.loads(result.stdout.strip().splitlines()[-1])
+    one, mirrored = runs["one_device"], runs["mirrored"]
+    assert (one["replicas"], mirrored["replicas"]) == (1, 2)
+    assert one["depths"] == mirrored["depths"] == [2, 4, 2]
+    assert mirrored["replicas_equal"] and one["moved"] > 1e-2
+    for a, b in zip(one["weights"], mirrored["weights"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
