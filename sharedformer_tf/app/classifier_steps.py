@@ -51,14 +51,17 @@ def predict_files(model, paths, load_input, class_names, top=3):
 
 
 def evaluate_early_exit(model, inputs, labels, thresholds, batch_size=256):
-    """Accuracy and mean depth of confidence early exit at each threshold,
-    from one pass through every depth of `model` (a multi-depth
-    classifier whose shallower runs start its deeper ones).
+    """Accuracy and mean depth of early exit at each threshold, from one
+    pass through every depth of `model` (a multi-depth classifier whose
+    shallower runs start its deeper ones): by confidence, or by the
+    cumulative halting probability of a model with learned halting.
 
     Returns:
-        list of rows from `classification.confidence_exit`.
+        list of rows from `classification.confidence_exit` (or
+        `halting_exit`), each with its `rule` (`"confidence"` or
+        `"halting"`).
     """
-    from sharedformer_tf.classification.early_exit import confidence_exit
+    from sharedformer_tf.classification.early_exit import confidence_exit, halting_exit
 
     if len(model.depths) < 2:
         raise ValueError(
@@ -67,7 +70,12 @@ def evaluate_early_exit(model, inputs, labels, thresholds, batch_size=256):
         )
     logits = model.exit_logits(inputs, batch_size=batch_size)
     probabilities = [keras.ops.softmax(x).numpy() for x in logits]
-    return confidence_exit(probabilities, model.depths, labels, thresholds)
+    if model.halting:
+        halting = model.exit_halting(inputs, batch_size=batch_size)
+        rows = halting_exit(probabilities, halting, model.depths, labels, thresholds)
+        return [{"rule": "halting", **row} for row in rows]
+    rows = confidence_exit(probabilities, model.depths, labels, thresholds)
+    return [{"rule": "confidence", **row} for row in rows]
 
 
 def export_and_score(model, class_names, directory, variants, representative, test,

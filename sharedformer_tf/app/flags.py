@@ -78,9 +78,9 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
     depth; an `evaluate` without it scores every depth the model was
     trained for), `--exit-thresholds P,...` on each command of `exits`
     (early exit by confidence), with `exit_heads`, `train --exit-heads
-    shared|per_depth`, and with `token_exits=(evaluate, run)` a decoder's
-    per-token early exit: `evaluate --exit-thresholds C,...` and `run
-    --exit-threshold C`."""
+    shared|per_depth` and `--halting P` (learned halting), and with
+    `token_exits=(evaluate, run)` a decoder's per-token early exit:
+    `evaluate --exit-thresholds C,...` and `run --exit-threshold C`."""
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
@@ -94,6 +94,11 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
         train.add_argument("--exit-heads", choices=("shared", "per_depth"), default="shared",
                            help="with --depths: one classification head for every depth, or "
                            "one per depth")  # fmt: skip
+        train.add_argument("--halting", type=fraction, metavar="P",
+                           help="with --depths: learned halting (PonderNet): each step trains "
+                           "every exit with the halting loss, a geometric prior of parameter P "
+                           "over the exits; early exit then follows the learned halting "
+                           "probability")  # fmt: skip
     for command in runs:
         command.add_argument("--depth", type=positive_int,
                              help="run the model at N depths (evaluate's default: every depth "
@@ -101,7 +106,8 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
     for command in exits:
         command.add_argument("--exit-thresholds", type=threshold_list, metavar="P,P,...",
                              help="also score early exit: each input leaves at the first "
-                             "depth whose top class probability is above P")  # fmt: skip
+                             "depth whose top class probability (with --halting: cumulative "
+                             "halting probability) is above P")  # fmt: skip
     if token_exits:
         evaluate, run = token_exits
         evaluate.add_argument("--exit-thresholds", type=change_list, metavar="C,C,...",
@@ -129,6 +135,14 @@ def depth_config(args):
                          f"Received: --deepest-share {args.deepest_share}")  # fmt: skip
     fields = {"depths": args.depths, "depth_distillation": args.depth_distillation,
               "deepest_share": args.deepest_share}  # fmt: skip
+    if getattr(args, "halting", None) is not None:
+        if not args.depths:
+            raise ValueError(f"--halting needs --depths (the depths to exit after). "
+                             f"Received: --halting {args.halting}")  # fmt: skip
+        if args.depth_distillation or args.deepest_share is not None:
+            raise ValueError("--halting trains every exit each step: drop --depth-distillation "
+                             "and --deepest-share")  # fmt: skip
+        fields["halting_prior"] = args.halting
     if getattr(args, "exit_heads", "shared") != "shared":
         if not args.depths:
             raise ValueError(f"--exit-heads {args.exit_heads} needs --depths (a model trained at "

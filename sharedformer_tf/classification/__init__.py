@@ -9,7 +9,7 @@ from sharedformer_tf.classification.classifier_evaluation import (
     score_tflite_models,
 )
 from sharedformer_tf.classification.classifier_files import load_classifier, save_classifier
-from sharedformer_tf.classification.early_exit import confidence_exit
+from sharedformer_tf.classification.early_exit import confidence_exit, halting_exit
 from sharedformer_tf.classification.plots import plot_confusion_matrix, plot_learning_curves
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "confidence_exit",
     "describe_top",
     "evaluate_classifier",
+    "halting_exit",
     "load_classifier",
     "plot_confusion_matrix",
     "plot_learning_curves",

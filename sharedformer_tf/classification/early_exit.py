@@ -1,5 +1,7 @@
-"""Early exit by confidence: each example leaves at the first depth whose
-class probability reaches a threshold."""
+"""Early exit rules scored from every exit's outputs: by confidence (each
+example leaves at the first depth whose class probability is above a
+threshold) or by learned halting (whose cumulative halting probability
+is)."""
 
 import numpy as np
 
@@ -34,21 +36,67 @@ def confidence_exit(probabilities, depths, labels, thresholds):
     >>> row["accuracy"], row["mean_depth"]
     (1.0, 3.0)
     """
+    stacked = _check_exits(probabilities, depths)
+    return _exit_rows(stacked, stacked.max(-1), depths, labels, thresholds)
+
+
+def halting_exit(probabilities, halting, depths, labels, thresholds):
+    """Scores learned halting (`PatchClassifier` with `halting_prior`) over
+    `thresholds`: an example leaves at the first depth where its cumulative
+    halting probability `1 - prod_{j<=n} (1 - halting_j)` is above the
+    threshold (the deepest depth otherwise), the rule of
+    `PatchClassifier.adaptive_probabilities` and the elastic exports of
+    such a model. A threshold of `1.0` never exits early.
+
+    Args:
+        probabilities: list (one per depth, ascending) of arrays `[n,
+            classes]`.
+        halting: list (one per depth) of arrays `[n]`, the halting
+            probability at each depth (`PatchClassifier.exit_halting`).
+        depths: the depths, ascending.
+        labels: int array `[n]`.
+        thresholds: iterable of floats in `(0, 1]`.
+
+    Returns:
+        list of dicts as `confidence_exit`.
+
+    Example:
+
+    >>> probabilities = [np.array([[0.9, 0.1], [0.6, 0.4]]), np.array([[0.8, 0.2], [0.1, 0.9]])]
+    >>> halting = [np.array([0.7, 0.2]), np.array([1.0, 1.0])]
+    >>> row = halting_exit(probabilities, halting, [2, 4], np.array([0, 1]), [0.5])[0]
+    >>> row["accuracy"], row["mean_depth"]
+    (1.0, 3.0)
+    """
+    stacked = _check_exits(probabilities, depths)
+    halting = np.stack([np.asarray(h, "float64") for h in halting])
+    if halting.shape != stacked.shape[:2]:
+        raise ValueError(f"Expected one halting probability per example and depth "
+                         f"{stacked.shape[:2]}. Received: shape {halting.shape}")  # fmt: skip
+    cumulative = 1.0 - np.cumprod(1.0 - halting, axis=0)
+    return _exit_rows(stacked, cumulative, depths, labels, thresholds)
+
+
+def _check_exits(probabilities, depths):
     if len(probabilities) != len(depths) or list(depths) != sorted(depths):
         raise ValueError(
             "Expected one probability array per depth, depths ascending. "
             f"Received: {len(probabilities)} arrays, depths={list(depths)}"
         )
-    stacked = np.stack([np.asarray(p) for p in probabilities])  # [exits, n, classes]
-    confidence = stacked.max(-1)
+    return np.stack([np.asarray(p) for p in probabilities])  # [exits, n, classes]
+
+
+def _exit_rows(stacked, scores, depths, labels, thresholds):
+    """Rows of `confidence_exit` for exits scored by `scores` `[exits, n]`:
+    an example leaves where its score is first above the threshold."""
     labels = np.asarray(labels)
     rows = []
     for threshold in thresholds:
         if not 0 < threshold <= 1:
             raise ValueError(f"Thresholds must be in (0, 1]. Received: {threshold}")
-        confident = confidence > threshold
-        confident[-1] = True  # the last depth takes whoever is left
-        exit_index = confident.argmax(0)
+        leaving = scores > threshold
+        leaving[-1] = True  # the last depth takes whoever is left
+        exit_index = leaving.argmax(0)
         chosen = stacked[exit_index, np.arange(stacked.shape[1])].argmax(-1)
         used = np.asarray(depths)[exit_index]
         rows.append({

@@ -7,6 +7,7 @@ from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
     check_depth_distillation,
     check_depths,
+    check_halting,
     check_one_of,
     select_preset,
 )
@@ -64,6 +65,10 @@ class AudioConfig(ConfigDataclass):
             evenly over the others); `None` (default): every depth alike.
         exit_heads: `"shared"` (default: one head for every depth) or
             `"per_depth"` (with `depths`: a head per depth, `ExitHeads`).
+        halting_prior: float in (0, 1) or `None` (default): learned halting
+            (PonderNet) with a geometric prior of this parameter over the
+            exits of `depths`, as `ViTConfig.halting_prior` describes.
+        halting_weight: float >= 0, the weight of its KL term (0.01).
     """
 
     sample_rate: int
@@ -86,6 +91,8 @@ class AudioConfig(ConfigDataclass):
     depth_distillation: float = 0.0
     deepest_share: float | None = None
     exit_heads: str = "shared"
+    halting_prior: float | None = None
+    halting_weight: float = 0.01
     time_masks: int = 0
     time_mask_frames: int = 10
     frequency_masks: int = 0
@@ -119,6 +126,7 @@ class AudioConfig(ConfigDataclass):
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
         check_depth_distillation(self.depth_distillation, self.deepest_share)
         check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
+        check_halting(self)
 
     @property
     def num_frames(self):

@@ -83,6 +83,32 @@ def check_depth_distillation(weight, deepest_share=None):
                          f"Received: deepest_share={deepest_share!r}")  # fmt: skip
 
 
+def check_halting(config):
+    """Checks a classifier's learned halting fields: `halting_prior` `None`
+    or in (0, 1), only with `depths` and without the per-step depth draw's
+    options (`depth_distillation`, `deepest_share`), and `halting_weight`
+    a number >= 0; raises `ValueError` naming the field."""
+    prior, weight = config.halting_prior, config.halting_weight
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1e6:
+        raise ValueError(f"`halting_weight` must be a number >= 0. "
+                         f"Received: halting_weight={weight!r}")  # fmt: skip
+    if prior is None:
+        return
+    if isinstance(prior, bool) or not isinstance(prior, (int, float)) or not 0 < prior < 1:
+        raise ValueError(f"`halting_prior` must be in (0, 1) or None. "
+                         f"Received: halting_prior={prior!r}")  # fmt: skip
+    if not config.depths:
+        raise ValueError("Learned halting needs exits: set `depths` (the depths to exit "
+                         f"after). Received: halting_prior={prior}, depths=()")  # fmt: skip
+    if config.depth_distillation or config.deepest_share is not None:
+        raise ValueError(
+            "Learned halting trains every exit in each step, so it takes no "
+            "`depth_distillation` or `deepest_share` (options of one depth per step). "
+            f"Received: depth_distillation={config.depth_distillation}, "
+            f"deepest_share={config.deepest_share}"
+        )
+
+
 def select_preset(presets, name, **changes):
     """`presets[name](**changes)`: the one lookup behind every config module's
     `preset(name, **changes)`; an unknown name is refused with the choices."""

@@ -19,6 +19,13 @@ class PatchClassifier(ElasticDepthModel):
     exit), and training runs one depth per step (`ElasticDepthModel`). With
     `depths` empty the model is the plain functional classifier.
 
+    With `config.halting_prior` (learned halting, PonderNet), the head has
+    one more unit, a halting logit, and every training step runs all exits:
+    the loss is the expected cross-entropy under the halting distribution
+    plus `config.halting_weight` times its KL divergence from a geometric
+    prior (`halting_loss`). Early exit then leaves where the cumulative
+    halting probability passes the threshold instead of the confidence.
+
     Subclasses compute their front end (pixels to `[0, 1]`, waveforms to a
     log-mel spectrogram) from `inputs` to `features` `[batch, height,
     width, channels]` and call this constructor.
@@ -29,7 +36,8 @@ class PatchClassifier(ElasticDepthModel):
             patches.
         config: a config with `hidden_dim`, `num_heads`, `intermediate_dim`,
             `plan`, `pooling`, `dropout`, `per_depth_norms`,
-            `layer_norm_epsilon`, `num_classes`, `depths` and `exit_heads`.
+            `layer_norm_epsilon`, `num_classes`, `depths`, `exit_heads`,
+            `halting_prior` and `halting_weight`.
         patch_size: int or `(height, width)` of the patches.
         dtype: optional dtype policy.
         stem: optional dict of `PatchEmbedding` stem arguments
@@ -56,11 +64,13 @@ class PatchClassifier(ElasticDepthModel):
             dtype=dtype,
             name="encoder",
         )
+        # Learned halting: one more unit, the halting logit of each exit.
+        units = c.num_classes + (c.halting_prior is not None)
         if c.exit_heads == "per_depth" and c.depths:
-            self.head = ExitHeads(c.num_classes, sorted({*c.depths, c.plan.num_layers}),
-                                  dtype="float32", name="logits")  # fmt: skip
+            self.head = ExitHeads(units, sorted({*c.depths, c.plan.num_layers}), dtype="float32",
+                                  name="logits")  # fmt: skip
         else:
-            self.head = keras.layers.Dense(c.num_classes, dtype="float32", name="logits")
+            self.head = keras.layers.Dense(units, dtype="float32", name="logits")
         self._tokens = self.patch_embedding(features)
         outputs = self._logits(self._tokens)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
@@ -72,19 +82,112 @@ class PatchClassifier(ElasticDepthModel):
             tuple(self.at_depth(depth) for depth in self.depths) if len(self.depths) > 1 else (),
         )
         object.__setattr__(self, "_front", keras.Model(inputs, self._tokens))
+        if self.halting:
+            self.encoder.exit_depth(self.depths)  # refuses a plan that cannot exit in one pass
 
     @property
     def elastic_stack(self):
         return self.encoder
 
+    @property
+    def halting(self):
+        """Whether the model learns when to halt (`config.halting_prior`)."""
+        return self.config.halting_prior is not None
+
+    def make_train_function(self, force=False):
+        """With learned halting: one train function whose steps run every
+        exit (`call` gives their stacked outputs to `compute_loss`)."""
+        if not self.halting:
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        super(ElasticDepthModel, self).make_train_function(force=True)
+        step = self.train_function
+
+        def train_function(iterator):
+            self._halting_step = True  # read by `call` when the step is traced
+            try:
+                return step(iterator)
+            finally:
+                self._halting_step = False
+
+        self.train_function = train_function
+        return train_function
+
+    def call(self, inputs, training=None, mask=None):
+        if training and getattr(self, "_halting_step", False):
+            tokens = self._front(inputs, training=True)
+            states = self.encoder(tokens, exit_depths=self.depths, training=True)
+            return ops.stack(
+                [
+                    self._head_outputs(state, depth)
+                    for state, depth in zip(states, self.depths, strict=True)
+                ],
+                axis=1,
+            )
+        return super().call(inputs, training=training, mask=mask)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if y_pred is None or len(y_pred.shape) != 3:  # not a halting training step
+            return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                        training=training)  # fmt: skip
+        loss = self.halting_loss(y, y_pred)
+        return loss + ops.sum(self.losses) if self.losses else loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if y_pred is not None and len(y_pred.shape) == 3:  # the deepest exit's logits
+            y_pred = y_pred[:, -1, : self.config.num_classes]
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def halting_loss(self, labels, outputs):
+        """PonderNet's loss from every exit's outputs.
+
+        With `lambda_n` the halting probability at exit `n` (1 at the last),
+        the probability of halting there is `p_n = lambda_n * prod_{j<n}
+        (1 - lambda_j)`; the loss is `sum_n p_n * CE(labels, logits_n) +
+        halting_weight * KL(p || prior)`, the prior geometric with
+        parameter `halting_prior` over the exits (renormalized), averaged
+        over the batch.
+
+        Args:
+            labels: int `[batch]` class ids.
+            outputs: float `[batch, num_exits, num_classes + 1]`, each
+                exit's logits and halting logit.
+
+        Returns:
+            float32 scalar.
+        """
+        c = self.config
+        outputs = ops.cast(outputs, "float32")
+        exits = len(self.depths)
+        log_p = ops.log_softmax(outputs[..., : c.num_classes], axis=-1)
+        picked = ops.take_along_axis(
+            log_p, ops.reshape(ops.cast(labels, "int32"), (-1, 1, 1)), axis=-1
+        )[..., 0]  # [batch, exits]
+        halt = ops.sigmoid(outputs[:, :-1, c.num_classes])
+        halt = ops.concatenate([halt, ops.ones_like(halt[:, :1])], axis=1)
+        survived = ops.cumprod(1.0 - halt, axis=1)
+        before = ops.concatenate([ops.ones_like(halt[:, :1]), survived[:, :-1]], axis=1)
+        p = halt * before
+        prior = c.halting_prior * (1 - c.halting_prior) ** np.arange(exits)
+        log_prior = ops.convert_to_tensor(np.log(prior / prior.sum()), "float32")
+        kl = ops.sum(p * (ops.log(ops.maximum(p, 1e-12)) - log_prior), axis=1)
+        return ops.mean(ops.sum(p * -picked, axis=1) + c.halting_weight * kl)
+
     def _logits(self, tokens, depth=None, training=None):
         return self._head_logits(self.encoder(tokens, depth=depth, training=training), depth)
 
-    def _head_logits(self, x, depth=None):
+    def _head_outputs(self, x, depth=None):
+        """The head's units: the class logits, then with learned halting
+        the halting logit."""
         x = x[:, 0] if self.config.pooling == "class_token" else ops.mean(x, axis=1)
         if isinstance(self.head, ExitHeads):
             return self.head(x, depth=depth or self.encoder.num_layers)
         return self.head(x)
+
+    def _head_logits(self, x, depth=None):
+        outputs = self._head_outputs(x, depth)
+        return outputs[:, : self.config.num_classes] if self.halting else outputs
 
     def exit_logits(self, inputs, depths=None, batch_size=256):
         """The logits after each of `depths` (default: all of `self.depths`)
@@ -97,6 +200,25 @@ class PatchClassifier(ElasticDepthModel):
             list (one per depth, ascending) of float32 numpy arrays
             `[n, num_classes]`.
         """
+        return [x[:, : self.config.num_classes]
+                for x in self._exit_outputs(inputs, depths, batch_size)]  # fmt: skip
+
+    def exit_halting(self, inputs, batch_size=256):
+        """With learned halting: the halting probability at each of
+        `depths` (the last one 1: every input halts there at the latest),
+        from one pass per batch.
+
+        Returns:
+            list (one per depth, ascending) of float32 numpy arrays `[n]`.
+        """
+        if not self.halting:
+            raise ValueError("This classifier has no halting head (train with --halting). "
+                             "Received: halting_prior=None")  # fmt: skip
+        outputs = self._exit_outputs(inputs, None, batch_size)
+        halt = [1 / (1 + np.exp(-x[:, self.config.num_classes])) for x in outputs[:-1]]
+        return [*halt, np.ones(len(inputs), "float32")]
+
+    def _exit_outputs(self, inputs, depths, batch_size):
         depths = sorted(self.depths if depths is None else depths)
         unknown = sorted(set(depths) - set(self.depths))
         if unknown:
@@ -108,15 +230,16 @@ class PatchClassifier(ElasticDepthModel):
             states = self.encoder(self._front(inputs[start : start + batch_size]),
                                   exit_depths=depths)  # fmt: skip
             for collected, state, depth in zip(outputs, states, depths, strict=True):
-                collected.append(ops.convert_to_numpy(self._head_logits(state, depth)))
+                collected.append(ops.convert_to_numpy(self._head_outputs(state, depth)))
         return [np.concatenate(collected) for collected in outputs]
 
     def adaptive_probabilities(self, inputs, depth, threshold):
         """Class probabilities with the depth and the exit rule computed in
         the graph (what the exports run): the stack runs its listed depths
         in ascending order, up to the depth budget, and an example leaves
-        at the first whose highest class probability is above `threshold`
-        (every exit uses the same output norm and its depth's head). Each further depth
+        at the first whose highest class probability (with learned halting:
+        whose cumulative halting probability) is above `threshold` (every
+        exit uses the same output norm and its depth's head). Each further depth
         runs inside a conditional that is skipped once every example of the
         batch has left, so a confident input computes only its exit's
         depths. A depth whose run does not start with the previous one's
@@ -148,16 +271,23 @@ class PatchClassifier(ElasticDepthModel):
         depth = ops.convert_to_tensor(depth, "int32")
         threshold = ops.convert_to_tensor(threshold, "float32")
 
-        def stage(i, x, probabilities, used, done):
+        classes = self.config.num_classes
+
+        def stage(i, x, probabilities, used, done, survived):
             start = depths[i - 1] if i else 0
             blocks = self.encoder.blocks_at(depths[i])
             if i and blocks[:start] != self.encoder.blocks_at(start):
                 x, start = tokens, 0
             x = self.encoder.advance(x, depths[i], start, training=False)
-            logits = self._head_logits(self.encoder.finish(x), depths[i])
-            p = ops.softmax(ops.cast(logits, "float32"))
+            outputs = ops.cast(self._head_outputs(self.encoder.finish(x), depths[i]), "float32")
+            p = ops.softmax(outputs[:, :classes])
+            if self.halting:  # the cumulative halting probability
+                survived = survived * (1.0 - ops.sigmoid(outputs[:, classes]))
+                score = 1.0 - survived
+            else:
+                score = ops.max(p, axis=-1)
             last = i + 1 == len(depths)
-            leave = ops.logical_or(ops.max(p, axis=-1) > threshold,
+            leave = ops.logical_or(score > threshold,
                                    last or ops.greater(depths[i + 1], depth))  # fmt: skip
             if i == 0:
                 probabilities, used, done = p, ops.full_like(leave, depths[0], "int32"), leave
@@ -168,11 +298,17 @@ class PatchClassifier(ElasticDepthModel):
             if last:
                 return probabilities, used
             return ops.cond(ops.all(done), lambda: (probabilities, used),
-                            lambda: stage(i + 1, x, probabilities, used, done))  # fmt: skip
+                            lambda: stage(i + 1, x, probabilities, used, done,
+                                          survived))  # fmt: skip
 
-        return stage(0, tokens, None, None, None)
+        return stage(0, tokens, None, None, None, 1.0)
 
     def with_depths(self, depths):
+        if self.halting and not set(depths) <= set(self.depths):
+            raise ValueError(
+                f"This classifier learned to halt at depths {list(self.depths)} only "
+                f"(halting_prior). Received: depths={sorted(depths)}"
+            )
         if isinstance(self.head, ExitHeads) and not set(depths) <= set(self.depths):
             raise ValueError(
                 f"This classifier has an exit head for depths {list(self.depths)} only "

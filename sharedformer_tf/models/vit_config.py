@@ -8,6 +8,7 @@ from sharedformer_tf.models.config_dataclass import (
     ConfigDataclass,
     check_depth_distillation,
     check_depths,
+    check_halting,
     check_one_of,
     select_preset,
 )
@@ -59,6 +60,14 @@ class ViTConfig(ConfigDataclass):
             evenly over the others); `None` (default): every depth alike.
         exit_heads: `"shared"` (default: one head for every depth) or
             `"per_depth"` (with `depths`: a head per depth, `ExitHeads`).
+        halting_prior: float in (0, 1) or `None` (default). With `depths`,
+            learned halting (PonderNet): the head also gives a halting
+            probability at each exit, every training step runs all exits
+            and learns the expected loss under the halting distribution
+            plus `halting_weight` times its KL divergence from a geometric
+            prior of this parameter over the exits; early exit then leaves
+            where the cumulative halting probability passes the threshold.
+        halting_weight: float >= 0, the weight of that KL term (0.01).
     """
 
     image_size: int
@@ -80,6 +89,8 @@ class ViTConfig(ConfigDataclass):
     depth_distillation: float = 0.0
     deepest_share: float | None = None
     exit_heads: str = "shared"
+    halting_prior: float | None = None
+    halting_weight: float = 0.01
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
@@ -114,6 +125,7 @@ class ViTConfig(ConfigDataclass):
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
         check_depth_distillation(self.depth_distillation, self.deepest_share)
         check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
+        check_halting(self)
 
 
 def tiny(**changes):

@@ -181,6 +181,9 @@ def test_export_saved_model_and_tflite_match_keras(trained, tmp_path, capsys):
         (["train", "--out", "{tmp}/m", "--exit-heads", "per_depth"], "needs --depths"),
         (["train", "--out", "{tmp}/m", "--depth-distillation", "0.2"], "needs --depths"),
         (["train", "--out", "{tmp}/m", "--deepest-share", "0.5"], "needs --depths"),
+        (["train", "--out", "{tmp}/m", "--halting", "0.5"], "needs --depths"),
+        (["train", "--out", "{tmp}/m", "--depths", "2", "--halting", "0.5",
+          "--deepest-share", "0.5"], "drop --depth-distillation"),
         (["evaluate", "--model", "{tmp}/missing"], "is not a trained classifier directory"),
         (["train", "--out", "{tmp}/m", "--data", "pictures:/x"], "Unknown image data SPEC"),
     ],
@@ -390,3 +393,18 @@ def test_elastic_depth_trains_and_evaluates_one_row_per_depth(fashion_dir, train
     assert code == 2 and "depth=5" in error
     code, error = app_helpers.exit_code_and_error(app, [*argv[:-1], "0,2"], capsys)
     assert code == 2 and "--depths" in error
+
+
+def test_learned_halting_trains_and_scores_its_exit_rule(fashion_dir, capsys):
+    out = fashion_dir / "halting"
+    app = load_app()
+    app.main(["train", "--data", f"fashion_mnist:{fashion_dir}", "--out", str(out), "--epochs",
+              "1", *SMALL, "--depths", "1", "--halting", "0.5"])  # fmt: skip
+    assert json.loads((out / "config.json").read_text())["model"]["halting_prior"] == 0.5
+    capsys.readouterr()
+    app.main(["evaluate", "--model", str(out), "--exit-thresholds", "0.01,1.0"])
+    metrics = last_json(capsys.readouterr().out)
+    eager, never = metrics["early_exit"]
+    assert eager["rule"] == never["rule"] == "halting"
+    assert eager["mean_depth"] == 1  # every cumulative halting probability is above 0.01
+    assert never["mean_depth"] == 2 and never["accuracy"] == metrics["accuracy"]

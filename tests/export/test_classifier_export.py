@@ -210,3 +210,28 @@ def test_elastic_export_with_a_head_per_depth_also_in_int8(tmp_path):
         # int8, calibrated at full depth: every exit's ranges are known.
         got = TFLiteClassifier(tmp_path / "classifier_elastic_int8.tflite", depth=depth).predict(x)
         np.testing.assert_allclose(got, want, atol=0.05)
+
+
+def test_elastic_export_of_learned_halting_exits_by_the_halting_probability(tmp_path):
+    from sharedformer_tf.classification import halting_exit
+
+    keras.utils.set_random_seed(9)
+    config = vit_config.tiny(hidden_dim=8, num_heads=2, intermediate_dim=16, num_classes=3,
+                             plan=SharingPlan(4, 2), depths=(2,), halting_prior=0.5)  # fmt: skip
+    model = ViTClassifier(config)
+    model.head.kernel.assign(np.asarray(model.head.kernel) * np.r_[1, 1, 1, 8.0])
+    export_classifier(model, NAMES, tmp_path, ["fp32"])
+    x = images(8, 3)
+    exits = [np.asarray(keras.ops.softmax(p)) for p in model.exit_logits(x.astype("float32"))]
+    halting = model.exit_halting(x.astype("float32"))
+    threshold = float(np.sort(halting[0])[3:5].mean())  # about half halt at depth 2
+    rule = halting_exit(exits, halting, [2, 4], np.zeros(8, int), [threshold])[0]
+    assert 0 < rule["exits"][2] < 1
+    path = tmp_path / "classifier_elastic_fp32.tflite"
+    got, used = TFLiteClassifier(path, threshold=threshold).predict_exits(x)
+    assert used.tolist() == [2 if h > threshold else 4 for h in halting[0]]
+    for i, depth in enumerate(used):
+        np.testing.assert_allclose(got[i], exits[(2, 4).index(depth)][i], atol=1e-5)
+    got, used = TFLiteClassifier(path).predict_exits(x)  # threshold 1.0: the full depth
+    assert used.tolist() == [4] * 8
+    np.testing.assert_allclose(got, exits[1], atol=1e-5)

@@ -6,6 +6,7 @@ import pytest
 
 from sharedformer_tf import SharingPlan, parameter_report
 from sharedformer_tf.models import AudioClassifier, ViTClassifier, audio_config, vit_config
+from tests.numpy_reference import log_softmax
 
 SMALL = dict(hidden_dim=8, num_heads=2, intermediate_dim=16, stem_filters=0, patch_size=7)
 
@@ -185,3 +186,87 @@ def test_deepest_share_sets_the_fraction_of_steps_at_the_deepest_depth():
     assert abs(counts[0.5][1] - 0.25) < 0.03 and abs(counts[0.5][2] - 0.25) < 0.03
     with pytest.raises(ValueError, match="deepest_share=1.5"):
         _vit(depths=(2,), deepest_share=1.5)
+
+
+def test_learned_halting_trains_every_exit_with_the_ponder_loss(tmp_path):
+    """A step reports PonderNet's loss, computed here by hand from each
+    exit's logits and halting logit: the expected cross-entropy under
+    `p_n = lambda_n prod_{j<n} (1 - lambda_j)` (the last exit's lambda 1)
+    plus `halting_weight` times KL(p || the renormalized geometric prior);
+    the model saves and loads with its halting head."""
+    keras.utils.set_random_seed(4)
+    model = _vit(plan=SharingPlan(4, 2, strategy="cycle"), depths=(1, 2), halting_prior=0.4,
+                 halting_weight=0.3)  # fmt: skip
+    assert model.head.units == 11  # ten classes and the halting logit
+    x, y = _images(6, 2), np.array([0, 1, 2, 3, 4, 5])
+    logits = np.stack(model.exit_logits(x), 1).astype("float64")  # [n, exits, classes]
+    halting = np.stack(model.exit_halting(x), 1).astype("float64")
+    assert np.all(halting[:, -1] == 1) and np.all((halting[:, :-1] > 0) & (halting[:, :-1] < 1))
+    before = np.concatenate([np.ones((6, 1)), np.cumprod(1 - halting, 1)[:, :-1]], 1)
+    p = halting * before
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+    cross_entropy = -np.take_along_axis(log_softmax(logits), y[:, None, None], -1)[..., 0]
+    prior = 0.4 * 0.6 ** np.arange(3)
+    kl = (p * (np.log(p) - np.log(prior / prior.sum()))).sum(1)
+    want = np.mean((p * cross_entropy).sum(1) + 0.3 * kl)
+    model.compile(keras.optimizers.SGD(0.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    assert model.train_on_batch(x, y) == pytest.approx(want, rel=1e-4)
+    np.testing.assert_allclose(model(x), logits[:, -1], rtol=1e-5, atol=1e-5)  # plain call
+    model.compile(keras.optimizers.SGD(0.5),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    head = np.asarray(model.head.kernel)
+    model.train_on_batch(x, y)
+    assert np.abs(np.asarray(model.head.kernel)[:, -1] - head[:, -1]).max() > 0  # halting learns
+    model.save(tmp_path / "m.keras")
+    restored = keras.saving.load_model(tmp_path / "m.keras")
+    for a, b in zip(restored.exit_halting(x), model.exit_halting(x), strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="learned to halt at depths"):
+        model.with_depths((3,))
+
+
+def test_halting_exit_rule_in_the_graph_follows_the_cumulative_halting_probability():
+    import tensorflow as tf
+
+    from sharedformer_tf.classification import halting_exit
+
+    keras.utils.set_random_seed(8)
+    model = _vit(plan=SharingPlan(4, 2, strategy="cycle"), depths=(1, 2), halting_prior=0.5)
+    head = model.head.kernel
+    head.assign(np.asarray(head) * np.r_[np.ones(10), 8.0])  # spread the halting logits
+    x = _images(16, 5).astype("float32")
+    want = [np.asarray(keras.ops.softmax(p)) for p in model.exit_logits(x)]
+    cumulative = 1 - np.cumprod(1 - np.stack(model.exit_halting(x)), axis=0)
+    threshold = float(np.sort(cumulative[0])[7:9].mean())  # about half leave at depth 1
+    assert 0 < threshold < 1
+    p, used = tf.function(model.adaptive_probabilities)(x, 4, threshold)
+    first = np.where(cumulative[:-1] > threshold, 1, 0).tolist() + [[1] * 16]
+    index = np.argmax(np.array(first), axis=0)
+    assert used.numpy().tolist() == [model.depths[i] for i in index]
+    assert len(set(index)) >= 2
+    for i in range(16):
+        np.testing.assert_allclose(p[i], want[index[i]][i], atol=1e-5)
+    row = halting_exit(want, model.exit_halting(x), model.depths, np.zeros(16), [threshold])[0]
+    assert row["mean_depth"] == pytest.approx(np.mean(used.numpy()))
+    p, used = tf.function(model.adaptive_probabilities)(x, 4, 1.0)
+    assert set(used.numpy()) == {4}  # 1.0 never exits early
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(halting_prior=0.5), "needs exits"),
+        (dict(depths=(2,), halting_prior=1.0), "halting_prior=1.0"),
+        (dict(depths=(2,), halting_prior=0.5, depth_distillation=0.5), "trains every exit"),
+        (dict(depths=(2,), halting_prior=0.5, halting_weight=-1), "halting_weight=-1"),
+    ],
+)
+def test_halting_config_errors_name_the_field(changes, message):
+    with pytest.raises(ValueError, match=message):
+        vit_config.tiny(**changes)
+
+
+def test_halting_needs_a_plan_whose_exits_run_in_one_pass():
+    with pytest.raises(ValueError, match="not the start"):
+        _vit(plan=SharingPlan(4, 2, strategy="sequence"), depths=(2,), halting_prior=0.5)
