@@ -23,7 +23,10 @@ With `--models single,elastic,distilled,per_depth_heads`, more models are
 trained with `--depths`: with `--depth-distillation` (shallower steps also
 learn the deepest depth's outputs), with half the steps at the deepest
 depth (`deepest_half`: `--deepest-share 0.5`), and, for the classifiers,
-with a head per depth (`--exit-heads per_depth`). The multi-depth language model and translator
+with a head per depth (`--exit-heads per_depth`) and with learned halting
+(`halting`: `--halting 0.5`, PonderNet's loss over every exit each step;
+its exported file exits by the cumulative halting probability, scored at
+the same thresholds). The multi-depth language model and translator
 are also scored with per-token early exit (`evaluate --exit-thresholds`:
 perplexity or BLEU, mean depth and decoding seconds per threshold); the
 language model's cached greedy decoding is also timed one prompt at a time
@@ -54,7 +57,8 @@ import app_sharing_comparison  # noqa: E402
 APPS = ("keyword_spotting", "classify_images", "generate_text", "translate")
 QUALITY = {"generate_text": "perplexity", "translate": "bleu"}  # the rest: accuracy
 TRAIN_FLAGS = {"translate": ["--sharing", "cycle"]}  # see the docstring
-MODELS = ("single", "elastic", "distilled", "per_depth_heads", "deepest_half")
+CLASSIFIERS = ("keyword_spotting", "classify_images")
+MODELS = ("single", "elastic", "distilled", "per_depth_heads", "deepest_half", "halting")
 
 
 def parse_args():
@@ -70,7 +74,7 @@ def parse_args():
         default="single,elastic",
         help="of single, elastic, distilled (elastic with --depth-distillation), "
         "per_depth_heads (an elastic classifier with a head per depth), deepest_half (half "
-        "the steps at the deepest depth)",
+        "the steps at the deepest depth), halting (a classifier with learned halting)",
     )
     parser.add_argument(
         "--depth-distillation",
@@ -153,10 +157,12 @@ def run_model(app, model, args, directory):
         extra += ["--depth-distillation", args.depth_distillation]
     if model == "deepest_half":
         extra += ["--deepest-share", "0.5"]
+    if model in ("per_depth_heads", "halting") and app not in CLASSIFIERS:
+        raise SystemExit(f"{model} is a classifier model; {app} has no exit heads")
     if model == "per_depth_heads":
-        if app not in ("keyword_spotting", "classify_images"):
-            raise SystemExit(f"per_depth_heads is a classifier model; {app} has no exit heads")
         extra += ["--exit-heads", "per_depth"]
+    if model == "halting":
+        extra += ["--halting", "0.5"]
     seconds = None
     if not (args.reuse_models and os.path.isfile(os.path.join(model_dir, "model.keras"))):
         _, seconds = app_sharing_comparison.run_app(
