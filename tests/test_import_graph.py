@@ -16,7 +16,8 @@ FORBIDDEN["preprocessing"] = ("sharedformer_tf.export", "sharedformer_tf.app",
                               "sharedformer_tf.generation")  # fmt: skip
 FORBIDDEN.update(translation=("sharedformer_tf.app",), classification=("sharedformer_tf.app",),
                  generation=("sharedformer_tf.app", "sharedformer_tf.export"),
-                 export=("sharedformer_tf.app",), report=("sharedformer_tf.app",))  # fmt: skip
+                 export=("sharedformer_tf.app",), report=("sharedformer_tf.app",),
+                 convert=("sharedformer_tf.app", "sharedformer_tf.export"))  # fmt: skip
 
 
 def imported_modules(path):

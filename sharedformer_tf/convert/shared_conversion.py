@@ -1,0 +1,159 @@
+"""From a trained model to one with fewer stored weights: `to_shared`."""
+
+import numpy as np
+
+from sharedformer_tf.models.patch_classifier import PatchClassifier
+from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
+from sharedformer_tf.models.shared_causal_lm import SharedCausalLM
+from sharedformer_tf.sharing.sharing_plan import SharingPlan
+
+INITS = ("stepwise", "average", "lower")
+RELAXATIONS = (None, "adapter")
+SUPPORTED = "Seq2SeqTransformer, SharedCausalLM, ViTClassifier, AudioClassifier"
+# What a block calls at each depth: its sublayers and the state beside them.
+SUBLAYERS = ("self_attention", "self_attention_norm", "cross_attention", "cross_attention_norm",
+             "feed_forward", "feed_forward_norm", "adapter")  # fmt: skip
+
+
+def _plan_fields(model):
+    """`{stack attribute: config field of its plan}` of a supported model."""
+    if isinstance(model, Seq2SeqTransformer):
+        return {"encoder": "encoder_plan", "decoder": "decoder_plan"}
+    if isinstance(model, SharedCausalLM):
+        return {"decoder": "plan"}
+    if isinstance(model, PatchClassifier):
+        return {"encoder": "plan"}
+    raise ValueError(f"`to_shared` converts {SUPPORTED}. Received: a model of type "
+                     f"{type(model).__name__}")  # fmt: skip
+
+
+def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=None):
+    """A new model of `model`'s family whose stack follows `plan`, its
+    weights taken from `model` (Relaxed Recursive Transformers' conversion
+    of a trained model into a looped one).
+
+    The source may be unshared (`--sharing none`) or shared: the source
+    layer "at depth `d`" is the instance its stack calls at depth `d`. Each
+    target instance (a sublayer of a group, or a depth's own norms and
+    adapter) serves the depths the plan gives it, and takes:
+
+    - `"stepwise"`: for the `g`-th of `K` groups of its kind (in the order
+      of first use), the source layer at depth `g * L // K` (evenly spaced
+      layers from the first; `L` depths);
+    - `"average"`: the element-wise mean of the source layers at the
+      depths it serves;
+    - `"lower"`: the source layer at depth `g` (the first `K` layers).
+
+    A depth's own state (layer norms with `per_depth_norms`, adapters) is
+    its single group, so it comes from the same depth of the source under
+    every init; everything outside the stacks' blocks (embeddings, heads,
+    output norms, depth embeddings) is copied. With a `plan` of strategy
+    `"none"` the result computes exactly what `model` does.
+
+    Args:
+        model: a `Seq2SeqTransformer`, `SharedCausalLM`, `ViTClassifier` or
+            `AudioClassifier` (without encoder-decoder tying).
+        plan: `SharingPlan` (or its config) for the stack; with as many
+            depths as the source's stack. A `Seq2SeqTransformer`'s encoder.
+        init: `"stepwise"`, `"average"` or `"lower"`.
+        relax: `None`, or `"adapter"`: every depth gets a feed-forward
+            adapter of width `rank` beside the shared feed-forward network
+            (zero at first, so the converted model starts as the plain
+            shared one).
+        rank: int, the adapter width with `relax="adapter"`.
+        decoder_plan: a `Seq2SeqTransformer`'s decoder plan (`None`: `plan`).
+
+    Returns:
+        The converted model (same class, dtype policy and name).
+
+    Example:
+
+    >>> from sharedformer_tf.models import SharedCausalLM, causal_lm_config
+    >>> teacher = SharedCausalLM(causal_lm_config.tiny(vocabulary_size=20,
+    ...     hidden_dim=8, num_heads=2, intermediate_dim=16,
+    ...     plan=SharingPlan(4, strategy="none")))
+    >>> student = to_shared(teacher, SharingPlan(4, 2, strategy="cycle"))
+    >>> student.count_params() < teacher.count_params()
+    True
+    """
+    fields = _plan_fields(model)
+    if init not in INITS:
+        raise ValueError(f"`init` must be one of {INITS}. Received: init={init!r}")
+    if relax not in RELAXATIONS:
+        raise ValueError(f"`relax` must be one of {RELAXATIONS}. Received: relax={relax!r}")
+    if (relax is None) != (rank is None):
+        raise ValueError(f"`rank` goes with relax='adapter' only. Received: relax={relax!r}, "
+                         f"rank={rank!r}")  # fmt: skip
+    config = model.config
+    if getattr(config, "share_encoder_decoder", False):
+        raise ValueError("`to_shared` converts encoder and decoder separately. Received: a "
+                         "model with share_encoder_decoder=True")  # fmt: skip
+    plans = {"encoder_plan": plan, "decoder_plan": plan if decoder_plan is None else decoder_plan,
+             "plan": plan}  # fmt: skip
+    changes = {}
+    for stack, field in fields.items():
+        new = SharingPlan.coerce(plans[field])
+        depth = getattr(model, stack).num_layers
+        if new.num_layers != depth:
+            raise ValueError(f"The converted {stack} keeps the source's {depth} depths. "
+                             f"Received: a plan of {new.num_layers} depths ({new})")  # fmt: skip
+        changes[field] = new
+    if relax == "adapter":
+        changes["adapter_dim"] = rank
+    target = type(model)(config.replace(**changes), dtype=model.dtype_policy, name=model.name)
+    assigned = _copy_blocks(model, target, fields, init)
+    sources = {v.path: v for v in model.weights}
+    for variable in target.weights:
+        if id(variable) in assigned:
+            continue
+        source = sources.get(variable.path)
+        if source is not None and tuple(source.shape) == tuple(variable.shape):
+            variable.assign(source)
+        elif "/adapter/" not in variable.path or relax != "adapter":
+            raise ValueError(f"No source weight for {variable.path} {tuple(variable.shape)} in "
+                             f"the {type(model).__name__} converted")  # fmt: skip
+    return target
+
+
+def _copy_blocks(source, target, fields, init):
+    """Sets every sublayer of the target stacks' blocks by `init`; returns
+    the ids of the variables it set."""
+    assigned = set()
+    for stack_name in fields:
+        mine, theirs = getattr(target, stack_name), getattr(source, stack_name)
+        depth = mine.num_layers
+        blocks, source_blocks = mine.blocks_at(depth), theirs.blocks_at(depth)
+        extra = list(zip(mine.extra_blocks, theirs.extra_blocks, strict=False))
+        for name in SUBLAYERS:
+            served = {}  # instance id -> (instance, depths it serves), in order of first use
+            for position, block in enumerate(blocks):
+                layer = getattr(block, name, None)
+                if layer is not None:
+                    served.setdefault(id(layer), (layer, []))[1].append(position)
+            count = len(served)
+            for group, (layer, depths) in enumerate(served.values()):
+                picked = {"average": depths, "stepwise": [group * depth // count],
+                          "lower": [group]}[init]  # fmt: skip
+                found = [getattr(source_blocks[d], name, None) for d in picked]
+                if any(f is None for f in found):
+                    if name == "adapter":
+                        continue  # a new relaxation: starts at zero
+                    raise ValueError(f"The source {stack_name} has no {name} at depths {picked}")
+                _set_mean(layer, [f.get_weights() for f in found], f"{stack_name} {name}")
+                assigned.update(id(v) for v in layer.weights)
+            for block, source_block in extra:  # positions beyond the plan: their own state
+                layer, found = getattr(block, name, None), getattr(source_block, name, None)
+                if layer is not None and found is not None and block.name == source_block.name:
+                    _set_mean(layer, [found.get_weights()], f"{stack_name} {name}")
+                    assigned.update(id(v) for v in layer.weights)
+    return assigned
+
+
+def _set_mean(layer, weight_lists, what):
+    shapes = [tuple(w.shape) for w in layer.get_weights()]
+    for weights in weight_lists:
+        if [tuple(w.shape) for w in weights] != shapes:
+            raise ValueError(f"The source's {what} has weights of shapes "
+                             f"{[tuple(w.shape) for w in weights]}; the converted model's are "
+                             f"{shapes}")  # fmt: skip
+    layer.set_weights([np.mean(parts, axis=0) for parts in zip(*weight_lists, strict=True)])
