@@ -129,12 +129,12 @@ class ElasticDepthModel(ConfigModel):
             loss = loss + weight * self.distillation_loss(teacher, y_pred, x)
         return loss
 
-    def distillation_loss(self, teacher_logits, logits, inputs):
+    def distillation_loss(self, teacher_logits, logits, inputs, temperature=1.0):
         """Mean KL(teacher || student) of the softmax distributions of two
-        logits tensors, over the examples (and positions) that
-        `_distillation_weights(inputs)` counts."""
-        teacher = ops.log_softmax(ops.cast(teacher_logits, "float32"), axis=-1)
-        student = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
+        logits tensors (each divided by `temperature`), over the examples
+        (and positions) that `_distillation_weights(inputs)` counts."""
+        teacher = ops.log_softmax(ops.cast(teacher_logits, "float32") / temperature, axis=-1)
+        student = ops.log_softmax(ops.cast(logits, "float32") / temperature, axis=-1)
         kl = ops.sum(ops.exp(teacher) * (teacher - student), axis=-1)
         weights = self._distillation_weights(inputs)
         if weights is None:
