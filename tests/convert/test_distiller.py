@@ -24,8 +24,8 @@ def _batch():
 
 
 def _compile(distiller, learning_rate=0.0):
-    distiller.compile(keras.optimizers.SGD(learning_rate), keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, ignore_class=PAD))  # fmt: skip
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+    distiller.compile(keras.optimizers.SGD(learning_rate), loss)
 
 
 def test_the_loss_is_the_weighted_sum_computed_by_hand():
