@@ -2,6 +2,8 @@
 
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
+    python apps/translate.py convert --model DIR --out DIR [--sharing S --groups M] [--init I]
+                                     [--relax adapter --rank R] [--epochs N] [--distill-alpha A]
     python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K] [--no-jit]
                                       [--depth N] [--exit-thresholds C,...]
     python apps/translate.py translate --model DIR [--tflite FILE] [--depth N] [--exit-threshold C]
@@ -27,6 +29,8 @@ import tensorflow as tf  # noqa: E402
 import sharedformer_tf as sf  # noqa: E402
 from sharedformer_tf import app, distribute, training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
+from sharedformer_tf.convert import Distiller, to_shared  # noqa: E402
+from sharedformer_tf.convert.shared_conversion import INITS  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import (  # noqa: E402
     load_sentencepiece,
@@ -55,16 +59,47 @@ def parse_args(argv):
     )
     commands = parser.add_subparsers(dest="command")
     train = commands.add_parser("train", help="train a translator into --out DIR")
-    train.add_argument("--data", default="builtin:en-fr", help="training SPEC")
-    train.add_argument(
-        "--valid", help="validation SPEC (default: its valid split, or 1%% held out)"
+    convert = commands.add_parser(
+        "convert", help="convert a trained translator (--model) to a shared one and uptrain it "
+        "by distillation from it into --out DIR")  # fmt: skip
+    convert.add_argument("--model", required=True, help="the trained translator (the teacher)")
+    convert.add_argument(
+        "--init",
+        choices=INITS,
+        default="stepwise",
+        help="where each group's weights come from (see convert.to_shared)",
     )
-    train.add_argument(
-        "--out", required=True, help="directory for model, tokenizer, config, report"
-    )
+    convert.add_argument("--relax", choices=("adapter",),
+                         help="give every depth an adapter of width --rank")  # fmt: skip
+    convert.add_argument("--rank", type=flags.positive_int, help="the adapter width")
+    convert.add_argument("--distill-alpha", type=flags.fraction, default=0.5,
+                         help="weight of KL(teacher || student) in the loss")  # fmt: skip
+    convert.add_argument("--temperature", type=flags.positive_float, default=2.0)
+    for sub in (train, convert):
+        sub.add_argument("--data", default="builtin:en-fr" if sub is train else None,
+                         help="training SPEC (convert's default: the teacher's)")  # fmt: skip
+        sub.add_argument(
+            "--valid", help="validation SPEC (default: its valid split, or 1%% held out)"
+        )
+        sub.add_argument(
+            "--out", required=True, help="directory for model, tokenizer, config, report"
+        )
+        sub.add_argument("--epochs", type=flags.positive_int, default=3 if sub is train else 1)
+        flags.add_sharing_flags(sub)
+        sub.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
+        sub.add_argument(
+            "--learning-rate", type=flags.positive_float, help="peak (default: preset's)"
+        )
+        sub.add_argument("--warmup-steps", type=flags.positive_int)
+        sub.add_argument("--label-smoothing", type=flags.fraction, default=0.1)
+        sub.add_argument("--train-examples", type=flags.positive_int,
+                         help="builtin size, or first N")  # fmt: skip
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+        flags.add_distribution_flags(sub)
+        sub.add_argument("--overwrite", action="store_true",
+                         help="replace a finished model in --out")  # fmt: skip
     train.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=flags.positive_int, default=3)
-    flags.add_sharing_flags(train)
     on_off = argparse.BooleanOptionalAction
     train.add_argument("--share-encoder-decoder", action=on_off, help="decoder uses encoder groups")
     train.add_argument("--share-cross-attention", action=on_off, help="one for all decoder depths")
@@ -78,17 +113,6 @@ def parse_args(argv):
     train.add_argument("--max-length", type=flags.int_at_least(MIN_MAX_LENGTH),
                        help=f"longest sequence in tokens, at least {MIN_MAX_LENGTH}")  # fmt: skip
     train.add_argument("--dropout", type=flags.fraction, help="residual/attention/FFN dropout rate")
-    train.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
-    train.add_argument(
-        "--learning-rate", type=flags.positive_float, help="peak (default: preset's)"
-    )
-    train.add_argument("--warmup-steps", type=flags.positive_int)
-    train.add_argument("--label-smoothing", type=flags.fraction, default=0.1)
-    train.add_argument("--train-examples", type=flags.positive_int, help="builtin size, or first N")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    flags.add_distribution_flags(train)
-    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("evaluate", "translate", "export"):
         sub = commands.add_parser(command)
         sub.add_argument("--model", required=True, help="a directory written by train")
@@ -109,7 +133,7 @@ def parse_args(argv):
         if command == "export":
             sub.add_argument("--out", default=EXPORT_DIR)
             sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
-    for sub in (train, commands.choices["evaluate"]):
+    for sub in (train, convert, commands.choices["evaluate"]):
         sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     scoring, run = commands.choices["evaluate"], commands.choices["translate"]
     flags.add_depth_flags(train, scoring, run, token_exits=(scoring, run))
@@ -206,6 +230,53 @@ def train(args):
     run.finish(model, lambda model, directory: Translator(model, tokenizer).save(directory))
 
 
+def convert(args):
+    """`to_shared` on the trained translator `--model` with the sharing
+    flags' plan, then `--epochs` of distillation from it (`Distiller`)."""
+    run = app.TrainingRun(args)
+    teacher = Translator.load(args.model)
+    recorded = training.read_run_config(args.model)
+    args.data = args.data or recorded["run"]["data"]
+    layers = teacher.model.encoder.num_layers
+    plan = flags.plan_from_flags(args, sf.SharingPlan(layers, max(1, layers // 2), "cycle_rev"))
+    shared = dict(plan=plan, init=args.init, relax=args.relax, rank=args.rank)
+    config = to_shared(teacher.model, **shared).config  # bad flags fail before anything is written
+    pairs, valid = load_training_data(args)
+    run.prepare()
+    learning_rate = args.learning_rate or recorded.get("training", {}).get("learning_rate", 1e-3)
+    recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
+              "label_smoothing": args.label_smoothing,
+              "global_batch_size": run.global_batch_size, "epochs": args.epochs}  # fmt: skip
+    conversion = {"teacher": os.path.abspath(args.model), "init": args.init, "relax": args.relax,
+                  "rank": args.rank, "distill_alpha": args.distill_alpha,
+                  "temperature": args.temperature}  # fmt: skip
+    run.open(config, files={"tokenizer.model": teacher.tokenizer.proto}, training=recipe,
+             conversion=conversion)  # fmt: skip
+    preprocessor = Seq2SeqPreprocessor.for_model(config, teacher.tokenizer)
+    batch_size = run.global_batch_size
+    train_ds = make_translation_dataset(pairs, preprocessor, batch_size, shuffle=True,
+                                        seed=args.seed, drop_remainder=True)  # fmt: skip
+    valid_ds = make_translation_dataset(valid, preprocessor, batch_size)
+    steps = int(train_ds.cardinality()) * args.epochs
+    log.info("Converted to %s (%s init); distilling on %d pairs for %d epochs, alpha %g, "
+             "temperature %g", plan, args.init, len(pairs), args.epochs, args.distill_alpha,
+             args.temperature)  # fmt: skip
+
+    def build(jit_compile):  # in the strategy's scope: the teacher's variables too
+        source = Translator.load(args.model).model
+        distiller = Distiller(to_shared(source, **shared), source, args.distill_alpha,
+                              args.temperature)  # fmt: skip
+        return training.compile_seq2seq(distiller, steps, learning_rate, args.warmup_steps,
+                                        args.label_smoothing, config.pad_id,
+                                        jit_compile=jit_compile)  # fmt: skip
+
+    distiller = run.fit(build, train_ds, valid_ds)
+    run.finish(
+        distiller.student,
+        lambda model, directory: Translator(model, teacher.tokenizer).save(directory),
+    )
+
+
 def evaluate_model(args):
     translator = Translator.load(args.model)
     if args.exit_thresholds:
@@ -290,7 +361,7 @@ def main(argv=None):
     absl.logging.set_verbosity(absl.logging.ERROR)  # TF's SavedModel chatter
     tf.get_logger().setLevel("ERROR")
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+    commands = {None: demo, "train": train, "convert": convert, "evaluate": evaluate_model,
                 "translate": translate, "export": export}  # fmt: skip
     flags.run(commands, parser, args)
 

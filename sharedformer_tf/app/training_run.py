@@ -90,7 +90,7 @@ class TrainingRun:
             logger.info("Whole-step XLA off: %s", reason)
         with self.strategy.scope():
             model = build(jit_compile)
-        report = parameter_report(model)
+        report = parameter_report(getattr(model, "student", model))  # a Distiller's student
         print(report, flush=True)
         if self.chief:
             with open(os.path.join(self.work, "parameter_report.json"), "w") as f:

@@ -450,3 +450,38 @@ def test_elastic_translator_trains_evaluates_and_translates_at_each_depth(
     ]:  # fmt: skip
         code, error = exit_code_and_error(argv, capsys)
         assert code == 2 and message in error and "Traceback" not in error
+
+
+def test_convert_makes_a_shared_student_of_a_trained_translator(corpus, tmp_path, capsys):
+    """`convert`: an unshared 2+2 teacher -> one group per stack (averaged),
+    distilled for an epoch; the student is a translator of its own with
+    fewer stored parameters; bad flags write nothing."""
+    teacher, student = tmp_path / "teacher", tmp_path / "student"
+    small = [a for a in SMALL if a not in ("--sharing", "all")]
+    load_app().main(["train", "--data", f"tsv:{corpus}/train.tsv", "--out", str(teacher),
+                     "--epochs", "1", *small, "--sharing", "none"])  # fmt: skip
+    for argv, message in [
+        (["--layers", "3"], "keeps the source's 2 depths"),
+        (["--relax", "adapter"], "rank=None"),
+        (["--init", "middle"], "invalid choice: 'middle'"),
+    ]:
+        code, error = exit_code_and_error(["convert", "--model", str(teacher), "--out",
+                                           str(student), *argv], capsys)  # fmt: skip
+        assert code == 2 and message in error and "Traceback" not in error
+        assert not student.exists()
+    load_app().main(["convert", "--model", str(teacher), "--out", str(student), "--sharing",
+                     "all", "--init", "average", "--relax", "adapter", "--rank", "4",
+                     "--batch-size", "16", "--no-jit"])  # fmt: skip
+    capsys.readouterr()
+    config = json.loads((student / "config.json").read_text())
+    assert config["model"]["encoder_plan"]["strategy"] == "all"
+    assert config["model"]["adapter_dim"] == 4 and config["run"]["data"].startswith("tsv:")
+    assert (
+        config["conversion"]["init"] == "average" and config["conversion"]["distill_alpha"] == 0.5
+    )
+    sizes = [json.loads((d / "parameter_report.json").read_text())["unique_params"]
+             for d in (teacher, student)]  # fmt: skip
+    assert sizes[1] < sizes[0]
+    data = f"parallel:{corpus}/test.en,{corpus}/test.fr"
+    load_app().main(["evaluate", "--model", str(student), "--data", data, "--no-jit"])
+    assert 0 <= json.loads(capsys.readouterr().out.strip().splitlines()[-1])["bleu"] <= 100
