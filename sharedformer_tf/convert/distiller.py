@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from sharedformer_tf.distribute.loss_scaling import scale_for_replicas
+
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
 class Distiller(keras.Model):
@@ -75,7 +77,8 @@ class Distiller(keras.Model):
         teacher = ops.stop_gradient(self.teacher(x, training=False))
         t = self.temperature
         kl = self.student.distillation_loss(teacher, y_pred, x, temperature=t)
-        return self.alpha * t * t * kl + (1.0 - self.alpha) * task
+        # `task` is scaled for the replicas by Keras; the KL term the same way.
+        return scale_for_replicas(self.alpha * t * t * kl) + (1.0 - self.alpha) * task
 
     def get_config(self):
         config = super().get_config()

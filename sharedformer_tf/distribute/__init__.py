@@ -5,6 +5,7 @@ from sharedformer_tf.distribute.keras_multi_worker_fix import (
     apply_keras_multi_worker_fix,
     keras_needs_multi_worker_fix,
 )
+from sharedformer_tf.distribute.loss_scaling import scale_for_replicas
 from sharedformer_tf.distribute.precision import PRECISIONS, set_precision
 from sharedformer_tf.distribute.strategies import (
     STRATEGY_NAMES,
@@ -25,6 +26,7 @@ __all__ = [
     "is_chief",
     "keras_needs_multi_worker_fix",
     "make_strategy",
+    "scale_for_replicas",
     "set_precision",
     "strategy_name",
     "weights_digest",

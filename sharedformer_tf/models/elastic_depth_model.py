@@ -1,5 +1,6 @@
 from keras import ops
 
+from sharedformer_tf.distribute.loss_scaling import scale_for_replicas
 from sharedformer_tf.models.config_model import ConfigModel
 
 # Weyl sequence of the golden ratio: a step's depth draw, spread evenly over
@@ -126,7 +127,8 @@ class ElasticDepthModel(ConfigModel):
         weight = getattr(self.config, "depth_distillation", 0.0)
         if training and weight and index is not None and index + 1 < len(self.depths):
             teacher = ops.stop_gradient(self._depth_models[-1](x, training=False))
-            loss = loss + weight * self.distillation_loss(teacher, y_pred, x)
+            kl = self.distillation_loss(teacher, y_pred, x)
+            loss = loss + scale_for_replicas(weight * kl)  # as Keras scales its own losses
         return loss
 
     def distillation_loss(self, teacher_logits, logits, inputs, temperature=1.0):

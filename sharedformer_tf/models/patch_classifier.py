@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from sharedformer_tf.distribute.loss_scaling import scale_for_replicas
 from sharedformer_tf.layers.exit_heads import ExitHeads
 from sharedformer_tf.layers.patch_embedding import PatchEmbedding
 from sharedformer_tf.models.elastic_depth_model import ElasticDepthModel
@@ -132,7 +133,9 @@ class PatchClassifier(ElasticDepthModel):
             return super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                         training=training)  # fmt: skip
         loss = self.halting_loss(y, y_pred)
-        return loss + ops.sum(self.losses) if self.losses else loss
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return scale_for_replicas(loss)  # as Keras scales its own losses
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if y_pred is not None and len(y_pred.shape) == 3:  # the deepest exit's logits

@@ -150,7 +150,7 @@ def test_language_model_with_kv_sharing_trains_alike_on_one_and_two_replicas():
     np.testing.assert_allclose(mirrored["loss"][0], one["loss"][0], rtol=0.01)
 
 
-ELASTIC_SCRIPT = textwrap.dedent(
+TWO_REPLICA_SCRIPT = textwrap.dedent(
     """
     import json
     import tensorflow as tf
@@ -161,24 +161,29 @@ ELASTIC_SCRIPT = textwrap.dedent(
     import keras
     import numpy as np
     from sharedformer_tf import SharingPlan, distribute
+    from sharedformer_tf.convert import Distiller, to_shared
     from sharedformer_tf.models import SharedCausalLM, causal_lm_config
 
     keras.utils.set_random_seed(0)
     windows = np.random.default_rng(0).integers(3, 24, (48, 9)).astype("int32")  # no padding
-    config = causal_lm_config.tiny(vocabulary_size=24, hidden_dim=16, num_heads=2,
-                                   intermediate_dim=32, max_length=16, depths=(2,),
-                                   plan=SharingPlan(4, 2, strategy="cycle"))
-    results, initial = {}, None
+    size = dict(vocabulary_size=24, hidden_dim=16, num_heads=2, intermediate_dim=32,
+                max_length=16)
+    elastic = causal_lm_config.tiny(**size, depths=(2,), depth_distillation=0.5,
+                                    plan=SharingPlan(4, 2, strategy="cycle"))
+    plain = causal_lm_config.tiny(**size, plan=SharingPlan(4, strategy="none"))
+    results, initial = {}, {}
     for name in ("one_device", "mirrored"):
         strategy = distribute.make_strategy(name)
         jit, _ = distribute.whole_step_jit(strategy)
         dataset = tf.data.Dataset.from_tensor_slices((windows[:, :-1], windows[:, 1:])).batch(16)
         with strategy.scope():
-            model = SharedCausalLM(config)
-            if initial is None:
-                initial = model.get_weights()
-            model.set_weights(initial)
-            model.compile(keras.optimizers.SGD(0.5),
+            model, teacher = SharedCausalLM(elastic), SharedCausalLM(plain)
+            for key, m in (("model", model), ("teacher", teacher)):
+                m.set_weights(initial.setdefault(key, m.get_weights()))
+            distiller = Distiller(to_shared(teacher, SharingPlan(4, 2, strategy="cycle"),
+                                            init="average"), teacher, alpha=0.5)
+            for m in (model, distiller):
+                m.compile(keras.optimizers.SGD(0.5),
                           keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                           jit_compile=jit)
         drawn = []
@@ -186,34 +191,56 @@ ELASTIC_SCRIPT = textwrap.dedent(
             drawn.append(model.depths[model.training_depth_index()])))
         model.fit(dataset, epochs=1, verbose=0, callbacks=[record])
         replicas = [[np.asarray(v) for v in getattr(w, "values", (w,))] for w in model.weights]
+        history = distiller.fit(dataset, epochs=2, verbose=0)
         results[name] = {
             "replicas": strategy.num_replicas_in_sync, "depths": drawn,
             "weights": [w.tolist() for w in model.get_weights()],
             "replicas_equal": all(np.array_equal(r[0], x) for r in replicas for x in r),
             "moved": max(float(np.abs(a - b).max())
-                         for a, b in zip(model.get_weights(), initial)),
+                         for a, b in zip(model.get_weights(), initial["model"])),
+            "distill_loss": history.history["loss"],
+            "student": [w.tolist() for w in distiller.student.get_weights()],
+            "teacher_kept": all(np.array_equal(a, b)
+                                for a, b in zip(initial["teacher"], teacher.get_weights())),
         }
     print(json.dumps(results))
     """
 )
 
 
-def test_elastic_training_draws_the_same_depth_on_every_replica():
-    """Three steps with one depth drawn per step (2, 4, 2) under
-    MirroredStrategy on two logical CPUs: each replica keeps the same
-    weights, and they are the one-device run's. Replicas drawing depths of
-    their own would average the gradients of different depths and leave
-    the one-device weights."""
+@pytest.fixture(scope="module")
+def two_replica_runs():
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", ELASTIC_SCRIPT], capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", TWO_REPLICA_SCRIPT], capture_output=True, text=True, timeout=600,
         env=env,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     runs = json.loads(result.stdout.strip().splitlines()[-1])
-    one, mirrored = runs["one_device"], runs["mirrored"]
-    assert (one["replicas"], mirrored["replicas"]) == (1, 2)
+    assert (runs["one_device"]["replicas"], runs["mirrored"]["replicas"]) == (1, 2)
+    return runs["one_device"], runs["mirrored"]
+
+
+def test_elastic_training_draws_the_same_depth_on_every_replica(two_replica_runs):
+    """Three steps with one depth drawn per step (2, 4, 2), the depth-2
+    steps with the distillation term, under MirroredStrategy on two logical
+    CPUs: each replica keeps the same weights, and they are the one-device
+    run's. Replicas drawing depths of their own would average the gradients
+    of different depths, and a distillation term not scaled for the
+    replicas would count twice: either leaves the one-device weights."""
+    one, mirrored = two_replica_runs
     assert one["depths"] == mirrored["depths"] == [2, 4, 2]
     assert mirrored["replicas_equal"] and one["moved"] > 1e-2
     for a, b in zip(one["weights"], mirrored["weights"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_distiller_trains_alike_on_one_and_two_replicas(two_replica_runs):
+    """The conversion's uptraining under MirroredStrategy: the same losses
+    and student weights as on one device, the teacher untouched."""
+    one, mirrored = two_replica_runs
+    assert one["teacher_kept"] and mirrored["teacher_kept"]
+    assert one["distill_loss"][1] < one["distill_loss"][0]
+    np.testing.assert_allclose(mirrored["distill_loss"], one["distill_loss"], rtol=1e-4)
+    for a, b in zip(one["student"], mirrored["student"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
