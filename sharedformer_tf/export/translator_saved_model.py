@@ -15,7 +15,7 @@ class TranslatorModule(tf.Module):
     A model trained at several depths (`model.depths`) also translates at
     any of them: `translate(texts, depth)` with an int32 scalar `depth`
     (the `translate_at_depth` signature); `translate(texts)` runs the
-    translator's own depth.
+    translator's own depth. Decoding runs every depth (no early exit).
 
     Args:
         translator: a `sharedformer_tf.translation.Translator`.
