@@ -72,7 +72,7 @@ def parse_args(argv):
     convert.add_argument("--relax", choices=("adapter",),
                          help="give every depth an adapter of width --rank")  # fmt: skip
     convert.add_argument("--rank", type=flags.positive_int, help="the adapter width")
-    convert.add_argument("--distill-alpha", type=flags.fraction, default=0.5,
+    convert.add_argument("--distill-alpha", type=flags.weight, default=0.5,
                          help="weight of KL(teacher || student) in the loss")  # fmt: skip
     convert.add_argument("--temperature", type=flags.positive_float, default=2.0)
     for sub in (train, convert):

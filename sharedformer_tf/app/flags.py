@@ -34,13 +34,14 @@ def int_at_least(minimum):
     return parse
 
 
-def _float_in(text, low, high, low_inclusive, description):
+def _float_in(text, low, high, low_inclusive, description, high_inclusive=False):
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     above = value >= low if low_inclusive else value > low
-    if not (above and value < high):
+    below = value <= high if high_inclusive else value < high
+    if not (above and below):
         raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
     return value
 
@@ -58,6 +59,16 @@ def non_negative_float(text):
 def fraction(text):
     """argparse type: a float in [0, 1) (e.g. label smoothing)."""
     return _float_in(text, 0.0, 1.0, True, "a number in [0, 1)")
+
+
+def open_fraction(text):
+    """argparse type: a float in (0, 1) (e.g. a share of the steps)."""
+    return _float_in(text, 0.0, 1.0, False, "a number in (0, 1)")
+
+
+def weight(text):
+    """argparse type: a float in [0, 1] (e.g. a loss term's weight)."""
+    return _float_in(text, 0.0, 1.0, True, "a number in [0, 1]", high_inclusive=True)
 
 
 MAX_DEPTH = 256  # a typo such as 4,6,800 must not build hundreds of blocks
@@ -84,7 +95,7 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
     train.add_argument("--depths", type=depth_list, default=(),
                        help="also train to run at these depths, one drawn per step "
                        "(elastic depth), e.g. 4,6")  # fmt: skip
-    train.add_argument("--deepest-share", type=fraction, metavar="P",
+    train.add_argument("--deepest-share", type=open_fraction, metavar="P",
                        help="with --depths: the share of steps at the deepest depth (default: "
                        "every depth alike)")  # fmt: skip
     train.add_argument("--depth-distillation", type=non_negative_float, default=0.0, metavar="W",
@@ -94,7 +105,7 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
         train.add_argument("--exit-heads", choices=("shared", "per_depth"), default="shared",
                            help="with --depths: one classification head for every depth, or "
                            "one per depth")  # fmt: skip
-        train.add_argument("--halting", type=fraction, metavar="P",
+        train.add_argument("--halting", type=open_fraction, metavar="P",
                            help="with --depths: learned halting (PonderNet): each step trains "
                            "every exit with the halting loss, a geometric prior of parameter P "
                            "over the exits; early exit then follows the learned halting "

@@ -48,6 +48,8 @@ def test_positive_int_rejects(text):
         (flags.positive_float, ["3e-4", "2"], ["0", "-1e-3", "nan", "inf", "fast"]),
         (flags.non_negative_float, ["0", "0.05"], ["-0.1", "nan", "inf"]),
         (flags.fraction, ["0", "0.1", "0.99"], ["1", "-0.1", "nan", "x"]),
+        (flags.open_fraction, ["0.5", "0.99"], ["0", "1", "nan"]),
+        (flags.weight, ["0", "0.5", "1"], ["-0.1", "1.01", "nan"]),
     ],
 )
 def test_float_flag_types(function, good, bad):
