@@ -3,7 +3,8 @@
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
     python apps/translate.py convert --model DIR --out DIR [--sharing S --groups M] [--init I]
-                                     [--relax adapter --rank R] [--epochs N] [--distill-alpha A]
+                                     [--relax lora|adapter --rank R] [--epochs N]
+                                     [--distill-alpha A]
     python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K] [--no-jit]
                                       [--depth N] [--exit-thresholds C,...]
     python apps/translate.py translate --model DIR [--tflite FILE] [--depth N] [--exit-threshold C]
@@ -69,9 +70,10 @@ def parse_args(argv):
         default="stepwise",
         help="where each group's weights come from (see convert.to_shared)",
     )
-    convert.add_argument("--relax", choices=("adapter",),
-                         help="give every depth an adapter of width --rank")  # fmt: skip
-    convert.add_argument("--rank", type=flags.positive_int, help="the adapter width")
+    convert.add_argument("--relax", choices=("lora", "adapter"),
+                         help="give every depth LoRA deltas of rank --rank (from the SVD of what "
+                              "its layer differs by) or an adapter of width --rank")  # fmt: skip
+    convert.add_argument("--rank", type=flags.positive_int, help="the LoRA rank or adapter width")
     convert.add_argument("--distill-alpha", type=flags.weight, default=0.5,
                          help="weight of KL(teacher || student) in the loss")  # fmt: skip
     convert.add_argument("--temperature", type=flags.positive_float, default=2.0)

@@ -7,11 +7,18 @@ own commands:
   `--teacher-epochs` epochs;
 - `scratch`: the shared model (`--sharing S --groups G`) trained from
   scratch for `--epochs` epochs;
-- for each `--inits` init (and, with `--relax adapter`, each init with
-  per-depth adapters of width `--rank`): the teacher converted by
-  `convert.to_shared`, scored right after conversion (no training), then
-  `translate.py convert` (the conversion uptrained by distillation from the
-  teacher for `--epochs` epochs, `--distill-alpha`) and scored again.
+- for each `--inits` init (and, with `--relax lora,adapter`, each init with
+  per-depth LoRA deltas of rank `--rank` / adapters of width `--rank`): the
+  teacher converted by `convert.to_shared`, scored right after conversion
+  (no training), then `translate.py convert` (the conversion uptrained by
+  distillation from the teacher for `--epochs` epochs, `--distill-alpha`)
+  and scored again.
+
+With `lora` among `--relax`, the first uptrained LoRA model is also exported
+to TFLite two ways and both files are timed on LiteRT, interleaved: as it is
+(each depth's deltas kept factorized beside the shared kernels) and merged
+(each depth's kernels `W + A B` formed before export: an unshared model,
+checked to compute the same translations).
 
 Every model is scored by `evaluate` on the corpus's test split (BLEU, chrF
 by sacrebleu). The issue's targets are checked in the summary: converted +
@@ -20,7 +27,8 @@ BLEU at <= 0.5x its stored parameters, with `--epochs` <= 20% of the
 teacher's epochs. The last stdout line is one JSON object.
 
     python benchmarks/conversion.py [--data builtin:en-fr] [--teacher-epochs 5] [--epochs 1]
-        [--inits stepwise,average,lower] [--relax adapter] [--rank 16] [--out DIR]
+        [--inits stepwise,average,lower] [--relax lora,adapter] [--rank 16] [--out DIR]
+        [--teacher DIR (a teacher trained by an earlier run: reused, not retrained)]
 """
 
 import argparse
@@ -28,6 +36,9 @@ import json
 import os
 import sys
 import tempfile
+import time
+
+import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,13 +58,19 @@ def parse_args():
     parser.add_argument("--sharing", default="cycle_rev")
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--inits", default="stepwise,average,lower")
-    parser.add_argument("--relax", choices=("adapter",), help="also convert with adapters")
+    parser.add_argument("--relax", default="", help="comma-separated: lora, adapter (also "
+                        "convert with each)")  # fmt: skip
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--distill-alpha", default="0.5")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="where the models go (default: a temporary directory)")
+    parser.add_argument("--teacher", help="a teacher directory from an earlier run (reused)")
+    parser.add_argument("--rounds", type=int, default=20, help="LiteRT timing rounds")
     args = parser.parse_args()
     args.inits = args.inits.split(",")
+    args.relax = [r for r in args.relax.split(",") if r]
+    if set(args.relax) - {"lora", "adapter"}:
+        parser.error(f"--relax takes lora and adapter. Received: {args.relax}")
     return args
 
 
@@ -85,6 +102,74 @@ def score_conversion(teacher_dir, args, init, relax):
             "unique_params": parameter_report(student)["unique_params"]}  # fmt: skip
 
 
+def merged_copy(model):
+    """`model` (with LoRA deltas) as an unshared model whose kernel at each
+    depth is the shared kernel plus that depth's `A B` (bias plus offset):
+    what exporting the deltas merged per depth stores."""
+    from sharedformer_tf import SharingPlan
+
+    config = model.config
+    plans = {f: SharingPlan(getattr(config, f).num_layers, strategy="none")
+             for f in ("encoder_plan", "decoder_plan")}  # fmt: skip
+    merged = type(model)(config.replace(lora_rank=None, cross_attention_plan=None, **plans))
+    done = set()
+    for stack in ("encoder", "decoder"):
+        blocks = getattr(model, stack).blocks
+        for block, target in zip(blocks, getattr(merged, stack).blocks, strict=True):
+            for name in ("self_attention", "cross_attention", "feed_forward"):
+                deltas = block.lora(name)
+                for dense in deltas.kernel_shapes if deltas is not None else ():
+                    a, b, offset = (np.asarray(w) for w in deltas.factors[dense])
+                    source, layer = (
+                        getattr(getattr(block, name), dense),
+                        getattr(getattr(target, name), dense),
+                    )
+                    layer.kernel.assign(np.asarray(source.kernel) + a @ b)
+                    layer.bias.assign(np.asarray(source.bias) + offset)
+                    done.update((id(layer.kernel), id(layer.bias)))
+    sources = {v.path: v for v in model.weights}
+    for variable in merged.weights:
+        if id(variable) not in done:
+            variable.assign(sources[variable.path])
+    return merged
+
+
+def lora_export(model_dir, rounds):
+    """Bytes and LiteRT latency of the LoRA model exported factorized and
+    merged (fp32 and dynamic-range int8), timed interleaved."""
+    from sharedformer_tf.data import text_pairs
+    from sharedformer_tf.export import tflite
+    from sharedformer_tf.translation import Translator
+
+    translator = Translator.load(model_dir)
+    model = translator.model
+    merged = merged_copy(model)
+    source = json.load(open(os.path.join(model_dir, "config.json")))["run"]["data"]
+    texts = [p[0] for p in text_pairs.read_pairs(source, "test")[:8]]
+    ids = np.asarray(translator.preprocessor(texts))
+    length = translator.max_length
+    same = np.array_equal(Translator(merged, translator.tokenizer).generate_ids(ids),
+                          translator.generate_ids(ids))  # fmt: skip
+    files = {f"{form}_{q}": tflite.convert_generator(m, length, length - 1, q)
+             for form, m in (("factorized", model), ("merged", merged))
+             for q in ("fp32", "dynamic-int8")}  # fmt: skip
+    runners = {k: tflite.TFLiteGenerator(v) for k, v in files.items()}
+    outputs = {k: r.generate(ids) for k, r in runners.items()}  # warm up
+    times = {k: [] for k in files}
+    for _ in range(rounds):
+        for key, runner in runners.items():
+            start = time.perf_counter()
+            runner.generate(ids)
+            times[key].append(time.perf_counter() - start)
+    result = {"merged_translations_equal": bool(same), "batch": len(texts),
+              "factorized_fp32_equals_merged_fp32": bool(np.array_equal(
+                  outputs["factorized_fp32"], outputs["merged_fp32"]))}  # fmt: skip
+    for key in files:
+        result[key] = {"bytes": len(files[key]), "ms": round(1e3 * float(np.median(times[key])), 2)}
+    print(json.dumps({"lora_export": result}), file=sys.stderr)
+    return result
+
+
 def main():
     args = parse_args()
     common = ["--data", args.data, "--seed", str(args.seed), "--overwrite"]
@@ -94,18 +179,21 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.out or scratch
-        teacher_dir = os.path.join(directory, "teacher")
-        _, seconds = app_sharing_comparison.run_app(
-            APP, "train", "--out", teacher_dir, "--epochs", str(args.teacher_epochs),
-            "--sharing", "none", *common)  # fmt: skip
+        teacher_dir, seconds = args.teacher, None
+        if teacher_dir is None:
+            teacher_dir = os.path.join(directory, "teacher")
+            _, seconds = app_sharing_comparison.run_app(
+                APP, "train", "--out", teacher_dir, "--epochs", str(args.teacher_epochs),
+                "--sharing", "none", *common)  # fmt: skip
         rows.append(score(teacher_dir, "teacher", seconds))
+        export = None
         scratch_dir = os.path.join(directory, "scratch")
         _, seconds = app_sharing_comparison.run_app(
             APP, "train", "--out", scratch_dir, "--epochs", str(args.epochs), *shared, *common
         )
         rows.append(score(scratch_dir, "scratch", seconds))
         for init in args.inits:
-            for relax in (None, args.relax) if args.relax else (None,):
+            for relax in (None, *args.relax):
                 name = f"converted_{init}" + (f"_{relax}{args.rank}" if relax else "")
                 before = score_conversion(teacher_dir, args, init, relax)
                 out = os.path.join(directory, name)
@@ -117,6 +205,8 @@ def main():
                 row = score(out, name, seconds)
                 row["before_uptraining"] = {k: before[k] for k in ("bleu", "chrf")}
                 rows.append(row)
+                if relax == "lora" and export is None:
+                    export = {"model": name, **lora_export(out, args.rounds)}
     teacher, scratch_row = rows[0], rows[1]
     targets = {
         row["model"]: {
@@ -129,7 +219,7 @@ def main():
     }
     print(json.dumps({"data": args.data, "teacher_epochs": args.teacher_epochs,
                       "epochs": args.epochs, "sharing": args.sharing, "groups": args.groups,
-                      "rows": rows, "targets": targets}))  # fmt: skip
+                      "rows": rows, "targets": targets, "lora_export": export}))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -2,13 +2,14 @@
 
 import numpy as np
 
+from sharedformer_tf.layers.transformer_block import LORA_SUBLAYERS
 from sharedformer_tf.models.patch_classifier import PatchClassifier
 from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
 from sharedformer_tf.models.shared_causal_lm import SharedCausalLM
 from sharedformer_tf.sharing.sharing_plan import SharingPlan
 
 INITS = ("stepwise", "average", "lower")
-RELAXATIONS = (None, "adapter")
+RELAXATIONS = (None, "adapter", "lora")
 SUPPORTED = "Seq2SeqTransformer, SharedCausalLM, ViTClassifier, AudioClassifier"
 # What a block calls at each depth: its sublayers and the state beside them.
 SUBLAYERS = ("self_attention", "self_attention_norm", "cross_attention", "cross_attention_norm",
@@ -56,11 +57,18 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         plan: `SharingPlan` (or its config) for the stack; with as many
             depths as the source's stack. A `Seq2SeqTransformer`'s encoder.
         init: `"stepwise"`, `"average"` or `"lower"`.
-        relax: `None`, or `"adapter"`: every depth gets a feed-forward
+        relax: `None`; `"adapter"`: every depth gets a feed-forward
             adapter of width `rank` beside the shared feed-forward network
             (zero at first, so the converted model starts as the plain
-            shared one).
-        rank: int, the adapter width with `relax="adapter"`.
+            shared one); or `"lora"`: every depth gets `LoRADeltas` of rank
+            `rank` over the kernels of its attention and feed-forward
+            sublayers, set to the truncated SVD of (the source's kernel at
+            that depth - the shared kernel), with the bias difference as
+            its bias offset, and keeps its own layer norms
+            (`per_depth_norms=True`). At full rank (`rank` >= the hidden
+            size) the converted model computes what `model` does; at rank
+            0 it is the plain shared model (no deltas).
+        rank: int, the adapter width or LoRA rank (`relax` set).
         decoder_plan: a `Seq2SeqTransformer`'s decoder plan (`None`: `plan`).
 
     Returns:
@@ -82,9 +90,17 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
     if relax not in RELAXATIONS:
         raise ValueError(f"`relax` must be one of {RELAXATIONS}. Received: relax={relax!r}")
     if (relax is None) != (rank is None):
-        raise ValueError(f"`rank` goes with relax='adapter' only. Received: relax={relax!r}, "
-                         f"rank={rank!r}")  # fmt: skip
+        raise ValueError(f"`rank` goes with relax='adapter' or 'lora'. Received: "
+                         f"relax={relax!r}, rank={rank!r}")  # fmt: skip
+    if relax is not None and (isinstance(rank, bool) or not isinstance(rank, int)
+                              or rank < (relax == "adapter")):  # fmt: skip
+        raise ValueError(f"`rank` must be an int >= {int(relax == 'adapter')} with "
+                         f"relax={relax!r}. Received: rank={rank!r}")  # fmt: skip
     config = model.config
+    if getattr(config, "lora_rank", None) is not None:
+        raise ValueError("`to_shared` converts models without LoRA deltas (their layers differ "
+                         f"per depth from the shared weights). Received: lora_rank="
+                         f"{config.lora_rank}")  # fmt: skip
     if getattr(config, "share_encoder_decoder", False):
         raise ValueError("`to_shared` converts encoder and decoder separately. Received: a "
                          "model with share_encoder_decoder=True")  # fmt: skip
@@ -100,8 +116,12 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         changes[field] = new
     if relax == "adapter":
         changes["adapter_dim"] = rank
+    if relax == "lora" and rank:
+        changes.update(lora_rank=rank, per_depth_norms=True)
     target = type(model)(config.replace(**changes), dtype=model.dtype_policy, name=model.name)
     assigned = _copy_blocks(model, target, fields, init)
+    if relax == "lora" and rank:
+        assigned |= _set_lora(model, target, fields)
     sources = {v.path: v for v in model.weights}
     for variable in target.weights:
         if id(variable) in assigned:
@@ -109,7 +129,8 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         source = sources.get(variable.path)
         if source is not None and tuple(source.shape) == tuple(variable.shape):
             variable.assign(source)
-        elif "/adapter/" not in variable.path or relax != "adapter":
+        elif not ("/adapter/" in variable.path and relax == "adapter"
+                  or "_lora/" in variable.path and relax == "lora"):  # fmt: skip
             raise ValueError(f"No source weight for {variable.path} {tuple(variable.shape)} in "
                              f"the {type(model).__name__} converted")  # fmt: skip
     return target
@@ -146,6 +167,30 @@ def _copy_blocks(source, target, fields, init):
                 if layer is not None and found is not None and block.name == source_block.name:
                     _set_mean(layer, [found.get_weights()], f"{stack_name} {name}")
                     assigned.update(id(v) for v in layer.weights)
+    return assigned
+
+
+def _set_lora(source, target, fields):
+    """Sets each depth's LoRA deltas to what the source's layer at that
+    depth differs by from the shared one; returns the ids of their variables."""
+    assigned = set()
+    for stack_name in fields:
+        mine, theirs = getattr(target, stack_name), getattr(source, stack_name)
+        blocks = mine.blocks_at(mine.num_layers)
+        for block, source_block in zip(blocks, theirs.blocks_at(mine.num_layers), strict=True):
+            for name in LORA_SUBLAYERS:
+                deltas = block.lora(name)
+                if deltas is None:
+                    continue
+                shared, original = getattr(block, name), getattr(source_block, name)
+                for dense in deltas.kernel_shapes:
+                    new, old = getattr(shared, dense), getattr(original, dense)
+                    deltas.set_delta(
+                        dense,
+                        np.asarray(old.kernel, "float64") - np.asarray(new.kernel, "float64"),
+                        np.asarray(old.bias, "float64") - np.asarray(new.bias, "float64"),
+                    )
+                assigned.update(id(v) for v in deltas.weights)
     return assigned
 
 

@@ -37,6 +37,9 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         return_key_value: bool. Without a cache, also return the keys and
             values of `value` as a cache `[batch, 2, key_length, num_heads,
             key_dim]` (a stack that another call can read as its `cache`).
+        lora: `None`, or the calling depth's `LoRADeltas` over this layer's
+            projections (`"query_dense"`, `"key_dense"`, `"value_dense"`,
+            `"output_dense"`), added to each projection.
 
     Returns:
         Tensor `[batch, query_length, hidden_dim]`; with a cache or
@@ -87,15 +90,18 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         self.output_dense.build(tuple(query_shape[:-1]) + (inner,))
         self.built = True
 
+    LORA_TARGETS = ("query_dense", "key_dense", "value_dense", "output_dense")
+
     def _split_heads(self, x):
         shape = ops.shape(x)
         return ops.reshape(x, (shape[0], shape[1], self.num_heads, self.key_dim))
 
-    def compute_key_value_cache(self, value):
+    def compute_key_value_cache(self, value, lora=None):
         """Projects `value` `[batch, length, dim]` to a cache
-        `[batch, 2, length, num_heads, key_dim]` (e.g. for cross-attention)."""
-        key = self._split_heads(self.key_dense(value))
-        value = self._split_heads(self.value_dense(value))
+        `[batch, 2, length, num_heads, key_dim]` (e.g. for cross-attention),
+        with the calling depth's `lora` deltas if given."""
+        key = self._split_heads(layer_utils.project(self, "key_dense", value, lora))
+        value = self._split_heads(layer_utils.project(self, "value_dense", value, lora))
         return ops.stack([key, value], axis=1)
 
     def call(
@@ -106,17 +112,18 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         cache=None,
         cache_update_index=None,
         return_key_value=False,
+        lora=None,
     ):
         value = query if value is None else value
-        q = self._split_heads(self.query_dense(query))
+        q = self._split_heads(layer_utils.project(self, "query_dense", query, lora))
         if cache is not None and cache_update_index is None:
             key, val = cache[:, 0], cache[:, 1]
         else:
             # Keys and values are stacked only to write a cache: the stack and
             # slices copy them forward and backward (measured: half of this
             # layer's train-step time at hidden size 128 on a CPU).
-            key = self._split_heads(self.key_dense(value))
-            val = self._split_heads(self.value_dense(value))
+            key = self._split_heads(layer_utils.project(self, "key_dense", value, lora))
+            val = self._split_heads(layer_utils.project(self, "value_dense", value, lora))
             if cache is not None:
                 start = [0, 0, cache_update_index, 0, 0]
                 new = ops.cast(ops.stack([key, val], axis=1), cache.dtype)
@@ -128,7 +135,7 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         out = layer_utils.dot_product_attention(q, key, val, mask)
         shape = ops.shape(out)
         out = ops.reshape(out, (shape[0], shape[1], self.num_heads * self.key_dim))
-        out = self.output_dense(out)
+        out = layer_utils.project(self, "output_dense", out, lora)
         if cache is None and return_key_value:
             return out, ops.stack([key, val], axis=1)
         if cache is None:

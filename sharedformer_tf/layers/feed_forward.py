@@ -23,6 +23,9 @@ class FeedForward(keras.layers.Layer):
     Call arguments:
         inputs: tensor `[batch, length, hidden_dim]`.
         training: bool, whether dropout is active.
+        lora: `None`, or the calling depth's `LoRADeltas` over the two
+            projections (`"intermediate_dense"`, `"output_dense"`), added
+            to each before the activation.
 
     Returns:
         Tensor `[batch, length, hidden_dim]`.
@@ -57,9 +60,9 @@ class FeedForward(keras.layers.Layer):
         )
 
     def build(self, inputs_shape):
+        # The activation is applied in `call`, after a depth's LoRA delta.
         self.intermediate_dense = keras.layers.Dense(
             self.intermediate_dim,
-            activation=self.activation,
             kernel_initializer=layer_utils.clone_initializer(
                 self.kernel_initializer, "intermediate_dense"
             ),
@@ -80,10 +83,12 @@ class FeedForward(keras.layers.Layer):
         self.output_dense.build(tuple(inputs_shape[:-1]) + (self.intermediate_dim,))
         self.built = True
 
-    def call(self, inputs, training=None):
-        x = self.intermediate_dense(inputs)
+    LORA_TARGETS = ("intermediate_dense", "output_dense")
+
+    def call(self, inputs, training=None, lora=None):
+        x = self.activation(layer_utils.project(self, "intermediate_dense", inputs, lora))
         x = self.dropout_layer(x, training=training)
-        return self.output_dense(x)
+        return layer_utils.project(self, "output_dense", x, lora)
 
     def compute_output_shape(self, inputs_shape):
         return inputs_shape

@@ -65,3 +65,16 @@ def dot_product_attention(query, key, value, mask=None):
     XLA-compiled (see `xla_attention`).
     """
     return xla_attention.attention_core(query, key, value, mask)
+
+
+def project(layer, name, inputs, lora=None):
+    """`layer.<name>(inputs)`, plus the delta of a depth's `LoRADeltas`
+    for that projection when `lora` is given."""
+    outputs = getattr(layer, name)(inputs)
+    return outputs if lora is None else outputs + lora(inputs, target=name)
+
+
+def lora_kernel_shapes(layer):
+    """`{target: (in, out)}` of the projections of a built attention or
+    feed-forward layer (its `LORA_TARGETS`) that `LoRADeltas` can change."""
+    return {name: tuple(getattr(layer, name).kernel.shape) for name in layer.LORA_TARGETS}

@@ -4,6 +4,7 @@ from keras import ops
 from sharedformer_tf.layers import layer_utils
 from sharedformer_tf.layers.cached_multi_head_attention import CachedMultiHeadAttention
 from sharedformer_tf.layers.feed_forward import FeedForward
+from sharedformer_tf.layers.lora_deltas import LoRADeltas
 from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
 
 SUBLAYER_NAMES = (
@@ -14,7 +15,11 @@ SUBLAYER_NAMES = (
     "feed_forward",
     "feed_forward_norm",
     "adapter",
+    "self_attention_lora",
+    "cross_attention_lora",
+    "feed_forward_lora",
 )
+LORA_SUBLAYERS = ("self_attention", "cross_attention", "feed_forward")
 
 
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
@@ -50,10 +55,17 @@ class TransformerBlock(keras.layers.Layer):
             sharing, as the per-depth low-rank modules of Relaxed Recursive
             Transformers; parallel adapters of He et al., 2022). `None`
             (default): no adapter.
+        lora_rank: int or `None`. Gives this block its own `LoRADeltas` of
+            this rank over the kernels of each attention and feed-forward
+            sublayer (`self_attention_lora`, ...): the block projects with
+            `W + A B` where the shared sublayer uses `W` (per-depth LoRA of
+            Relaxed Recursive Transformers). Zero at first. `None`
+            (default): none.
         shared_sublayers: optional dict from sublayer name (`"self_attention"`,
             `"self_attention_norm"`, `"cross_attention"`,
             `"cross_attention_norm"`, `"feed_forward"`, `"feed_forward_norm"`,
-            `"adapter"`) to a layer instance to reuse.
+            `"adapter"`, `"self_attention_lora"`, `"cross_attention_lora"`,
+            `"feed_forward_lora"`) to a layer instance to reuse.
         **kwargs: base layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -102,6 +114,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon=1e-5,
         kernel_initializer="glorot_uniform",
         adapter_dim=None,
+        lora_rank=None,
         shared_sublayers=None,
         **kwargs,
     ):
@@ -123,6 +136,8 @@ class TransformerBlock(keras.layers.Layer):
         check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
         if adapter_dim is not None:
             check_positive_int(adapter_dim=adapter_dim)
+        if lora_rank is not None:
+            check_positive_int(lora_rank=lora_rank)
         check_rate(dropout=dropout)
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
@@ -133,6 +148,7 @@ class TransformerBlock(keras.layers.Layer):
         self.layer_norm_epsilon = layer_norm_epsilon
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.adapter_dim = adapter_dim
+        self.lora_rank = lora_rank
         self.shared_sublayers = shared_sublayers
 
     def _sublayer(self, name, *shapes):
@@ -193,10 +209,31 @@ class TransformerBlock(keras.layers.Layer):
             )
             if not self.adapter.built:
                 self.adapter.build(inputs_shape)
+        for name in LORA_SUBLAYERS if self.lora_rank is not None else ():
+            if hasattr(self, name):
+                setattr(self, f"{name}_lora", self._lora_deltas(name))
         self.residual_dropout = keras.layers.Dropout(
             self.dropout, dtype=self.dtype_policy, name="residual_dropout"
         )
         self.built = True
+
+    def _lora_deltas(self, name):
+        """The shared or new `LoRADeltas` over the sublayer `name`'s kernels."""
+        layer = self.shared_sublayers.get(f"{name}_lora")
+        if layer is None:
+            layer = LoRADeltas(
+                self.lora_rank,
+                layer_utils.lora_kernel_shapes(getattr(self, name)),
+                dtype=self.dtype_policy,
+                name=f"{name}_lora",
+            )
+        if not layer.built:
+            layer.build()
+        return layer
+
+    def lora(self, name):
+        """This block's `LoRADeltas` over the sublayer `name`, or `None`."""
+        return getattr(self, f"{name}_lora", None)
 
     def _residual(self, x, branch_output, norm, training):
         """Adds a branch output computed from `norm(x)` (pre-LN) or `x`."""
@@ -217,29 +254,34 @@ class TransformerBlock(keras.layers.Layer):
     ):
         x = inputs
         h = self.self_attention_norm(x) if self.norm_first else x
+        lora = self.lora("self_attention")
         if self_attention_cache is None and return_self_attention_cache:
             h, self_attention_cache = self.self_attention(
-                h, attention_mask=self_attention_mask, return_key_value=True
+                h, attention_mask=self_attention_mask, return_key_value=True, lora=lora
             )
         elif self_attention_cache is None:
-            h = self.self_attention(h, attention_mask=self_attention_mask)
+            h = self.self_attention(h, attention_mask=self_attention_mask, lora=lora)
         else:
             h, self_attention_cache = self.self_attention(
                 h,
                 attention_mask=self_attention_mask,
                 cache=self_attention_cache,
                 cache_update_index=cache_update_index,
+                lora=lora,
             )
         x = self._residual(x, h, self.self_attention_norm, training)
 
         if self.use_cross_attention:
             h = self.cross_attention_norm(x) if self.norm_first else x
+            lora = self.lora("cross_attention")
             if cross_attention_cache is not None:
                 h, _ = self.cross_attention(
-                    h, attention_mask=cross_attention_mask, cache=cross_attention_cache
+                    h, attention_mask=cross_attention_mask, cache=cross_attention_cache, lora=lora
                 )
             elif encoder_outputs is not None:
-                h = self.cross_attention(h, encoder_outputs, attention_mask=cross_attention_mask)
+                h = self.cross_attention(
+                    h, encoder_outputs, attention_mask=cross_attention_mask, lora=lora
+                )
             else:
                 raise ValueError(
                     "A block with cross-attention needs `encoder_outputs` or "
@@ -248,7 +290,7 @@ class TransformerBlock(keras.layers.Layer):
             x = self._residual(x, h, self.cross_attention_norm, training)
 
         h = self.feed_forward_norm(x) if self.norm_first else x
-        out = self.feed_forward(h, training=training)
+        out = self.feed_forward(h, training=training, lora=self.lora("feed_forward"))
         if self.adapter_dim is not None:
             out = out + self.adapter(h, training=training)
         x = self._residual(x, out, self.feed_forward_norm, training)
@@ -273,7 +315,7 @@ class TransformerBlock(keras.layers.Layer):
             The updated cache.
         """
         h = self.self_attention_norm(inputs) if self.norm_first else inputs
-        new = self.self_attention.compute_key_value_cache(h)
+        new = self.self_attention.compute_key_value_cache(h, lora=self.lora("self_attention"))
         start = [0, 0, cache_update_index, 0, 0]
         return ops.slice_update(self_attention_cache, start,
                                 ops.cast(new, self_attention_cache.dtype))  # fmt: skip
@@ -294,6 +336,7 @@ class TransformerBlock(keras.layers.Layer):
                 "layer_norm_epsilon": self.layer_norm_epsilon,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "adapter_dim": self.adapter_dim,
+                "lora_rank": self.lora_rank,
             }
         )
         return config

@@ -8,6 +8,7 @@ from sharedformer_tf.models.config_dataclass import (
     check_depth_distillation,
     check_depths,
     check_halting,
+    check_lora_rank,
     check_one_of,
     select_preset,
 )
@@ -47,6 +48,8 @@ class AudioConfig(ConfigDataclass):
         pooling: `"class_token"` or `"mean"`.
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
+        lora_rank: rank of per-depth LoRA deltas of the attention and
+            feed-forward kernels (relaxed sharing, `LoRADeltas`), or `None`.
         layer_norm_epsilon: epsilon of every layer norm.
         depths: depths the encoder can also run besides `plan.num_layers`
             (elastic depth: `model.at_depth(n)`, trained with one depth
@@ -86,6 +89,7 @@ class AudioConfig(ConfigDataclass):
     normalization: str = "clip"
     dropout: float = 0.0
     per_depth_norms: bool = True
+    lora_rank: int | None = None
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
     depth_distillation: float = 0.0
@@ -127,6 +131,7 @@ class AudioConfig(ConfigDataclass):
         check_depth_distillation(self.depth_distillation, self.deepest_share)
         check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
         check_halting(self)
+        check_lora_rank(self)
 
     @property
     def num_frames(self):

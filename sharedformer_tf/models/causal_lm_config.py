@@ -32,6 +32,8 @@ class CausalLMConfig(ConfigDataclass):
         use_depth_embedding: learned per-depth vectors (Universal Transformer).
         adapter_dim: width of a per-depth feed-forward adapter beside the
             shared feed-forward network (relaxed sharing), or `None`.
+        lora_rank: rank of per-depth LoRA deltas of the attention and
+            feed-forward kernels (relaxed sharing, `LoRADeltas`), or `None`.
         tie_output: the output projection is the transposed embedding.
         kv_sharing: `"none"` or `"group"`: the depths of a self-attention
             group share its first depth's keys and values and one KV-cache
@@ -65,6 +67,7 @@ class CausalLMConfig(ConfigDataclass):
     per_depth_norms: bool = True
     use_depth_embedding: bool = False
     adapter_dim: int | None = None
+    lora_rank: int | None = None
     tie_output: bool = True
     kv_sharing: str = "none"
     position_encoding: str = "learned"

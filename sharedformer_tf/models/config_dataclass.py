@@ -109,6 +109,12 @@ def check_halting(config):
         )
 
 
+def check_lora_rank(config):
+    """Checks `config.lora_rank`: `None` or a positive int."""
+    if config.lora_rank is not None:
+        check_positive_int(lora_rank=config.lora_rank)
+
+
 def select_preset(presets, name, **changes):
     """`presets[name](**changes)`: the one lookup behind every config module's
     `preset(name, **changes)`; an unknown name is refused with the choices."""
@@ -119,7 +125,7 @@ def select_preset(presets, name, **changes):
 
 def check_token_model(config):
     """Checks the fields every token model's config has (`Seq2SeqConfig`,
-    `CausalLMConfig`): sizes, heads, `embedding_dim`, `adapter_dim`,
+    `CausalLMConfig`): sizes, heads, `embedding_dim`, `adapter_dim`, `lora_rank`,
     `dropout`, `position_encoding` and distinct special ids inside the
     vocabulary; raises `ValueError` naming the field and value."""
     check_positive_int(
@@ -137,6 +143,7 @@ def check_token_model(config):
         )
     if config.adapter_dim is not None:
         check_positive_int(adapter_dim=config.adapter_dim)
+    check_lora_rank(config)
     check_rate(dropout=config.dropout)
     if config.position_encoding not in POSITION_ENCODINGS:
         raise ValueError(

@@ -61,6 +61,7 @@ class PatchClassifier(ElasticDepthModel):
             activation="gelu",
             layer_norm_epsilon=c.layer_norm_epsilon,
             per_depth_norms=c.per_depth_norms,
+            lora_rank=c.lora_rank,
             depths=list(c.depths) or None,
             dtype=dtype,
             name="encoder",

@@ -36,6 +36,8 @@ class Seq2SeqConfig(ConfigDataclass):
         use_depth_embedding: learned per-depth vectors (Universal Transformer).
         adapter_dim: width of a per-depth feed-forward adapter beside the
             shared feed-forward network (relaxed sharing), or `None`.
+        lora_rank: rank of per-depth LoRA deltas of the attention and
+            feed-forward kernels (relaxed sharing, `LoRADeltas`), or `None`.
         share_encoder_decoder: decoder depths reuse the encoder's
             self-attention and feed-forward instances of their group.
         tie_embeddings: source and target share one embedding table.
@@ -75,6 +77,7 @@ class Seq2SeqConfig(ConfigDataclass):
     per_depth_norms: bool = True
     use_depth_embedding: bool = False
     adapter_dim: int | None = None
+    lora_rank: int | None = None
     share_encoder_decoder: bool = False
     tie_embeddings: bool = True
     tie_output: bool = True

@@ -95,6 +95,7 @@ class Seq2SeqTransformer(ElasticDepthModel):
             per_depth_norms=c.per_depth_norms,
             use_depth_embedding=c.use_depth_embedding,
             adapter_dim=c.adapter_dim,
+            lora_rank=c.lora_rank,
             depths=list(c.depths) or None,
             dtype=dtype,
         )

@@ -76,6 +76,7 @@ class SharedCausalLM(ElasticDepthModel):
             per_depth_norms=c.per_depth_norms,
             use_depth_embedding=c.use_depth_embedding,
             adapter_dim=c.adapter_dim,
+            lora_rank=c.lora_rank,
             use_cross_attention=False,
             kv_sharing=c.kv_sharing,
             depths=list(c.depths) or None,

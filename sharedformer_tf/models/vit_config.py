@@ -9,6 +9,7 @@ from sharedformer_tf.models.config_dataclass import (
     check_depth_distillation,
     check_depths,
     check_halting,
+    check_lora_rank,
     check_one_of,
     select_preset,
 )
@@ -46,6 +47,8 @@ class ViTConfig(ConfigDataclass):
         stem_activation: activation of the stem convolutions.
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
+        lora_rank: rank of per-depth LoRA deltas of the attention and
+            feed-forward kernels (relaxed sharing, `LoRADeltas`), or `None`.
         layer_norm_epsilon: epsilon of every layer norm.
         depths: depths the encoder can also run besides `plan.num_layers`
             (elastic depth: `model.at_depth(n)`, trained with one depth
@@ -84,6 +87,7 @@ class ViTConfig(ConfigDataclass):
     stem_activation: str = "gelu"
     dropout: float = 0.0
     per_depth_norms: bool = True
+    lora_rank: int | None = None
     layer_norm_epsilon: float = 1e-6
     depths: tuple = ()
     depth_distillation: float = 0.0
@@ -126,6 +130,7 @@ class ViTConfig(ConfigDataclass):
         check_depth_distillation(self.depth_distillation, self.deepest_share)
         check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
         check_halting(self)
+        check_lora_rank(self)
 
 
 def tiny(**changes):

@@ -51,6 +51,10 @@ class SharedDecoder(SharedStack):
             feed-forward adapter of this width beside the shared feed-forward
             network (see `TransformerBlock`), so depths sharing weights can
             still differ; `None` (default): none.
+        lora_rank: int or `None`. Gives every depth its own `LoRADeltas`
+            of this rank over the kernels of its attention and feed-forward
+            sublayers (per-depth LoRA; see `TransformerBlock`); `None`
+            (default): none.
         depths: list of ints or `None`. Depths the stack can also run,
             chosen per call (elastic depth; see `SharedEncoder`); the cache
             has a slot for each of `max(depths)` positions.
@@ -236,10 +240,11 @@ class SharedDecoder(SharedStack):
         per_layer = {}
         slots = []
         for block in self.blocks_at(depth):
-            layer = block.cross_attention
-            if id(layer) not in per_layer:
-                per_layer[id(layer)] = layer.compute_key_value_cache(encoder_outputs)
-            slots.append(per_layer[id(layer)])
+            layer, lora = block.cross_attention, block.lora("cross_attention")
+            key = (id(layer), id(lora))  # per-depth LoRA makes each depth's own
+            if key not in per_layer:
+                per_layer[key] = layer.compute_key_value_cache(encoder_outputs, lora=lora)
+            slots.append(per_layer[key])
         return ops.stack(slots, axis=1)
 
     def call(

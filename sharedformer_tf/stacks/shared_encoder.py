@@ -32,6 +32,10 @@ class SharedEncoder(SharedStack):
             feed-forward adapter of this width beside the shared feed-forward
             network (see `TransformerBlock`), so depths sharing weights can
             still differ; `None` (default): none.
+        lora_rank: int or `None`. Gives every depth its own `LoRADeltas`
+            of this rank over the kernels of its attention and feed-forward
+            sublayers (per-depth LoRA; see `TransformerBlock`); `None`
+            (default): none.
         depths: list of ints or `None`. Depths the stack can also run,
             chosen per call (elastic depth): at `n` depths it calls the
             groups `plan.at_depth(n)` gives; per-depth state exists for

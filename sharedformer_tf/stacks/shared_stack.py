@@ -19,8 +19,10 @@ saves, distributes and exports it once, and gradients from every depth that
 calls it add up in it. Nothing is copied or aliased.
 
 What must differ per depth is built by every block: its layer norms (with
-`per_depth_norms=True`), its adapter (`adapter_dim`), its row of the depth
-embedding, and, in the decoder, its slot of the key/value cache.
+`per_depth_norms=True`), its adapter (`adapter_dim`), its LoRA deltas
+(`lora_rank`: the block projects with `W + A B` where the group's shared
+sublayer has `W`), its row of the depth embedding, and, in the decoder, its
+slot of the key/value cache.
 
 The same mechanism ties stacks together: a `SharedDecoder(tied_encoder=...)`
 takes its self-attention and feed-forward instances from the encoder's
@@ -40,11 +42,11 @@ Elastic depth: a stack built with `depths=(4, 6, 8)` can also run 4 or 6
 new weights: at `n` depths, depth `d` calls the groups
 `plan.at_depth(n)` gives it. The rule for per-depth state: it belongs to
 the position in the running order. Position `d` has the same norms (with
-`per_depth_norms`), adapter, depth-embedding row and cache slot whatever
-the depth the stack runs, so state exists for `max(depths)` positions, and
+`per_depth_norms`), adapter, LoRA deltas, depth-embedding row and cache
+slot whatever the depth the stack runs, so state exists for `max(depths)` positions, and
 a position whose groups at `n` depths differ from those it was built with
 (e.g. `sequence` run at another depth) calls them through a block that owns
-nothing: its norms and adapter are the position's, its attention and
+nothing: its norms, adapter and LoRA deltas are the position's, its attention and
 feed-forward networks the groups' owners'.
 """
 
@@ -65,7 +67,8 @@ class SharedStack(keras.layers.Layer):
     group is given those same instances through `shared_sublayers`, so one
     Keras layer is called at several depths and its variables exist once.
     Per-depth state (layer norms when `per_depth_norms=True`, the depth
-    embedding row, the adapter when `adapter_dim` is set, the decoder's
+    embedding row, the adapter when `adapter_dim` is set, the LoRA deltas
+    when `lora_rank` is set, the decoder's
     cache slot) is indexed by depth, up to `max_depth` positions when
     `depths` lets the stack run deeper than its plan (`extra_blocks`).
     """
@@ -86,12 +89,15 @@ class SharedStack(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         adapter_dim=None,
         depths=None,
+        lora_rank=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         check_positive_int(num_heads=num_heads, intermediate_dim=intermediate_dim)
         if adapter_dim is not None:
             check_positive_int(adapter_dim=adapter_dim)
+        if lora_rank is not None:
+            check_positive_int(lora_rank=lora_rank)
         check_rate(dropout=dropout)
         self.plan = SharingPlan.coerce(plan)
         self.num_heads = num_heads
@@ -104,6 +110,7 @@ class SharedStack(keras.layers.Layer):
         self.use_depth_embedding = use_depth_embedding
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.adapter_dim = adapter_dim
+        self.lora_rank = lora_rank
         self.depths = self._check_depths(depths)
 
     def _check_depths(self, depths):
@@ -171,6 +178,7 @@ class SharedStack(keras.layers.Layer):
                 self.kernel_initializer, f"block_{position}"
             ),
             adapter_dim=self.adapter_dim,
+            lora_rank=self.lora_rank,
             shared_sublayers=shared,
             dtype=self.dtype_policy,
             name=name,
@@ -194,6 +202,8 @@ class SharedStack(keras.layers.Layer):
                 shared.setdefault(f"{name}_norm", getattr(base, f"{name}_norm"))
         if self.adapter_dim is not None:
             shared["adapter"] = base.adapter
+        for name in self._sublayer_names() if self.lora_rank is not None else ():
+            shared[f"{name}_lora"] = base.lora(name)
         return self._new_block(position, shared, inputs_shape, encoder_outputs_shape,
                                f"block_{position}_at_depth_{depth}")  # fmt: skip
 
@@ -315,6 +325,7 @@ class SharedStack(keras.layers.Layer):
                 "use_depth_embedding": self.use_depth_embedding,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "adapter_dim": self.adapter_dim,
+                "lora_rank": self.lora_rank,
                 "depths": None if self.depths == (self.num_layers,) else list(self.depths),
             }
         )

@@ -462,7 +462,7 @@ def test_convert_makes_a_shared_student_of_a_trained_translator(corpus, tmp_path
                      "--epochs", "1", *small, "--sharing", "none"])  # fmt: skip
     for argv, message in [
         (["--layers", "3"], "keeps the source's 2 depths"),
-        (["--relax", "adapter"], "rank=None"),
+        (["--relax", "lora"], "rank=None"),
         (["--init", "middle"], "invalid choice: 'middle'"),
     ]:
         code, error = exit_code_and_error(["convert", "--model", str(teacher), "--out",
@@ -470,12 +470,12 @@ def test_convert_makes_a_shared_student_of_a_trained_translator(corpus, tmp_path
         assert code == 2 and message in error and "Traceback" not in error
         assert not student.exists()
     load_app().main(["convert", "--model", str(teacher), "--out", str(student), "--sharing",
-                     "all", "--init", "average", "--relax", "adapter", "--rank", "4",
+                     "all", "--init", "average", "--relax", "lora", "--rank", "4",
                      "--batch-size", "16", "--no-jit"])  # fmt: skip
     capsys.readouterr()
     config = json.loads((student / "config.json").read_text())
     assert config["model"]["encoder_plan"]["strategy"] == "all"
-    assert config["model"]["adapter_dim"] == 4 and config["run"]["data"].startswith("tsv:")
+    assert config["model"]["lora_rank"] == 4 and config["run"]["data"].startswith("tsv:")
     assert (
         config["conversion"]["init"] == "average" and config["conversion"]["distill_alpha"] == 0.5
     )

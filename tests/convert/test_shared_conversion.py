@@ -110,6 +110,61 @@ def test_adapters_start_at_the_plain_shared_model_and_round_trip(tmp_path):
     np.testing.assert_array_equal(restored(x), relaxed(x))
 
 
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_full_rank_lora_reproduces_the_source(family):
+    model, x = FAMILIES[family]
+    _randomize(model, seed=5)
+    plan = SharingPlan(4, 1, strategy="cycle")  # one group: every depth differs from it
+    plain = to_shared(model, plan, init="average")
+    converted = to_shared(model, plan, init="average", relax="lora", rank=SIZE["hidden_dim"])
+    assert converted.config.lora_rank == SIZE["hidden_dim"]
+    np.testing.assert_allclose(converted(x), model(x), rtol=1e-4, atol=1e-4)
+    assert np.max(np.abs(np.asarray(plain(x)) - np.asarray(model(x)))) > 1e-2
+
+
+def test_lora_at_rank_0_is_the_plain_shared_model():
+    model, x = FAMILIES["causal_lm"]
+    _randomize(model, seed=6)
+    plan = SharingPlan(4, 2, strategy="cycle")
+    plain = to_shared(model, plan, relax=None)
+    zero = to_shared(model, plan, relax="lora", rank=0)
+    assert zero.config.lora_rank is None and zero.count_params() == plain.count_params()
+    np.testing.assert_array_equal(zero(x), plain(x))
+
+
+def test_low_rank_deltas_are_the_truncated_svd_of_the_difference():
+    model, _ = FAMILIES["causal_lm"]
+    _randomize(model, seed=6)
+    converted = to_shared(model, SharingPlan(4, 2, strategy="cycle"), relax="lora", rank=3)
+    block, source = converted.decoder.blocks[3], model.decoder.blocks[3]  # group B, not its owner
+    a, b, bias = (np.asarray(w) for w in block.feed_forward_lora.factors["output_dense"])
+    shared, original = block.feed_forward.output_dense, source.feed_forward.output_dense
+    difference = np.asarray(original.kernel) - np.asarray(shared.kernel)
+    singular = np.linalg.svd(difference, compute_uv=False)
+    error = np.linalg.norm(np.asarray(shared.kernel) + a @ b - np.asarray(original.kernel))
+    np.testing.assert_allclose(error, np.sqrt(np.sum(singular[3:] ** 2)), rtol=1e-4)
+    np.testing.assert_allclose(bias, np.asarray(original.bias) - np.asarray(shared.bias),
+                               atol=1e-6)  # fmt: skip
+
+
+def test_lora_parameters_are_counted_and_the_model_round_trips(tmp_path):
+    model, x = FAMILIES["seq2seq"]
+    _randomize(model, seed=7)
+    plan, rank, hidden, ffn = SharingPlan(4, 2, strategy="cycle_rev"), 2, 8, 16
+    plain = to_shared(model, plan)
+    converted = to_shared(model, plan, relax="lora", rank=rank)
+    # Per depth: 4 attention kernels of (8, 8) per attention, 2 feed-forward kernels.
+    attention = 4 * (rank * (hidden + hidden) + hidden)
+    feed_forward = rank * (hidden + ffn) + ffn + rank * (ffn + hidden) + hidden
+    per_depth = {"encoder": attention + feed_forward, "decoder": 2 * attention + feed_forward}
+    expected = 4 * (per_depth["encoder"] + per_depth["decoder"])
+    report = parameter_report(converted)
+    assert report["unique_params"] - parameter_report(plain)["unique_params"] == expected
+    converted.save(tmp_path / "lora.keras")
+    restored = keras.saving.load_model(tmp_path / "lora.keras", safe_mode=True)
+    np.testing.assert_array_equal(restored(x), converted(x))
+
+
 def test_elastic_sources_keep_their_extra_positions():
     model = SharedCausalLM(causal_lm_config.tiny(vocabulary_size=20, plan=NONE, depths=(2,),
                                                  **SIZE))  # fmt: skip
@@ -126,8 +181,11 @@ def test_elastic_sources_keep_their_extra_positions():
         (lambda m: to_shared(keras.Sequential([keras.layers.Dense(2)]), NONE), "Sequential"),
         (lambda m: to_shared(m, SharingPlan(6, 2)), "keeps the source's 4 depths"),
         (lambda m: to_shared(m, NONE, init="middle"), "init='middle'"),
-        (lambda m: to_shared(m, NONE, relax="lora", rank=4), "relax='lora'"),
+        (lambda m: to_shared(m, NONE, relax="lowrank", rank=4), "relax='lowrank'"),
         (lambda m: to_shared(m, NONE, rank=4), "rank=4"),
+        (lambda m: to_shared(m, NONE, relax="lora", rank=-1), "rank=-1"),
+        (lambda m: to_shared(m, NONE, relax="adapter", rank=0), "rank=0"),
+        (lambda m: to_shared(to_shared(m, NONE, relax="lora", rank=2), NONE), "lora_rank=2"),
     ],
 )
 def test_conversion_errors_name_what_was_received(call, message):

@@ -168,3 +168,36 @@ def test_invalid_adapter_dim():
     for value in (0, 2.5, True):
         with pytest.raises(ValueError, match=f"adapter_dim={value!r}"):
             _block(adapter_dim=value)
+
+
+def test_blocks_sharing_a_sublayer_differ_by_their_lora_deltas():
+    owner = _block(use_cross_attention=True, lora_rank=2)
+    owner.build((None, None, 8), (None, None, 8))
+    names = ("self_attention", "cross_attention", "feed_forward")
+    shared = {name: getattr(owner, name) for name in names}
+    shared.update({f"{name}_norm": getattr(owner, f"{name}_norm") for name in names})
+    user = _block(use_cross_attention=True, lora_rank=2, shared_sublayers=shared)
+    user.build((None, None, 8), (None, None, 8))
+    # The user stores only its own deltas: rank 2 over four (8, 8) kernels
+    # per attention, and the (8, 16) and (16, 8) feed-forward kernels.
+    deltas = 2 * 4 * (2 * 16 + 8) + (2 * 24 + 16) + (2 * 24 + 8)
+    owned = {id(v) for v in owner.weights}
+    assert sum(int(np.prod(v.shape)) for v in user.weights if id(v) not in owned) == deltas
+    assert all(user.lora(name) is not owner.lora(name) for name in names)
+    x, memory = _x(2, 5, 8), _x(2, 3, 8)
+    # Fresh deltas are zero: the two blocks compute the same.
+    np.testing.assert_allclose(user(x, encoder_outputs=memory), owner(x, encoder_outputs=memory))
+    user.cross_attention_lora.factors["value_dense"][1].assign(_x(2, 8))
+    assert not np.allclose(user(x, encoder_outputs=memory), owner(x, encoder_outputs=memory))
+    lora = user.lora("cross_attention")
+    cache = user.cross_attention.compute_key_value_cache(memory, lora=lora)
+    cached, _ = user.cross_attention(x, cache=cache, lora=lora)
+    np.testing.assert_allclose(cached, user.cross_attention(x, memory, lora=lora), rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
+
+
+def test_lora_block_contract(tmp_path):
+    kwargs = {"num_heads": 2, "intermediate_dim": 16, "lora_rank": 2}
+    run_layer_test(TransformerBlock, kwargs, _x(2, 5, 8), (2, 5, 8), tmp_path)
+    with pytest.raises(ValueError, match="lora_rank=0"):
+        _block(lora_rank=0)

@@ -43,6 +43,7 @@ VARIANTS = {
         share_encoder_decoder=True, cross_attention_plan=SharingPlan(4, strategy="all")
     ),
     "relaxed_by_adapters": dict(share_encoder_decoder=True, adapter_dim=4),
+    "relaxed_by_lora": dict(lora_rank=2, cross_attention_plan=SharingPlan(4, strategy="all")),
     "post_ln_attention_scope": dict(
         norm_first=False,
         encoder_plan=SharingPlan(4, 2, strategy="cycle", scope="attention"),
@@ -62,13 +63,17 @@ def _inputs(source, target):
 
 
 def _randomize_adapters(model):
-    """Adapters start at zero; give them weights so tests see them."""
+    """Adapters and LoRA deltas start at zero; give them weights so tests see them."""
     rng = np.random.default_rng(0)
     for stack in (model.encoder, model.decoder):
         for block in stack.blocks:
             if block.adapter_dim is not None:
                 kernel = block.adapter.output_dense.kernel
                 kernel.assign(rng.normal(0, 0.5, kernel.shape).astype("float32"))
+            if block.lora_rank is not None:
+                for variable in block.weights:
+                    if "_lora/" in variable.path:
+                        variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
 
 
 @pytest.fixture(params=sorted(VARIANTS))

@@ -31,13 +31,18 @@ def _ids(batch=2, length=7, seed=0):
      {"plan": SharingPlan(4, strategy="all"), "kv_sharing": "group", "norm_first": False},
      {"plan": SharingPlan(5, 3, strategy="sandwich"), "kv_sharing": "group"},
      {"plan": SharingPlan(4, 2, strategy="cycle", scope="attention"), "kv_sharing": "group"},
-     {"plan": SharingPlan(3, strategy="none")}],
+     {"plan": SharingPlan(3, strategy="none")},
+     {"plan": SharingPlan(6, 3, strategy="cycle_rev"), "kv_sharing": "group", "lora_rank": 2}],
     ids=["cycle", "sequence_depth_embedding", "all_factorized_adapters", "ffn_post_ln_sine",
          "cycle_kv_group", "cycle_rev_kv_group_adapters", "all_kv_group_post_ln",
-         "sandwich_kv_group", "attention_scope_kv_group", "none"],
+         "sandwich_kv_group", "attention_scope_kv_group", "none", "cycle_rev_kv_group_lora"],
 )  # fmt: skip
 def test_cached_decoding_equals_the_full_forward_pass(changes):
     model = SharedCausalLM(_config(**changes))
+    rng = np.random.default_rng(1)
+    for variable in model.weights:  # LoRA deltas start at zero: give them values
+        if "_lora/" in variable.path:
+            variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
     ids = _ids()
     full = np.asarray(model(ids))
     cache, steps = model.init_cache(2, 7), []

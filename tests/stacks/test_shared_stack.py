@@ -55,11 +55,13 @@ def _copy_into_plain(elastic, plain, depth, names):
 @pytest.mark.parametrize("per_depth_norms", [True, False])
 @pytest.mark.parametrize("plan, depths", ELASTIC, ids=lambda p: str(p))
 def test_elastic_depth_equals_the_plan_built_at_that_depth(plan, depths, per_depth_norms):
-    options = dict(adapter_dim=4, use_depth_embedding=True, per_depth_norms=per_depth_norms)
+    options = dict(adapter_dim=4, use_depth_embedding=True, per_depth_norms=per_depth_norms,
+                   lora_rank=2)  # fmt: skip
     elastic = _stack(SharedEncoder, plan, depths=depths, **options)
     _randomize(elastic)
     x = _x(2, 5, H)
-    names = KINDS + ("self_attention_norm", "feed_forward_norm", "adapter")
+    names = KINDS + ("self_attention_norm", "feed_forward_norm", "adapter",
+                     "self_attention_lora", "feed_forward_lora")  # fmt: skip
     for depth in elastic.depths:
         groups = plan.at_depth(depth)
         blocks = elastic.blocks_at(depth)
@@ -120,7 +122,8 @@ def test_elastic_stack_round_trips_through_keras_files(tmp_path):
 @pytest.mark.parametrize("kv_sharing", ["none", "group"])
 @pytest.mark.parametrize("plan, depths", ELASTIC[:3], ids=lambda p: str(p))
 def test_elastic_decoder_caches_equal_its_full_pass(plan, depths, kv_sharing):
-    decoder = _stack(SharedDecoder, plan, depths=depths, kv_sharing=kv_sharing, adapter_dim=4)
+    decoder = _stack(SharedDecoder, plan, depths=depths, kv_sharing=kv_sharing, adapter_dim=4,
+                     lora_rank=2)  # fmt: skip
     _randomize(decoder)
     y, memory = _x(2, 4, H), _x(2, 3, H, seed=2)
     for depth in decoder.depths:
@@ -134,9 +137,10 @@ def test_elastic_decoder_caches_equal_its_full_pass(plan, depths, kv_sharing):
                                   depth=depth)  # fmt: skip
             np.testing.assert_allclose(step[:, 0], full[:, index], rtol=1e-4, atol=1e-4)
         plain = _stack(SharedDecoder, _plain_plan(plan, depth), kv_sharing=kv_sharing,
-                       adapter_dim=4)  # fmt: skip
+                       adapter_dim=4, lora_rank=2)  # fmt: skip
         names = KINDS + ("cross_attention", "self_attention_norm", "cross_attention_norm",
-                         "feed_forward_norm", "adapter")  # fmt: skip
+                         "feed_forward_norm", "adapter", "self_attention_lora",
+                         "cross_attention_lora", "feed_forward_lora")  # fmt: skip
         _copy_into_plain(decoder, plain, depth, names)
         np.testing.assert_allclose(full, plain(y, memory), rtol=1e-5, atol=1e-5)
 
