@@ -1,7 +1,10 @@
 """From a trained model to one with fewer stored weights: `to_shared`."""
 
+import functools
+
 import numpy as np
 
+from sharedformer_tf.convert import keras_hub_conversion
 from sharedformer_tf.layers.transformer_block import LORA_SUBLAYERS
 from sharedformer_tf.models.patch_classifier import PatchClassifier
 from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
@@ -10,7 +13,11 @@ from sharedformer_tf.sharing.sharing_plan import SharingPlan
 
 INITS = ("stepwise", "average", "lower")
 RELAXATIONS = (None, "adapter", "lora")
-SUPPORTED = "Seq2SeqTransformer, SharedCausalLM, ViTClassifier, AudioClassifier"
+SUPPORTED = (
+    "Seq2SeqTransformer, SharedCausalLM, ViTClassifier, AudioClassifier and keras-hub "
+    "functional models built from TransformerEncoder or TransformerDecoder layers "
+    "(e.g. BertBackbone, GPT2Backbone)"
+)
 # What a block calls at each depth: its sublayers and the state beside them.
 SUBLAYERS = ("self_attention", "self_attention_norm", "cross_attention", "cross_attention_norm",
              "feed_forward", "feed_forward_norm", "adapter")  # fmt: skip
@@ -53,7 +60,11 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
 
     Args:
         model: a `Seq2SeqTransformer`, `SharedCausalLM`, `ViTClassifier` or
-            `AudioClassifier` (without encoder-decoder tying).
+            `AudioClassifier` (without encoder-decoder tying), or a keras-hub
+            functional model whose transformer layers are one chain of
+            `TransformerEncoder` or `TransformerDecoder` layers without
+            cross-attention (`BertBackbone`, `GPT2Backbone`, or a model of
+            your own built from them).
         plan: `SharingPlan` (or its config) for the stack; with as many
             depths as the source's stack. A `Seq2SeqTransformer`'s encoder.
         init: `"stepwise"`, `"average"` or `"lower"`.
@@ -72,7 +83,11 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         decoder_plan: a `Seq2SeqTransformer`'s decoder plan (`None`: `plan`).
 
     Returns:
-        The converted model (same class, dtype policy and name).
+        The converted model (same class, dtype policy and name). For a
+        keras-hub model: a functional `keras.Model` with its inputs and
+        outputs whose chain of transformer layers is one `SharedEncoder` or
+        causal `SharedDecoder` (`get_layer("shared_stack")`; see
+        `convert.keras_hub_conversion`), every other layer a copy.
 
     Example:
 
@@ -84,7 +99,6 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
     >>> student.count_params() < teacher.count_params()
     True
     """
-    fields = _plan_fields(model)
     if init not in INITS:
         raise ValueError(f"`init` must be one of {INITS}. Received: init={init!r}")
     if relax not in RELAXATIONS:
@@ -96,6 +110,14 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
                               or rank < (relax == "adapter")):  # fmt: skip
         raise ValueError(f"`rank` must be an int >= {int(relax == 'adapter')} with "
                          f"relax={relax!r}. Received: rank={rank!r}")  # fmt: skip
+    if keras_hub_conversion.transformer_layers(model):
+        if decoder_plan is not None:
+            raise ValueError("A keras-hub model has one stack: it takes `plan` only. Received: "
+                             f"decoder_plan={decoder_plan!r}")  # fmt: skip
+        return keras_hub_conversion.convert(
+            model, SharingPlan.coerce(plan), relax, rank,
+            functools.partial(_copy_blocks, init=init), _set_lora)  # fmt: skip
+    fields = _plan_fields(model)
     config = model.config
     if getattr(config, "lora_rank", None) is not None:
         raise ValueError("`to_shared` converts models without LoRA deltas (their layers differ "
@@ -119,9 +141,10 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
     if relax == "lora" and rank:
         changes.update(lora_rank=rank, per_depth_norms=True)
     target = type(model)(config.replace(**changes), dtype=model.dtype_policy, name=model.name)
-    assigned = _copy_blocks(model, target, fields, init)
+    pairs = [(name, getattr(target, name), getattr(model, name)) for name in fields]
+    assigned = _copy_blocks(pairs, init)
     if relax == "lora" and rank:
-        assigned |= _set_lora(model, target, fields)
+        assigned |= _set_lora(pairs)
     sources = {v.path: v for v in model.weights}
     for variable in target.weights:
         if id(variable) in assigned:
@@ -136,12 +159,12 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
     return target
 
 
-def _copy_blocks(source, target, fields, init):
-    """Sets every sublayer of the target stacks' blocks by `init`; returns
-    the ids of the variables it set."""
+def _copy_blocks(pairs, init):
+    """Sets every sublayer of the blocks of each target stack of `pairs`
+    (`[(name, target stack, source stack)]`) by `init`; returns the ids of
+    the variables it set."""
     assigned = set()
-    for stack_name in fields:
-        mine, theirs = getattr(target, stack_name), getattr(source, stack_name)
+    for stack_name, mine, theirs in pairs:
         depth = mine.num_layers
         blocks, source_blocks = mine.blocks_at(depth), theirs.blocks_at(depth)
         extra = list(zip(mine.extra_blocks, theirs.extra_blocks, strict=False))
@@ -170,12 +193,11 @@ def _copy_blocks(source, target, fields, init):
     return assigned
 
 
-def _set_lora(source, target, fields):
+def _set_lora(pairs):
     """Sets each depth's LoRA deltas to what the source's layer at that
     depth differs by from the shared one; returns the ids of their variables."""
     assigned = set()
-    for stack_name in fields:
-        mine, theirs = getattr(target, stack_name), getattr(source, stack_name)
+    for _, mine, theirs in pairs:
         blocks = mine.blocks_at(mine.num_layers)
         for block, source_block in zip(blocks, theirs.blocks_at(mine.num_layers), strict=True):
             for name in LORA_SUBLAYERS:
