@@ -3,6 +3,8 @@
     python apps/classify_images.py              # demo: Fashion-MNIST, train, evaluate, export
     python apps/classify_images.py train --data SPEC --out DIR [--preset tiny|small] [--epochs N]
                                          [--layers N --groups M --sharing STRATEGY]
+    python apps/classify_images.py convert --model DIR --out DIR [--sharing S --groups M]
+                                           [--init I] [--relax lora|adapter --rank R] [--epochs N]
     python apps/classify_images.py evaluate --model DIR [--data SPEC]   # last line: JSON
     python apps/classify_images.py predict --model DIR IMAGE ...
     python apps/classify_images.py export --model DIR [--tflite fp32|fp16|int8|all]
@@ -58,26 +60,24 @@ def parse_args(argv):
     )
     commands = parser.add_subparsers(dest="command")
     train = commands.add_parser("train", help="train a classifier into --out DIR")
-    train.add_argument("--data", default="fashion_mnist", help="SPEC of the training images")
-    train.add_argument("--out", required=True, help="directory for model, config, report, plots")
+    convert = commands.add_parser(
+        "convert", help="convert a trained classifier (--model) to a shared one and uptrain it "
+        "by distillation from it into --out DIR")  # fmt: skip
+    app.add_conversion_flags(convert)
+    for sub in (train, convert):
+        sub.add_argument("--data", default="fashion_mnist" if sub is train else None,
+                         help="SPEC of the training images (convert: the teacher's)")  # fmt: skip
+        flags.add_classifier_training_flags(sub, 12 if sub is train else 2, 128)
+        sub.add_argument("--augment", type=augmentations,
+                         help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)} (default: "
+                         "flip for sets known to be mirror-safe, else none)")  # fmt: skip
+        sub.add_argument("--train-examples", type=flags.positive_int, help="use the first N only")
+        sub.add_argument("--valid-examples", type=flags.positive_int, default=2000,
+                         help="training images held out for validation (at most 10%%)")  # fmt: skip
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     train.add_argument("--preset", choices=sorted(vit_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=flags.positive_int, default=12)
-    flags.add_sharing_flags(train)
     train.add_argument("--pooling", choices=vit_config.POOLINGS, help="default: the preset's")
-    train.add_argument("--batch-size", type=flags.positive_int, default=128, help="per replica")
-    train.add_argument("--learning-rate", type=flags.positive_float, default=2e-3)
-    train.add_argument("--warmup-steps", type=flags.positive_int)
-    train.add_argument("--weight-decay", type=flags.non_negative_float, default=0.05)
-    train.add_argument("--augment", type=augmentations,
-                       help=f"'none' or comma-separated {', '.join(AUGMENTATIONS)} (default: "
-                       "flip for sets known to be mirror-safe, else none)")  # fmt: skip
-    train.add_argument("--train-examples", type=flags.positive_int, help="use the first N only")
-    train.add_argument("--valid-examples", type=flags.positive_int, default=2000,
-                       help="training images held out for validation (at most 10%%)")  # fmt: skip
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    flags.add_distribution_flags(train)
-    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("evaluate", "predict", "export"):
         sub = commands.add_parser(command)
         sub.add_argument("--model", required=True, help="a directory written by train")
@@ -94,7 +94,6 @@ def parse_args(argv):
     export.add_argument("--out", default=EXPORT_DIR)
     choices = CLASSIFIER_QUANTIZATIONS + ("all",)
     export.add_argument("--tflite", choices=choices, default="all")
-    train.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     return parser, parser.parse_args(argv)
 
 
@@ -123,6 +122,32 @@ def model_config(args, data):
     return config.replace(**changes)
 
 
+def training_datasets(args, data, batch_size):
+    """Training batches of `--train-examples` images of `data` (shuffled,
+    augmented by `--augment` or the set's default) and validation batches of
+    `--valid-examples` held out (at most 10%); checks the images first.
+    Returns `(train_ds, valid_ds or None, augmentations)`."""
+    augment = default_augmentation(args.data) if args.augment is None else args.augment
+    order = np.random.default_rng(args.seed).permutation(len(data.labels))
+    held_out = min(args.valid_examples, len(order) // 10)
+    train_ids, valid_ids = order[held_out:][: args.train_examples], order[:held_out]
+    classification.check_training_classes(data.labels[train_ids], data.class_names, args.data)
+    if len(train_ids) < batch_size:
+        raise ValueError(f"{len(train_ids)} training images are fewer than one batch of "
+                         f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    train_ds = make_image_dataset(data.images[train_ids], data.labels[train_ids], batch_size,
+                                  shuffle=True, seed=args.seed, augment=augment,
+                                  drop_remainder=True)  # fmt: skip
+    valid_ds = None
+    if held_out:
+        valid_ds = make_image_dataset(data.images[valid_ids], data.labels[valid_ids], batch_size)
+    height, width, channels = data.images.shape[1:]
+    log.info("Training on %d images (%d validation) of %dx%d with %d channel(s), %d epochs, "
+             "global batch %d, augmentation: %s", len(train_ids), held_out, height, width,
+             channels, args.epochs, batch_size, ", ".join(augment) or "none")  # fmt: skip
+    return train_ds, valid_ds, augment
+
+
 def train(args):
     run = app.TrainingRun(args)
     preset = vit_config.preset(args.preset)
@@ -130,29 +155,10 @@ def train(args):
     preset.replace(plan=flags.plan_from_flags(args, preset.plan), **flags.depth_config(args))
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
     config = model_config(args, data)
-    augment = default_augmentation(args.data) if args.augment is None else args.augment
-    order = np.random.default_rng(args.seed).permutation(len(data.labels))
-    held_out = min(args.valid_examples, len(order) // 10)
-    train_ids, valid_ids = order[held_out:][: args.train_examples], order[:held_out]
-    classification.check_training_classes(data.labels[train_ids], data.class_names, args.data)
-    batch_size = run.global_batch_size
-    if len(train_ids) < batch_size:
-        raise ValueError(f"{len(train_ids)} training images are fewer than one batch of "
-                         f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    train_ds, valid_ds, augment = training_datasets(args, data, run.global_batch_size)
     run.prepare()
     run.open(config, class_names=list(data.class_names), training={"augment": list(augment)})
-
-    train_ds = make_image_dataset(data.images[train_ids], data.labels[train_ids], batch_size,
-                                  shuffle=True, seed=args.seed, augment=augment,
-                                  drop_remainder=True)  # fmt: skip
-    valid_ds = None
-    if held_out:
-        valid_ds = make_image_dataset(data.images[valid_ids], data.labels[valid_ids], batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
-    log.info("Training on %d images (%d validation) of %dx%d with %d channel(s), %d epochs, "
-             "global batch %d, augmentation: %s", len(train_ids), held_out, config.image_size,
-             config.image_size, config.channels, args.epochs, batch_size,
-             ", ".join(augment) or "none")  # fmt: skip
 
     def build(jit_compile):
         return training.compile_classifier(ViTClassifier(config), steps, args.learning_rate,
@@ -160,6 +166,15 @@ def train(args):
                                            jit_compile=jit_compile)  # fmt: skip
 
     run.finish(run.fit(build, train_ds, valid_ds), app.save_training_outputs)
+
+
+def convert(args):
+    def datasets(args, config, names, batch_size):
+        data = read_split(args.data, "train", config, args, names)
+        train_ds, valid_ds, augment = training_datasets(args, data, batch_size)
+        return train_ds, valid_ds, {"augment": list(augment)}
+
+    app.convert_classifier(args, load, datasets)
 
 
 def load(args):
@@ -229,7 +244,7 @@ def main(argv=None):
     absl.logging.set_verbosity(absl.logging.ERROR)  # TF's SavedModel chatter
     tf.get_logger().setLevel("ERROR")
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+    commands = {None: demo, "train": train, "convert": convert, "evaluate": evaluate_model,
                 "predict": predict, "export": export}  # fmt: skip
     flags.run(commands, parser, args)
 

@@ -4,6 +4,8 @@ spots spoken commands: a raw 16 kHz waveform in, a label out.
     python apps/keyword_spotting.py              # demo: synthesize, train, evaluate, export
     python apps/keyword_spotting.py train --data SPEC --out DIR [--preset tiny|small] [--epochs N]
                                           [--layers N --groups M --sharing STRATEGY]
+    python apps/keyword_spotting.py convert --model DIR --out DIR [--sharing S --groups M]
+                                            [--init I] [--relax lora|adapter --rank R] [--epochs N]
     python apps/keyword_spotting.py evaluate --model DIR [--data SPEC]   # last line: JSON
     python apps/keyword_spotting.py predict --model DIR FILE.wav ...
     python apps/keyword_spotting.py export --model DIR [--tflite fp32|fp16|int8|all]
@@ -48,11 +50,20 @@ def parse_args(argv):
     )
     commands = parser.add_subparsers(dest="command")
     train = commands.add_parser("train", help="train a keyword spotter into --out DIR")
-    train.add_argument("--data", default="spoken_commands", help="SPEC of the training clips")
-    train.add_argument("--out", required=True, help="directory for model, config, report, plots")
+    convert = commands.add_parser(
+        "convert", help="convert a trained keyword spotter (--model) to a shared one and uptrain "
+        "it by distillation from it into --out DIR")  # fmt: skip
+    app.add_conversion_flags(convert)
+    for sub in (train, convert):
+        sub.add_argument("--data", default="spoken_commands" if sub is train else None,
+                         help="SPEC of the training clips (convert: the teacher's)")  # fmt: skip
+        flags.add_classifier_training_flags(sub, 12 if sub is train else 2, 64)
+        sub.add_argument("--augment", type=augmentations, default=(),
+                         help="'none' (default) or comma-separated waveform augmentations: "
+                         + ",".join(waveform_augmentation.AUGMENTATIONS))  # fmt: skip
+        sub.add_argument("--train-examples", type=flags.positive_int, help="use N clips only")
+        sub.add_argument("--seed", type=int, default=0, help="training and synthesis seed")
     train.add_argument("--preset", choices=sorted(audio_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=flags.positive_int, default=12)
-    flags.add_sharing_flags(train)
     train.add_argument("--pooling", choices=("class_token", "mean"), help="default: the preset's")
     train.add_argument("--normalization", choices=audio_config.NORMALIZATIONS,
                        help="log-mel normalization per clip or per mel band; default: the "
@@ -60,21 +71,9 @@ def parse_args(argv):
     train.add_argument("--spec-augment", type=spec_augment, metavar="TxW,FxB",
                        help="SpecAugment in training: T time masks of <= W frames, F "
                        "frequency masks of <= B bands, e.g. 2x10,2x8; default none")  # fmt: skip
-    train.add_argument("--augment", type=augmentations, default=(),
-                       help="'none' (default) or comma-separated waveform augmentations: "
-                       + ",".join(waveform_augmentation.AUGMENTATIONS))  # fmt: skip
-    train.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
-    train.add_argument("--learning-rate", type=flags.positive_float, default=2e-3)
-    train.add_argument("--warmup-steps", type=flags.positive_int)
-    train.add_argument("--weight-decay", type=flags.non_negative_float, default=0.05)
-    train.add_argument("--train-examples", type=flags.positive_int, help="use N clips only")
-    train.add_argument("--seed", type=int, default=0, help="training and synthesis seed")
-    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    flags.add_distribution_flags(train)
-    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
-    for command in ("train", "evaluate", "predict", "export"):
+    for command in ("train", "convert", "evaluate", "predict", "export"):
         sub = commands.choices.get(command) or commands.add_parser(command)
-        if command != "train":
+        if command not in ("train", "convert"):
             sub.add_argument("--model", required=True, help="a directory written by train")
         if command in ("evaluate", "export"):
             sub.add_argument("--data", help="SPEC of the test clips (default: the training SPEC)")
@@ -123,6 +122,33 @@ def read_split(spec, split, config, args, seed=0, class_names=None, limit=None):
     return data.take(slice(limit))
 
 
+def training_dataset(args, data, batch_size, sample_rate):
+    """The shuffled training batches of `--train-examples` clips of `data`,
+    with the `--augment` augmentations in tf.data (never part of the model
+    or its exports); checks the clips first. Returns `(dataset, clips)`."""
+    order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
+    classification.check_training_classes(data.labels[order], data.class_names, args.data)
+    if "clean" in args.augment and data.noise is None:
+        raise ValueError("--augment clean needs clips that carry their noise apart (the "
+                         f"synthesized spoken_commands). Received: --data {args.data}")  # fmt: skip
+    if len(order) < batch_size:
+        raise ValueError(f"{len(order)} training clips are fewer than one batch of "
+                         f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    inputs, augment = data.waveforms[order], None
+    if args.augment:
+        clean = "clean" in args.augment  # then the noise inside each clip goes along
+        inputs = (inputs, data.noise[order]) if clean else inputs
+
+        def augment(batch, seed):
+            waveforms, noise = batch if clean else (batch, None)
+            return waveform_augmentation.augment_waveforms(waveforms, seed, args.augment,
+                                                           sample_rate, noise)  # fmt: skip
+
+    dataset = make_array_dataset(inputs, data.labels[order], batch_size, shuffle=True,
+                                 seed=args.seed, drop_remainder=True, augment=augment)  # fmt: skip
+    return dataset, len(order)
+
+
 def train(args):
     run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
@@ -135,34 +161,14 @@ def train(args):
                             **({"normalization": args.normalization}
                                if args.normalization else {}),
                             **(args.spec_augment or {}))  # fmt: skip
-    order = np.random.default_rng(args.seed).permutation(len(data.labels))[: args.train_examples]
-    classification.check_training_classes(data.labels[order], data.class_names, args.data)
-    if "clean" in args.augment and data.noise is None:
-        raise ValueError("--augment clean needs clips that carry their noise apart (the "
-                         f"synthesized spoken_commands). Received: --data {args.data}")  # fmt: skip
     batch_size = run.global_batch_size
-    if len(order) < batch_size:
-        raise ValueError(f"{len(order)} training clips are fewer than one batch of "
-                         f"{batch_size}. Received: --data {args.data}")  # fmt: skip
+    train_ds, size = training_dataset(args, data, batch_size, config.sample_rate)
     run.prepare()
     run.open(config, class_names=list(data.class_names), training={"augment": list(args.augment)})
-
-    inputs, augment = data.waveforms[order], None
-    if args.augment:  # in tf.data: never part of the model or its exports
-        clean = "clean" in args.augment  # then the noise inside each clip goes along
-        inputs = (inputs, data.noise[order]) if clean else inputs
-
-        def augment(batch, seed):
-            waveforms, noise = batch if clean else (batch, None)
-            return waveform_augmentation.augment_waveforms(waveforms, seed, args.augment,
-                                                           config.sample_rate, noise)  # fmt: skip
-
-    train_ds = make_array_dataset(inputs, data.labels[order], batch_size, shuffle=True,
-                                  seed=args.seed, drop_remainder=True, augment=augment)  # fmt: skip
     valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
     log.info("Training on %d clips (%d validation), %d epochs, global batch %d, waveform "
-             "augmentation: %s", len(order), len(valid.labels), args.epochs, batch_size,
+             "augmentation: %s", size, len(valid.labels), args.epochs, batch_size,
              ", ".join(args.augment) or "none")  # fmt: skip
 
     def build(jit_compile):
@@ -171,6 +177,17 @@ def train(args):
                                            jit_compile=jit_compile)  # fmt: skip
 
     run.finish(run.fit(build, train_ds, valid_ds), app.save_training_outputs)
+
+
+def convert(args):
+    def datasets(args, config, names, batch_size):
+        data = read_split(args.data, "train", config, args, args.seed, names)
+        valid = read_split(args.data, "validation", config, args, args.seed, names)
+        train_ds, _ = training_dataset(args, data, batch_size, config.sample_rate)
+        valid_ds = make_array_dataset(valid.waveforms, valid.labels, batch_size)
+        return train_ds, valid_ds, {"augment": list(args.augment)}
+
+    app.convert_classifier(args, load, datasets)
 
 
 def load(args):
@@ -240,7 +257,7 @@ def main(argv=None):
     absl.logging.set_verbosity(absl.logging.ERROR)  # TF's SavedModel chatter
     tf.get_logger().setLevel("ERROR")
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+    commands = {None: demo, "train": train, "convert": convert, "evaluate": evaluate_model,
                 "predict": predict, "export": export}  # fmt: skip
     flags.run(commands, parser, args)
 

@@ -30,8 +30,7 @@ import tensorflow as tf  # noqa: E402
 import sharedformer_tf as sf  # noqa: E402
 from sharedformer_tf import app, distribute, training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
-from sharedformer_tf.convert import Distiller, to_shared  # noqa: E402
-from sharedformer_tf.convert.shared_conversion import INITS  # noqa: E402
+from sharedformer_tf.convert import to_shared  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import (  # noqa: E402
     load_sentencepiece,
@@ -63,20 +62,7 @@ def parse_args(argv):
     convert = commands.add_parser(
         "convert", help="convert a trained translator (--model) to a shared one and uptrain it "
         "by distillation from it into --out DIR")  # fmt: skip
-    convert.add_argument("--model", required=True, help="the trained translator (the teacher)")
-    convert.add_argument(
-        "--init",
-        choices=INITS,
-        default="stepwise",
-        help="where each group's weights come from (see convert.to_shared)",
-    )
-    convert.add_argument("--relax", choices=("lora", "adapter"),
-                         help="give every depth LoRA deltas of rank --rank (from the SVD of what "
-                              "its layer differs by) or an adapter of width --rank")  # fmt: skip
-    convert.add_argument("--rank", type=flags.positive_int, help="the LoRA rank or adapter width")
-    convert.add_argument("--distill-alpha", type=flags.weight, default=0.5,
-                         help="weight of KL(teacher || student) in the loss")  # fmt: skip
-    convert.add_argument("--temperature", type=flags.positive_float, default=2.0)
+    app.add_conversion_flags(convert)
     for sub in (train, convert):
         sub.add_argument("--data", default="builtin:en-fr" if sub is train else None,
                          help="training SPEC (convert's default: the teacher's)")  # fmt: skip
@@ -239,9 +225,7 @@ def convert(args):
     teacher = Translator.load(args.model)
     recorded = training.read_run_config(args.model)
     args.data = args.data or recorded["run"]["data"]
-    layers = teacher.model.encoder.num_layers
-    plan = flags.plan_from_flags(args, sf.SharingPlan(layers, max(1, layers // 2), "cycle_rev"))
-    shared = dict(plan=plan, init=args.init, relax=args.relax, rank=args.rank)
+    shared = app.conversion_options(args, teacher.model.encoder.num_layers)
     config = to_shared(teacher.model, **shared).config  # bad flags fail before anything is written
     pairs, valid = load_training_data(args)
     run.prepare()
@@ -249,11 +233,8 @@ def convert(args):
     recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
               "label_smoothing": args.label_smoothing,
               "global_batch_size": run.global_batch_size, "epochs": args.epochs}  # fmt: skip
-    conversion = {"teacher": os.path.abspath(args.model), "init": args.init, "relax": args.relax,
-                  "rank": args.rank, "distill_alpha": args.distill_alpha,
-                  "temperature": args.temperature}  # fmt: skip
     run.open(config, files={"tokenizer.model": teacher.tokenizer.proto}, training=recipe,
-             conversion=conversion)  # fmt: skip
+             conversion=app.conversion_record(args))  # fmt: skip
     preprocessor = Seq2SeqPreprocessor.for_model(config, teacher.tokenizer)
     batch_size = run.global_batch_size
     train_ds = make_translation_dataset(pairs, preprocessor, batch_size, shuffle=True,
@@ -261,13 +242,11 @@ def convert(args):
     valid_ds = make_translation_dataset(valid, preprocessor, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
     log.info("Converted to %s (%s init); distilling on %d pairs for %d epochs, alpha %g, "
-             "temperature %g", plan, args.init, len(pairs), args.epochs, args.distill_alpha,
-             args.temperature)  # fmt: skip
+             "temperature %g", shared["plan"], args.init, len(pairs), args.epochs,
+             args.distill_alpha, args.temperature)  # fmt: skip
 
     def build(jit_compile):  # in the strategy's scope: the teacher's variables too
-        source = Translator.load(args.model).model
-        distiller = Distiller(to_shared(source, **shared), source, args.distill_alpha,
-                              args.temperature)  # fmt: skip
+        distiller = app.conversion_distiller(Translator.load(args.model).model, shared, args)
         return training.compile_seq2seq(distiller, steps, learning_rate, args.warmup_steps,
                                         args.label_smoothing, config.pad_id,
                                         jit_compile=jit_compile)  # fmt: skip

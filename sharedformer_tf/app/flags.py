@@ -190,6 +190,24 @@ def change_list(text):
 SHARING_FLAGS = ("layers", "groups", "groups_ffn", "sharing", "share_scope")
 
 
+def add_classifier_training_flags(parser, epochs, batch_size):
+    """What a classifier app's `train` and `convert` take alike: `--out`,
+    `--epochs`, the sharing flags, the optimizer's (`--batch-size` per
+    replica, `--learning-rate`, `--warmup-steps`, `--weight-decay`),
+    `--no-jit`, the distribution flags and `--overwrite`."""
+    parser.add_argument("--out", required=True, help="directory for model, config, report, plots")
+    parser.add_argument("--epochs", type=positive_int, default=epochs)
+    add_sharing_flags(parser)
+    parser.add_argument("--batch-size", type=positive_int, default=batch_size, help="per replica")
+    parser.add_argument("--learning-rate", type=positive_float, default=2e-3)
+    parser.add_argument("--warmup-steps", type=positive_int)
+    parser.add_argument("--weight-decay", type=non_negative_float, default=0.05)
+    parser.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
+    add_distribution_flags(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished model in --out")  # fmt: skip
+
+
 def add_sharing_flags(parser):
     """`--layers N --groups M --groups-ffn M --sharing STRATEGY --share-scope
     SCOPE` (`--unique`, `--unique-ffn`: former names of `--groups`,

@@ -137,6 +137,9 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
                              f"Received: a plan of {new.num_layers} depths ({new})")  # fmt: skip
         changes[field] = new
     if relax == "adapter":
+        if not hasattr(config, "adapter_dim"):
+            raise ValueError(f"A {type(model).__name__} has no adapters; relax it with "
+                             "relax='lora'. Received: relax='adapter'")  # fmt: skip
         changes["adapter_dim"] = rank
     if relax == "lora" and rank:
         changes.update(lora_rank=rank, per_depth_norms=True)

@@ -96,6 +96,31 @@ def test_evaluate_reports_accuracy_per_class_and_a_confusion_matrix(trained, cap
     assert matrix.sum() == 120 and np.trace(matrix) / 120 == pytest.approx(metrics["accuracy"])
 
 
+def test_convert_unties_a_trained_classifier_and_distills_it(trained, tmp_path, capsys):
+    """`convert` to an unshared plan: each depth a copy of the teacher's one
+    group (the student starts as the teacher), one epoch of distillation."""
+    teacher, _ = trained
+    student = tmp_path / "student"
+    code, error = app_helpers.exit_code_and_error(
+        load_app(), ["convert", "--model", str(teacher), "--out", str(student), "--relax",
+                     "adapter", "--rank", "4"], capsys)  # fmt: skip
+    assert code == 2 and "relax='lora'" in error and not student.exists()
+    load_app().main(["convert", "--model", str(teacher), "--out", str(student), "--layers", "2",
+                     "--sharing", "none", "--init", "lower", "--epochs", "1", "--batch-size",
+                     "32", "--valid-examples", "40", "--no-jit"])  # fmt: skip
+    capsys.readouterr()
+    config = json.loads((student / "config.json").read_text())
+    assert config["model"]["plan"]["strategy"] == "none" and config["conversion"]["init"] == "lower"
+    sizes = [json.loads((d / "parameter_report.json").read_text())["unique_params"]
+             for d in (teacher, student)]  # fmt: skip
+    assert sizes[1] > sizes[0]  # two stored blocks where the teacher has one
+    accuracy = []
+    for model in (teacher, student):
+        load_app().main(["evaluate", "--model", str(model)])
+        accuracy.append(last_json(capsys.readouterr().out)["accuracy"])
+    assert accuracy[1] >= accuracy[0] - 0.1
+
+
 def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path, capsys):
     import keras
 

@@ -88,6 +88,36 @@ def test_evaluate_reports_accuracy_and_a_confusion_matrix(trained, capsys):
     assert pathlib.Path(metrics["confusion_matrix_png"]).read_bytes()[:4] == b"\x89PNG"
 
 
+def test_convert_relaxes_a_trained_spotter_and_distills_it(trained, tmp_path, capsys):
+    """`convert` with per-depth LoRA: the teacher's one group stays one
+    group (so the deltas start at zero and the student starts as the
+    teacher), one epoch of distillation; bad flags write nothing."""
+    teacher, _ = trained
+    student = tmp_path / "student"
+    for argv, message in [(["--layers", "3"], "keeps the source's 2 depths"),
+                          (["--relax", "lora"], "rank=None")]:  # fmt: skip
+        code, error = app_helpers.exit_code_and_error(
+            load_app(), ["convert", "--model", str(teacher), "--out", str(student), *argv],
+            capsys)  # fmt: skip
+        assert code == 2 and message in error and "Traceback" not in error
+        assert not student.exists()
+    load_app().main(["convert", "--model", str(teacher), "--out", str(student), "--layers", "2",
+                     "--groups", "1", "--sharing", "cycle", "--relax", "lora", "--rank", "2",
+                     "--epochs", "1", "--batch-size", "16", "--no-jit"])  # fmt: skip
+    capsys.readouterr()
+    config = json.loads((student / "config.json").read_text())
+    assert config["model"]["lora_rank"] == 2 and config["conversion"]["relax"] == "lora"
+    assert config["class_names"] == list(LABELS) and config["run"]["data"].startswith("folder:")
+    sizes = [json.loads((d / "parameter_report.json").read_text())["unique_params"]
+             for d in (teacher, student)]  # fmt: skip
+    assert sizes[1] > sizes[0]  # the same shared weights plus the deltas
+    accuracy = []
+    for model in (teacher, student):
+        load_app().main(["evaluate", "--model", str(model)])
+        accuracy.append(last_json(capsys.readouterr().out)["accuracy"])
+    assert accuracy[1] >= accuracy[0] - 0.1
+
+
 def test_predict_names_a_bad_file_and_still_predicts_the_rest(trained, tmp_path, capsys):
     import keras
 

@@ -194,6 +194,12 @@ def test_conversion_errors_name_what_was_received(call, message):
         call(model)
 
 
+def test_classifiers_are_relaxed_by_lora_not_adapters():
+    model, _ = FAMILIES["vit"]
+    with pytest.raises(ValueError, match="ViTClassifier has no adapters"):
+        to_shared(model, SharingPlan(4, 2), relax="adapter", rank=4)
+
+
 def test_a_tied_encoder_decoder_is_refused():
     model = Seq2SeqTransformer(seq2seq_config.tiny(vocabulary_size=20, share_encoder_decoder=True,
                                                    **SIZE))  # fmt: skip
