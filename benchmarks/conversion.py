@@ -1,10 +1,11 @@
-"""From a trained unshared translator to a shared one, side by side in one run.
+"""From a trained unshared model to a shared one, side by side in one run.
 
-On one corpus (default: the builtin en-fr pairs), with the translation app's
-own commands:
+With one app's own commands (`--app translate`, the default, on the builtin
+en-fr pairs; `--app keyword_spotting` on the synthesized spoken commands;
+`--app classify_images` on Fashion-MNIST; `--data` another SPEC):
 
 - `teacher`: the `tiny` preset's shape unshared (`--sharing none`), trained
-  `--teacher-epochs` epochs;
+  `--teacher-epochs` epochs (default: 5 for translate, 12 otherwise);
 - `scratch`: the shared model (`--sharing S --groups G`) trained from
   scratch for `--epochs` epochs;
 - for each `--inits` init (and, with `--relax lora,adapter`, each init with
@@ -20,13 +21,15 @@ to TFLite two ways and both files are timed on LiteRT, interleaved: as it is
 (each depth's kernels `W + A B` formed before export: an unshared model,
 checked to compute the same translations).
 
-Every model is scored by `evaluate` on the corpus's test split (BLEU, chrF
-by sacrebleu). The issue's targets are checked in the summary: converted +
-uptrained beats scratch at equal epochs, reaches >= 95% of the teacher's
-BLEU at <= 0.5x its stored parameters, with `--epochs` <= 20% of the
-teacher's epochs. The last stdout line is one JSON object.
+Every model is scored by the app's `evaluate` on the test split (BLEU and
+chrF by sacrebleu; accuracy for the classifiers). The issue's targets are
+checked in the summary: converted + uptrained beats scratch at equal epochs,
+reaches >= 95% of the teacher's quality at <= 0.5x its stored parameters,
+with `--epochs` <= 20% of the teacher's epochs. The last stdout line is one
+JSON object.
 
-    python benchmarks/conversion.py [--data builtin:en-fr] [--teacher-epochs 5] [--epochs 1]
+    python benchmarks/conversion.py [--app translate|keyword_spotting|classify_images]
+        [--data SPEC] [--teacher-epochs 5] [--epochs 1]
         [--inits stepwise,average,lower] [--relax lora,adapter] [--rank 16] [--out DIR]
         [--teacher DIR (a teacher trained by an earlier run: reused, not retrained)]
 """
@@ -44,17 +47,19 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import app_sharing_comparison  # noqa: E402
 
-APP = os.path.join(app_sharing_comparison.ROOT, "apps", "translate.py")
+APPS = ("translate", "keyword_spotting", "classify_images")
 
 
 def parse_args():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--data", default="builtin:en-fr")
-    parser.add_argument("--train-examples", type=int, help="first N training pairs")
-    parser.add_argument("--teacher-epochs", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=1, help="scratch and uptraining epochs")
+    parser.add_argument("--app", choices=APPS, default="translate")
+    parser.add_argument("--data", help="SPEC (default: the app's)")
+    parser.add_argument("--train-examples", type=int, help="first N training examples")
+    parser.add_argument("--teacher-epochs", type=int, help="default: 5 (translate) or 12")
+    parser.add_argument("--epochs", type=int, help="scratch and uptraining epochs (default: 1 "
+                        "for translate, 2 otherwise)")  # fmt: skip
     parser.add_argument("--sharing", default="cycle_rev")
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--inits", default="stepwise,average,lower")
@@ -68,38 +73,62 @@ def parse_args():
     parser.add_argument("--rounds", type=int, default=20, help="LiteRT timing rounds")
     args = parser.parse_args()
     args.inits = args.inits.split(",")
+    translate = args.app == "translate"
+    args.teacher_epochs = args.teacher_epochs or (5 if translate else 12)
+    args.epochs = args.epochs or (1 if translate else 2)
+    args.metric = "bleu" if translate else "accuracy"
+    args.path = os.path.join(app_sharing_comparison.ROOT, "apps", f"{args.app}.py")
     args.relax = [r for r in args.relax.split(",") if r]
     if set(args.relax) - {"lora", "adapter"}:
         parser.error(f"--relax takes lora and adapter. Received: {args.relax}")
     return args
 
 
-def score(model_dir, name, seconds=None):
-    metrics, _ = app_sharing_comparison.run_app(APP, "evaluate", "--model", model_dir)
+def score(args, model_dir, name, seconds=None):
+    metrics, _ = app_sharing_comparison.run_app(args.path, "evaluate", "--model", model_dir)
     with open(os.path.join(model_dir, "parameter_report.json")) as f:
         report = json.load(f)
-    row = {"model": name, "unique_params": report["unique_params"], "bleu": metrics["bleu"],
-           "chrf": metrics["chrf"],
+    row = {"model": name, "unique_params": report["unique_params"],
+           **{k: metrics[k] for k in ("bleu", "chrf", "accuracy") if k in metrics},
            "train_seconds": None if seconds is None else round(seconds, 1)}  # fmt: skip
     print(json.dumps(row), file=sys.stderr)
     return row
 
 
 def score_conversion(teacher_dir, args, init, relax):
-    """BLEU and chrF of the converted teacher before any training."""
-    from sharedformer_tf import SharingPlan, parameter_report
+    """The quality of the converted teacher before any training: BLEU and
+    chrF, or test accuracy."""
+    from sharedformer_tf import SharingPlan, classification
     from sharedformer_tf.convert import to_shared
     from sharedformer_tf.data import text_pairs
+    from sharedformer_tf.data.audio_data import read_audio
+    from sharedformer_tf.data.image_data import read_images
     from sharedformer_tf.translation import Translator, evaluate
 
-    teacher = Translator.load(teacher_dir)
-    plan = SharingPlan(teacher.model.encoder.num_layers, args.groups, strategy=args.sharing)
-    student = to_shared(teacher.model, plan, init=init, relax=relax,
-                        rank=args.rank if relax else None)  # fmt: skip
-    pairs = text_pairs.read_pairs(args.data, "test")
-    metrics, _ = evaluate(Translator(student, teacher.tokenizer), pairs, jit_compile=True)
-    return {"bleu": metrics["bleu"], "chrf": metrics["chrf"],
-            "unique_params": parameter_report(student)["unique_params"]}  # fmt: skip
+    options = dict(init=init, relax=relax, rank=args.rank if relax else None)
+    with open(os.path.join(teacher_dir, "config.json")) as f:
+        saved = json.load(f)
+    spec = saved["run"]["data"]
+    if args.app == "translate":
+        teacher = Translator.load(teacher_dir)
+        plan = SharingPlan(teacher.model.encoder.num_layers, args.groups, strategy=args.sharing)
+        student = to_shared(teacher.model, plan, **options)
+        metrics, _ = evaluate(Translator(student, teacher.tokenizer),
+                              text_pairs.read_pairs(spec, "test"), jit_compile=True)  # fmt: skip
+        return {"bleu": metrics["bleu"], "chrf": metrics["chrf"]}
+    teacher, _ = classification.load_classifier(teacher_dir)
+    c = teacher.config
+    student = to_shared(teacher, SharingPlan(c.plan.num_layers, args.groups, args.sharing),
+                        **options)  # fmt: skip
+    if args.app == "keyword_spotting":
+        data = read_audio(spec, "test", c.sample_rate, c.clip_samples, seed=saved["run"]["seed"])
+        inputs = data.waveforms
+    else:
+        data = read_images(spec, "test", c.image_size, c.channels)
+        inputs = data.images
+    labels = classification.align_labels(data.labels, data.class_names, saved["class_names"])
+    predicted = np.argmax(student.predict(inputs, batch_size=256, verbose=0), axis=-1)
+    return {"accuracy": round(float(np.mean(predicted == labels)), 4)}
 
 
 def merged_copy(model):
@@ -172,7 +201,9 @@ def lora_export(model_dir, rounds):
 
 def main():
     args = parse_args()
-    common = ["--data", args.data, "--seed", str(args.seed), "--overwrite"]
+    common = ["--seed", str(args.seed), "--overwrite"] + (
+        ["--data", args.data] if args.data else []
+    )
     if args.train_examples:
         common += ["--train-examples", str(args.train_examples)]
     shared = ["--sharing", args.sharing, "--groups", str(args.groups)]
@@ -183,15 +214,15 @@ def main():
         if teacher_dir is None:
             teacher_dir = os.path.join(directory, "teacher")
             _, seconds = app_sharing_comparison.run_app(
-                APP, "train", "--out", teacher_dir, "--epochs", str(args.teacher_epochs),
+                args.path, "train", "--out", teacher_dir, "--epochs", str(args.teacher_epochs),
                 "--sharing", "none", *common)  # fmt: skip
-        rows.append(score(teacher_dir, "teacher", seconds))
+        rows.append(score(args, teacher_dir, "teacher", seconds))
         export = None
         scratch_dir = os.path.join(directory, "scratch")
         _, seconds = app_sharing_comparison.run_app(
-            APP, "train", "--out", scratch_dir, "--epochs", str(args.epochs), *shared, *common
-        )
-        rows.append(score(scratch_dir, "scratch", seconds))
+            args.path, "train", "--out", scratch_dir, "--epochs", str(args.epochs), *shared,
+            *common)  # fmt: skip
+        rows.append(score(args, scratch_dir, "scratch", seconds))
         for init in args.inits:
             for relax in (None, *args.relax):
                 name = f"converted_{init}" + (f"_{relax}{args.rank}" if relax else "")
@@ -199,25 +230,27 @@ def main():
                 out = os.path.join(directory, name)
                 extra = ["--relax", relax, "--rank", str(args.rank)] if relax else []
                 _, seconds = app_sharing_comparison.run_app(
-                    APP, "convert", "--model", teacher_dir, "--out", out, "--init", init,
+                    args.path, "convert", "--model", teacher_dir, "--out", out, "--init", init,
                     "--epochs", str(args.epochs), "--distill-alpha", args.distill_alpha,
                     *shared, *extra, *common)  # fmt: skip
-                row = score(out, name, seconds)
-                row["before_uptraining"] = {k: before[k] for k in ("bleu", "chrf")}
+                row = score(args, out, name, seconds)
+                row["before_uptraining"] = before
                 rows.append(row)
-                if relax == "lora" and export is None:
+                if relax == "lora" and export is None and args.app == "translate":
                     export = {"model": name, **lora_export(out, args.rounds)}
     teacher, scratch_row = rows[0], rows[1]
     targets = {
         row["model"]: {
-            "beats_scratch": row["bleu"] > scratch_row["bleu"],
-            "of_teacher_bleu": round(row["bleu"] / teacher["bleu"], 4) if teacher["bleu"] else None,
+            "beats_scratch": row[args.metric] > scratch_row[args.metric],
+            "of_teacher": round(row[args.metric] / teacher[args.metric], 4)
+            if teacher[args.metric]
+            else None,
             "params_vs_teacher": round(row["unique_params"] / teacher["unique_params"], 4),
             "epochs_vs_teacher": round(args.epochs / args.teacher_epochs, 4),
         }
         for row in rows[2:]
     }
-    print(json.dumps({"data": args.data, "teacher_epochs": args.teacher_epochs,
+    print(json.dumps({"app": args.app, "data": args.data, "teacher_epochs": args.teacher_epochs,
                       "epochs": args.epochs, "sharing": args.sharing, "groups": args.groups,
                       "rows": rows, "targets": targets, "lora_export": export}))  # fmt: skip
 
