@@ -2,6 +2,8 @@
 
     python apps/generate_text.py             # demo: bible:en, train, evaluate, export, samples
     python apps/generate_text.py train --data SPEC --out DIR [--preset tiny|small] ...
+    python apps/generate_text.py convert --model DIR --out DIR [--sharing S --groups M] [--init I]
+                                         [--relax lora|adapter --rank R] [--epochs N]
     python apps/generate_text.py evaluate --model DIR [--data SPEC] [--split test]
                                           [--depth N] [--exit-thresholds C,...]
     python apps/generate_text.py generate --model DIR [--prompt TEXT] [--max-tokens N]
@@ -26,6 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 from sharedformer_tf import app, distribute, training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
+from sharedformer_tf.convert import to_shared  # noqa: E402
 from sharedformer_tf.data import text_documents  # noqa: E402
 from sharedformer_tf.data.lm_dataset import make_lm_dataset, pack_windows, token_stream  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import (  # noqa: E402
@@ -51,11 +54,27 @@ def parse_args(argv):
     )
     commands = parser.add_subparsers(dest="command")
     train = commands.add_parser("train", help="train a language model into --out DIR")
-    train.add_argument("--data", default="bible:en", help="training SPEC")
-    train.add_argument("--out", required=True, help="directory for model, tokenizer, config")
+    convert = commands.add_parser(
+        "convert", help="convert a trained language model (--model) to a shared one and "
+        "uptrain it by distillation from it into --out DIR")  # fmt: skip
+    app.add_conversion_flags(convert)
+    for sub in (train, convert):
+        sub.add_argument("--data", default="bible:en" if sub is train else None,
+                         help="training SPEC (convert: the teacher's)")  # fmt: skip
+        sub.add_argument("--out", required=True, help="directory for model, tokenizer, config")
+        sub.add_argument("--epochs", type=flags.positive_int, default=3 if sub is train else 1)
+        flags.add_sharing_flags(sub)
+        sub.add_argument("--batch-size", type=flags.positive_int, default=32, help="per replica")
+        sub.add_argument("--learning-rate", type=flags.positive_float, help="peak")
+        sub.add_argument("--warmup-steps", type=flags.positive_int)
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--no-jit", action="store_true",
+                         help="do not XLA-compile the train step")  # fmt: skip
+        flags.add_distribution_flags(sub)
+        sub.add_argument("--overwrite", action="store_true",
+                         help="replace a finished model in --out")  # fmt: skip
+        sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     train.add_argument("--preset", choices=sorted(causal_lm_config.PRESETS), default="tiny")
-    train.add_argument("--epochs", type=flags.positive_int, default=3)
-    flags.add_sharing_flags(train)
     train.add_argument("--adapter-dim", type=flags.positive_int, help="per-depth adapter width")
     train.add_argument("--kv-sharing", choices=("none", "group"),
                        help="depths of a group share keys/values and a cache slot")  # fmt: skip
@@ -64,13 +83,6 @@ def parse_args(argv):
     train.add_argument("--context", type=flags.int_at_least(MIN_CONTEXT),
                        help="tokens per training window and longest generation")  # fmt: skip
     train.add_argument("--dropout", type=flags.fraction)
-    train.add_argument("--batch-size", type=flags.positive_int, default=32, help="per replica")
-    train.add_argument("--learning-rate", type=flags.positive_float, help="peak")
-    train.add_argument("--warmup-steps", type=flags.positive_int)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-jit", action="store_true", help="do not XLA-compile the train step")
-    flags.add_distribution_flags(train)
-    train.add_argument("--overwrite", action="store_true", help="replace a finished model in --out")
     for command in ("evaluate", "generate", "export"):
         sub = commands.add_parser(command)
         sub.add_argument("--model", required=True, help="a directory written by train")
@@ -92,7 +104,6 @@ def parse_args(argv):
                              help="new tokens per prompt of the SavedModel (default: 64, at most "
                              "half the context)")  # fmt: skip
             sub.add_argument("--tflite", choices=tflite.QUANTIZATIONS + ("all",), default="all")
-    train.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     scoring, run = commands.choices["evaluate"], commands.choices["generate"]
     flags.add_depth_flags(train, scoring, run, token_exits=(scoring, run))
     return parser, parser.parse_args(argv)
@@ -113,6 +124,21 @@ def model_config(args, vocabulary_size):
     return config.replace(**flags.depth_config(args), **changes)
 
 
+def training_windows(args, documents, valid, config, tokenizer, batch_size):
+    """Training and validation windows of `config.max_length` tokens; at
+    least one batch of training windows or a `ValueError`."""
+    preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
+    context = config.max_length
+    windows = pack_windows(token_stream(documents, preprocessor), context, config.pad_id)
+    if len(windows) < batch_size:
+        raise ValueError(f"{args.data}: {len(windows)} training windows of {context} tokens, "
+                         f"fewer than one batch of {batch_size}; lower --batch-size or "
+                         "--context, or give more text")  # fmt: skip
+    valid_windows = pack_windows(token_stream(valid, preprocessor), context, config.pad_id,
+                                 keep_last=True)  # fmt: skip
+    return windows, valid_windows
+
+
 def train(args):
     run = app.TrainingRun(args)
     preset = causal_lm_config.preset(args.preset)
@@ -126,15 +152,9 @@ def train(args):
         tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     distribute.check_same_across_workers(run.strategy, tokenizer.proto, "tokenizer")
     config = model_config(args, tokenizer.vocabulary_size())
-    preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
+    windows, valid_windows = training_windows(args, documents, valid, config, tokenizer,
+                                              run.global_batch_size)  # fmt: skip
     context, batch_size = config.max_length, run.global_batch_size
-    windows = pack_windows(token_stream(documents, preprocessor), context, config.pad_id)
-    if len(windows) < batch_size:
-        raise ValueError(f"{args.data}: {len(windows)} training windows of {context} tokens, "
-                         f"fewer than one batch of {batch_size}; lower --batch-size or "
-                         "--context, or give more text")  # fmt: skip
-    valid_windows = pack_windows(token_stream(valid, preprocessor), context, config.pad_id,
-                                 keep_last=True)  # fmt: skip
     learning_rate = args.learning_rate or recipes.CAUSAL_LM_LEARNING_RATES[args.preset]
     recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
               "global_batch_size": batch_size, "epochs": args.epochs}  # fmt: skip
@@ -156,6 +176,48 @@ def train(args):
 
     model = run.fit(build, train_ds, valid_ds)
     run.finish(model, lambda model, directory: TextGenerator(model, tokenizer).save(directory))
+
+
+def convert(args):
+    """`to_shared` on the trained language model `--model` with the sharing
+    flags' plan, then `--epochs` of distillation from it (`Distiller`)."""
+    run = app.TrainingRun(args)
+    teacher = TextGenerator.load(args.model)
+    recorded = training.read_run_config(args.model)
+    args.data = args.data or recorded["run"]["data"]
+    args.tfds_data_dir = args.tfds_data_dir or recorded["run"].get("tfds_data_dir")
+    shared = app.conversion_options(args, teacher.model.decoder.num_layers)
+    config = to_shared(teacher.model, **shared).config  # bad flags fail before anything is written
+    documents = text_documents.read_documents(args.data, "train", args.tfds_data_dir)
+    valid = text_documents.read_documents(args.data, "validation", args.tfds_data_dir)
+    batch_size = run.global_batch_size
+    windows, valid_windows = training_windows(args, documents, valid, config, teacher.tokenizer,
+                                              batch_size)  # fmt: skip
+    run.prepare()
+    learning_rate = args.learning_rate or recorded.get("training", {}).get(
+        "learning_rate", recipes.CAUSAL_LM_LEARNING_RATES["tiny"]
+    )
+    recipe = {"learning_rate": learning_rate, "warmup_steps": args.warmup_steps,
+              "global_batch_size": batch_size, "epochs": args.epochs}  # fmt: skip
+    run.open(config, files={"tokenizer.model": teacher.tokenizer.proto}, training=recipe,
+             conversion=app.conversion_record(args))  # fmt: skip
+    train_ds = make_lm_dataset(windows, batch_size, shuffle=True, seed=args.seed,
+                               drop_remainder=True)  # fmt: skip
+    valid_ds = make_lm_dataset(valid_windows, batch_size)
+    steps = int(train_ds.cardinality()) * args.epochs
+    log.info("Converted to %s (%s init); distilling on %d windows for %d epochs, alpha %g, "
+             "temperature %g", shared["plan"], args.init, len(windows), args.epochs,
+             args.distill_alpha, args.temperature)  # fmt: skip
+
+    def build(jit_compile):  # in the strategy's scope: the teacher's variables too
+        distiller = app.conversion_distiller(TextGenerator.load(args.model).model, shared, args)
+        return training.compile_seq2seq(distiller, steps, learning_rate, args.warmup_steps, 0.0,
+                                        config.pad_id, jit_compile=jit_compile)  # fmt: skip
+
+    run.finish(
+        run.fit(build, train_ds, valid_ds).student,
+        lambda model, directory: TextGenerator(model, teacher.tokenizer).save(directory),
+    )
 
 
 def evaluate_model(args):
@@ -239,7 +301,7 @@ def main(argv=None):
     absl.logging.set_verbosity(absl.logging.ERROR)
     tf.get_logger().setLevel("ERROR")
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
-    commands = {None: demo, "train": train, "evaluate": evaluate_model,
+    commands = {None: demo, "train": train, "convert": convert, "evaluate": evaluate_model,
                 "generate": generate, "export": export}  # fmt: skip
     flags.run(commands, parser, args)
 

@@ -65,6 +65,27 @@ def test_train_evaluate_generate_and_export(trained, corpus, tmp_path, capsys):
     assert summary["cache_shape"] == [1, 4, 2, 16, 4, 32]
 
 
+def test_convert_loops_one_block_with_lora_and_distills_it(trained, tmp_path, capsys):
+    """`convert`: the 2-group teacher to one group at every depth with rank-2
+    LoRA deltas, one epoch of distillation; it keeps the teacher's tokenizer
+    and data and still models the text."""
+    student = tmp_path / "student"
+    code, error = app_helpers.exit_code_and_error(
+        load_app(), ["convert", "--model", str(trained), "--out", str(student), "--init",
+                     "middle"], capsys)  # fmt: skip
+    assert code == 2 and "invalid choice: 'middle'" in error and not student.exists()
+    load_app().main(["convert", "--model", str(trained), "--out", str(student), "--sharing",
+                     "all", "--relax", "lora", "--rank", "2", "--batch-size", "8",
+                     "--no-jit"])  # fmt: skip
+    capsys.readouterr()
+    config = json.loads((student / "config.json").read_text())
+    assert config["model"]["plan"]["strategy"] == "all" and config["model"]["lora_rank"] == 2
+    assert config["run"]["data"] == json.loads((trained / "config.json").read_text())["run"]["data"]
+    assert (student / "tokenizer.model").read_bytes() == (trained / "tokenizer.model").read_bytes()
+    load_app().main(["evaluate", "--model", str(student)])
+    assert 1 < last_json(capsys.readouterr().out)["perplexity"] < 30
+
+
 def test_a_prompt_longer_than_the_context_is_cut_with_a_warning(trained, capsys, caplog):
     with caplog.at_level(logging.WARNING):
         load_app().main(["generate", "--model", str(trained), "--prompt", "sun " * 40,
