@@ -38,9 +38,10 @@ class ParameterReport(dict):
 
     Keys: `unique_params` (scalars stored), `effective_params` (scalars an
     unshared model of the same depths would store), `ratio` (unique /
-    effective), `fp32_bytes` and `effective_fp32_bytes`, `stacks` (plan of
-    each stack) and `groups` (one row per sublayer instance in a stack: which
-    depths call it and its size).
+    effective), `fp32_bytes` and `effective_fp32_bytes`,
+    `relaxation_params` (of those stored, the per-depth adapters and LoRA
+    deltas), `stacks` (plan of each stack) and `groups` (one row per
+    sublayer instance in a stack: which depths call it and its size).
     """
 
     def __str__(self):
@@ -65,6 +66,9 @@ class ParameterReport(dict):
             f"effective parameters: {self['effective_params']:>12,}  "
             f"({self['effective_fp32_bytes'] / 2**20:.2f} MiB fp32)"
         )
+        if self["relaxation_params"]:
+            lines.append(f"of which per-depth adapters and LoRA deltas: "
+                         f"{self['relaxation_params']:,}")  # fmt: skip
         lines.append(
             f"stored / effective:   {self['ratio']:.3f}  ({1 / self['ratio']:.2f}x fewer stored)"
         )
@@ -85,7 +89,8 @@ def parameter_report(model):
 
     Returns:
         `ParameterReport`, a dict with `unique_params`, `effective_params`,
-        `ratio`, `fp32_bytes`, `effective_fp32_bytes`, `stacks` and `groups`;
+        `ratio`, `fp32_bytes`, `effective_fp32_bytes`, `relaxation_params`,
+        `stacks` and `groups`;
         `print(report)` shows a table.
 
     Example:
@@ -143,6 +148,8 @@ def parameter_report(model):
                     }
                 )
     outside = sum(_size(v) for v in variables if id(v) not in in_blocks)
+    relaxation = sum(_size(v) for v in variables
+                     if "/adapter/" in v.path or "_lora/" in v.path)  # fmt: skip
     effective = outside + per_depth
     return ParameterReport(
         unique_params=unique,
@@ -150,6 +157,7 @@ def parameter_report(model):
         ratio=unique / effective if effective else 1.0,
         fp32_bytes=4 * unique,
         effective_fp32_bytes=4 * effective,
+        relaxation_params=relaxation,
         stacks=stack_rows,
         groups=group_rows,
     )

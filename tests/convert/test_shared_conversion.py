@@ -160,6 +160,8 @@ def test_lora_parameters_are_counted_and_the_model_round_trips(tmp_path):
     expected = 4 * (per_depth["encoder"] + per_depth["decoder"])
     report = parameter_report(converted)
     assert report["unique_params"] - parameter_report(plain)["unique_params"] == expected
+    assert report["relaxation_params"] == expected and "LoRA deltas: " in str(report)
+    assert parameter_report(plain)["relaxation_params"] == 0
     converted.save(tmp_path / "lora.keras")
     restored = keras.saving.load_model(tmp_path / "lora.keras", safe_mode=True)
     np.testing.assert_array_equal(restored(x), converted(x))
