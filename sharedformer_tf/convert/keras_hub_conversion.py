@@ -25,11 +25,11 @@ SETTINGS = ("num_heads", "intermediate_dim", "normalize_first", "layer_norm_epsi
 
 
 def transformer_layers(model):
-    """The keras-hub transformer layers of a functional `model`, in order
-    (empty for any other model)."""
-    if not isinstance(model, keras.Model) or not hasattr(model, "_inbound_nodes"):
+    """The keras-hub transformer layers of a Keras `model`, in order (empty
+    for any other model)."""
+    if not isinstance(model, keras.Model):
         return []
-    return [layer for layer in getattr(model, "layers", []) if isinstance(layer, LAYERS)]
+    return [layer for layer in model.layers if isinstance(layer, LAYERS)]
 
 
 def _check_chain(model, layers):
@@ -130,6 +130,10 @@ def convert(model, plan, relax, rank, copy_blocks, set_lora):
         A functional `keras.Model` with `model`'s inputs and outputs.
     """
     layers = transformer_layers(model)
+    if not callable(getattr(model, "_run_through_graph", None)):  # what `clone_model` rebuilds
+        raise ValueError("`to_shared` converts keras-hub models built functionally (as its "
+                         f"backbones are). Received: a subclassed "
+                         f"{type(model).__name__}")  # fmt: skip
     _check_chain(model, layers)
     source = layers[0]
     if plan.num_layers != len(layers):

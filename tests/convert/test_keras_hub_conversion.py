@@ -129,5 +129,18 @@ def test_what_cannot_be_mapped_is_refused_by_name():
         pre_ln = keras_hub.layers.TransformerEncoder(16, 2, normalize_first=True)(pre_ln)
     with pytest.raises(ValueError, match="must end in one LayerNormalization"):
         to_shared(keras.Model(inputs, pre_ln), SharingPlan(2, 1))
+
+    class Subclassed(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.block = keras_hub.layers.TransformerEncoder(16, 2)
+
+        def call(self, x):
+            return self.block(x)
+
+    subclassed = Subclassed()
+    subclassed(np.zeros((1, 3, 8), "float32"))
+    with pytest.raises(ValueError, match="a subclassed Subclassed"):
+        to_shared(subclassed, SharingPlan(1, 1))
     with pytest.raises(ValueError, match="keeps the source's 4 layers"):
         to_shared(FAMILIES["bert"](), SharingPlan(6, 2))
