@@ -16,6 +16,7 @@ import keras
 import keras_hub
 import numpy as np
 
+from sharedformer_tf.convert.block_copy import copy_blocks, relaxation_ids, set_lora
 from sharedformer_tf.stacks.shared_decoder import SharedDecoder
 from sharedformer_tf.stacks.shared_encoder import SharedEncoder
 
@@ -119,12 +120,9 @@ def _as_block(layer):
     )
 
 
-def convert(model, plan, relax, rank, copy_blocks, set_lora):
-    """`to_shared` of a keras-hub model (see the module docstring).
-
-    `copy_blocks(pairs)` and `set_lora(pairs)` set the stack's blocks from
-    `[(name, target stack, source stack)]` and return the ids of the
-    variables they set.
+def convert(model, plan, init, relax, rank):
+    """`to_shared` of a keras-hub model (see the module docstring and
+    `to_shared` for the arguments).
 
     Returns:
         A functional `keras.Model` with `model`'s inputs and outputs.
@@ -180,15 +178,15 @@ def convert(model, plan, relax, rank, copy_blocks, set_lora):
     blocks = [_as_block(layer) for layer in layers]
     source_stack = types.SimpleNamespace(blocks_at=lambda depth: blocks, extra_blocks=[])
     pairs = [("stack", stack, source_stack)]
-    assigned = copy_blocks(pairs)
+    assigned = copy_blocks(pairs, init)
     if relax == "lora" and rank:
         assigned |= set_lora(pairs)
     if final_norm is not None:
         stack.output_norm.set_weights(final_norm.get_weights())
         assigned.update(id(v) for v in stack.output_norm.weights)
+    fresh = relaxation_ids([stack])  # adapters start at zero; LoRA deltas were set
     for variable in stack.weights:
-        if id(variable) not in assigned and not (relax == "adapter" and "/adapter/" in
-                                                 variable.path):  # fmt: skip
+        if id(variable) not in assigned | fresh:
             raise ValueError(f"No source weight for {variable.path} {tuple(variable.shape)} in "
                              f"{model.name}")  # fmt: skip
     return converted

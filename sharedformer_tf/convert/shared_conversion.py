@@ -1,11 +1,7 @@
 """From a trained model to one with fewer stored weights: `to_shared`."""
 
-import functools
-
-import numpy as np
-
 from sharedformer_tf.convert import keras_hub_conversion
-from sharedformer_tf.layers.transformer_block import LORA_SUBLAYERS
+from sharedformer_tf.convert.block_copy import copy_blocks, relaxation_ids, set_lora
 from sharedformer_tf.models.patch_classifier import PatchClassifier
 from sharedformer_tf.models.seq2seq_transformer import Seq2SeqTransformer
 from sharedformer_tf.models.shared_causal_lm import SharedCausalLM
@@ -18,9 +14,6 @@ SUPPORTED = (
     "functional models built from TransformerEncoder or TransformerDecoder layers "
     "(e.g. BertBackbone, GPT2Backbone)"
 )
-# What a block calls at each depth: its sublayers and the state beside them.
-SUBLAYERS = ("self_attention", "self_attention_norm", "cross_attention", "cross_attention_norm",
-             "feed_forward", "feed_forward_norm", "adapter")  # fmt: skip
 
 
 def _plan_fields(model):
@@ -114,9 +107,7 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         if decoder_plan is not None:
             raise ValueError("A keras-hub model has one stack: it takes `plan` only. Received: "
                              f"decoder_plan={decoder_plan!r}")  # fmt: skip
-        return keras_hub_conversion.convert(
-            model, SharingPlan.coerce(plan), relax, rank,
-            functools.partial(_copy_blocks, init=init), _set_lora)  # fmt: skip
+        return keras_hub_conversion.convert(model, SharingPlan.coerce(plan), init, relax, rank)
     fields = _plan_fields(model)
     config = model.config
     if getattr(config, "lora_rank", None) is not None:
@@ -145,9 +136,10 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         changes.update(lora_rank=rank, per_depth_norms=True)
     target = type(model)(config.replace(**changes), dtype=model.dtype_policy, name=model.name)
     pairs = [(name, getattr(target, name), getattr(model, name)) for name in fields]
-    assigned = _copy_blocks(pairs, init)
+    assigned = copy_blocks(pairs, init)
     if relax == "lora" and rank:
-        assigned |= _set_lora(pairs)
+        assigned |= set_lora(pairs)
+    fresh = relaxation_ids([stack for _, stack, _ in pairs])  # new: they start at zero
     sources = {v.path: v for v in model.weights}
     for variable in target.weights:
         if id(variable) in assigned:
@@ -155,75 +147,7 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
         source = sources.get(variable.path)
         if source is not None and tuple(source.shape) == tuple(variable.shape):
             variable.assign(source)
-        elif not ("/adapter/" in variable.path and relax == "adapter"
-                  or "_lora/" in variable.path and relax == "lora"):  # fmt: skip
+        elif id(variable) not in fresh:
             raise ValueError(f"No source weight for {variable.path} {tuple(variable.shape)} in "
                              f"the {type(model).__name__} converted")  # fmt: skip
     return target
-
-
-def _copy_blocks(pairs, init):
-    """Sets every sublayer of the blocks of each target stack of `pairs`
-    (`[(name, target stack, source stack)]`) by `init`; returns the ids of
-    the variables it set."""
-    assigned = set()
-    for stack_name, mine, theirs in pairs:
-        depth = mine.num_layers
-        blocks, source_blocks = mine.blocks_at(depth), theirs.blocks_at(depth)
-        extra = list(zip(mine.extra_blocks, theirs.extra_blocks, strict=False))
-        for name in SUBLAYERS:
-            served = {}  # instance id -> (instance, depths it serves), in order of first use
-            for position, block in enumerate(blocks):
-                layer = getattr(block, name, None)
-                if layer is not None:
-                    served.setdefault(id(layer), (layer, []))[1].append(position)
-            count = len(served)
-            for group, (layer, depths) in enumerate(served.values()):
-                picked = {"average": depths, "stepwise": [group * depth // count],
-                          "lower": [group]}[init]  # fmt: skip
-                found = [getattr(source_blocks[d], name, None) for d in picked]
-                if any(f is None for f in found):
-                    if name == "adapter":
-                        continue  # a new relaxation: starts at zero
-                    raise ValueError(f"The source {stack_name} has no {name} at depths {picked}")
-                _set_mean(layer, [f.get_weights() for f in found], f"{stack_name} {name}")
-                assigned.update(id(v) for v in layer.weights)
-            for block, source_block in extra:  # positions beyond the plan: their own state
-                layer, found = getattr(block, name, None), getattr(source_block, name, None)
-                if layer is not None and found is not None and block.name == source_block.name:
-                    _set_mean(layer, [found.get_weights()], f"{stack_name} {name}")
-                    assigned.update(id(v) for v in layer.weights)
-    return assigned
-
-
-def _set_lora(pairs):
-    """Sets each depth's LoRA deltas to what the source's layer at that
-    depth differs by from the shared one; returns the ids of their variables."""
-    assigned = set()
-    for _, mine, theirs in pairs:
-        blocks = mine.blocks_at(mine.num_layers)
-        for block, source_block in zip(blocks, theirs.blocks_at(mine.num_layers), strict=True):
-            for name in LORA_SUBLAYERS:
-                deltas = block.lora(name)
-                if deltas is None:
-                    continue
-                shared, original = getattr(block, name), getattr(source_block, name)
-                for dense in deltas.kernel_shapes:
-                    new, old = getattr(shared, dense), getattr(original, dense)
-                    deltas.set_delta(
-                        dense,
-                        np.asarray(old.kernel, "float64") - np.asarray(new.kernel, "float64"),
-                        np.asarray(old.bias, "float64") - np.asarray(new.bias, "float64"),
-                    )
-                assigned.update(id(v) for v in deltas.weights)
-    return assigned
-
-
-def _set_mean(layer, weight_lists, what):
-    shapes = [tuple(w.shape) for w in layer.get_weights()]
-    for weights in weight_lists:
-        if [tuple(w.shape) for w in weights] != shapes:
-            raise ValueError(f"The source's {what} has weights of shapes "
-                             f"{[tuple(w.shape) for w in weights]}; the converted model's are "
-                             f"{shapes}")  # fmt: skip
-    layer.set_weights([np.mean(parts, axis=0) for parts in zip(*weight_lists, strict=True)])

@@ -11,7 +11,9 @@ def scale_for_replicas(loss):
     divides its compiled and added losses: the strategy sums the replicas'
     gradients, so the sum is the mean over the global batch. A term added
     in `compute_loss` without it would count once per replica (a KL term
-    twice as heavy on two replicas as on one).
+    twice as heavy on two replicas as on one). Keras does the same in its
+    private `keras.src.losses.loss.scale_loss_for_distribution`, which is
+    not part of its public API.
 
     Args:
         loss: float scalar tensor.

@@ -235,6 +235,13 @@ class TransformerBlock(keras.layers.Layer):
         """This block's `LoRADeltas` over the sublayer `name`, or `None`."""
         return getattr(self, f"{name}_lora", None)
 
+    @property
+    def relaxation_layers(self):
+        """This depth's relaxations of its shared sublayers: its adapter and
+        its `LoRADeltas`, those it has."""
+        found = [getattr(self, "adapter", None)] + [self.lora(name) for name in LORA_SUBLAYERS]
+        return [layer for layer in found if layer is not None]
+
     def _residual(self, x, branch_output, norm, training):
         """Adds a branch output computed from `norm(x)` (pre-LN) or `x`."""
         x = x + self.residual_dropout(branch_output, training=training)

@@ -148,8 +148,8 @@ def parameter_report(model):
                     }
                 )
     outside = sum(_size(v) for v in variables if id(v) not in in_blocks)
-    relaxation = sum(_size(v) for v in variables
-                     if "/adapter/" in v.path or "_lora/" in v.path)  # fmt: skip
+    relaxation = sum(_size(v) for v in _unique(v for stack in stacks
+                                               for v in stack.relaxation_weights()))  # fmt: skip
     effective = outside + per_depth
     return ParameterReport(
         unique_params=unique,

@@ -278,6 +278,15 @@ class SharedStack(keras.layers.Layer):
                 )
         return deepest
 
+    def relaxation_weights(self):
+        """The variables of every position's relaxations of the shared
+        sublayers (adapters, LoRA deltas), each once."""
+        found = {}
+        for block in [*self.blocks, *self.extra_blocks]:
+            for layer in block.relaxation_layers:
+                found.update((id(v), v) for v in layer.weights)
+        return list(found.values())
+
     def sublayer_assignments(self, name):
         """Group of the sublayer `name` (`"self_attention"`,
         `"cross_attention"` or `"feed_forward"`) at each depth."""
