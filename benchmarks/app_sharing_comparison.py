@@ -12,6 +12,7 @@ TFLite accuracies and sizes, seconds) and the shared/unshared ratios.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,14 @@ def run_app(app, *args):
     if result.returncode:
         raise SystemExit(f"{args[0]} failed with status {result.returncode}")
     return json.loads(result.stdout.strip().splitlines()[-1]), seconds
+
+
+def paired(differences):
+    """Mean and standard error of paired differences (one per seed or run)."""
+    n = len(differences)
+    mean = statistics.fmean(differences)
+    se = statistics.stdev(differences) / n**0.5 if n > 1 else None
+    return {"mean": round(mean, 4), "standard_error": se and round(se, 4), "pairs": n}
 
 
 def run_model(app, name, args, directory):

@@ -28,8 +28,13 @@ reaches >= 95% of the teacher's quality at <= 0.5x its stored parameters,
 with `--epochs` <= 20% of the teacher's epochs. The last stdout line is one
 JSON object.
 
+With several `--seeds`, every model (the teacher included) is trained
+once per seed, and the summary pairs each converted model with the shared
+model from scratch of the same seed: the mean difference and its standard
+error.
+
     python benchmarks/conversion.py [--app translate|keyword_spotting|classify_images]
-        [--data SPEC] [--teacher-epochs 5] [--epochs 1]
+        [--data SPEC] [--max-length N] [--teacher-epochs 5] [--epochs 1] [--seeds 0,1,2]
         [--inits stepwise,average,lower] [--relax lora,adapter] [--rank 16] [--out DIR]
         [--teacher DIR (a teacher trained by an earlier run: reused, not retrained)]
 """
@@ -67,7 +72,9 @@ def parse_args():
                         "convert with each)")  # fmt: skip
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--distill-alpha", default="0.5")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated; one run per seed")
+    parser.add_argument("--max-length", type=int, help="translate: longest sequence in tokens "
+                        "(default: the preset's)")  # fmt: skip
     parser.add_argument("--out", help="where the models go (default: a temporary directory)")
     parser.add_argument("--teacher", help="a teacher directory from an earlier run (reused)")
     parser.add_argument("--rounds", type=int, default=20, help="LiteRT timing rounds")
@@ -79,6 +86,14 @@ def parse_args():
     args.metric = "bleu" if translate else "accuracy"
     args.path = os.path.join(app_sharing_comparison.ROOT, "apps", f"{args.app}.py")
     args.relax = [r for r in args.relax.split(",") if r]
+    try:
+        args.seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers. Received: {args.seeds!r}")
+    if args.teacher and len(args.seeds) > 1:
+        parser.error("--teacher is one seed's teacher: give one --seeds value with it")
+    if args.max_length and not translate:
+        parser.error(f"--max-length is for --app translate. Received: --app {args.app}")
     if set(args.relax) - {"lora", "adapter"}:
         parser.error(f"--relax takes lora and adapter. Received: {args.relax}")
     return args
@@ -199,60 +214,84 @@ def lora_export(model_dir, rounds):
     return result
 
 
-def main():
-    args = parse_args()
-    common = ["--seed", str(args.seed), "--overwrite"] + (
-        ["--data", args.data] if args.data else []
-    )
+def run_seed(args, seed, directory):
+    """Teacher, scratch and every conversion for one seed: their rows."""
+    common = ["--seed", str(seed), "--overwrite"] + (["--data", args.data] if args.data else [])
     if args.train_examples:
         common += ["--train-examples", str(args.train_examples)]
+    lengths = ["--max-length", str(args.max_length)] if args.max_length else []
     shared = ["--sharing", args.sharing, "--groups", str(args.groups)]
     rows = []
-    with tempfile.TemporaryDirectory() as scratch:
-        directory = args.out or scratch
-        teacher_dir, seconds = args.teacher, None
-        if teacher_dir is None:
-            teacher_dir = os.path.join(directory, "teacher")
-            _, seconds = app_sharing_comparison.run_app(
-                args.path, "train", "--out", teacher_dir, "--epochs", str(args.teacher_epochs),
-                "--sharing", "none", *common)  # fmt: skip
-        rows.append(score(args, teacher_dir, "teacher", seconds))
-        export = None
-        scratch_dir = os.path.join(directory, "scratch")
+    teacher_dir, seconds = args.teacher, None
+    if teacher_dir is None:
+        teacher_dir = os.path.join(directory, "teacher")
         _, seconds = app_sharing_comparison.run_app(
-            args.path, "train", "--out", scratch_dir, "--epochs", str(args.epochs), *shared,
-            *common)  # fmt: skip
-        rows.append(score(args, scratch_dir, "scratch", seconds))
-        for init in args.inits:
-            for relax in (None, *args.relax):
-                name = f"converted_{init}" + (f"_{relax}{args.rank}" if relax else "")
-                before = score_conversion(teacher_dir, args, init, relax)
-                out = os.path.join(directory, name)
-                extra = ["--relax", relax, "--rank", str(args.rank)] if relax else []
-                _, seconds = app_sharing_comparison.run_app(
-                    args.path, "convert", "--model", teacher_dir, "--out", out, "--init", init,
-                    "--epochs", str(args.epochs), "--distill-alpha", args.distill_alpha,
-                    *shared, *extra, *common)  # fmt: skip
-                row = score(args, out, name, seconds)
-                row["before_uptraining"] = before
-                rows.append(row)
-                if relax == "lora" and export is None and args.app == "translate":
-                    export = {"model": name, **lora_export(out, args.rounds)}
-    teacher, scratch_row = rows[0], rows[1]
-    targets = {
-        row["model"]: {
-            "beats_scratch": row[args.metric] > scratch_row[args.metric],
-            "of_teacher": round(row[args.metric] / teacher[args.metric], 4)
-            if teacher[args.metric]
-            else None,
-            "params_vs_teacher": round(row["unique_params"] / teacher["unique_params"], 4),
+            args.path, "train", "--out", teacher_dir, "--epochs", str(args.teacher_epochs),
+            "--sharing", "none", *lengths, *common)  # fmt: skip
+    rows.append(score(args, teacher_dir, "teacher", seconds))
+    scratch_dir = os.path.join(directory, "scratch")
+    _, seconds = app_sharing_comparison.run_app(
+        args.path, "train", "--out", scratch_dir, "--epochs", str(args.epochs), *shared,
+        *lengths, *common)  # fmt: skip
+    rows.append(score(args, scratch_dir, "scratch", seconds))
+    for init in args.inits:
+        for relax in (None, *args.relax):
+            name = f"converted_{init}" + (f"_{relax}{args.rank}" if relax else "")
+            before = score_conversion(teacher_dir, args, init, relax)
+            out = os.path.join(directory, name)
+            extra = ["--relax", relax, "--rank", str(args.rank)] if relax else []
+            _, seconds = app_sharing_comparison.run_app(
+                args.path, "convert", "--model", teacher_dir, "--out", out, "--init", init,
+                "--epochs", str(args.epochs), "--distill-alpha", args.distill_alpha,
+                *shared, *extra, *common)  # fmt: skip
+            row = score(args, out, name, seconds)
+            row["before_uptraining"] = before
+            rows.append(row)
+            if relax == "lora" and args.app == "translate" and "export" not in rows[0]:
+                rows[0]["export"] = {"model": name, **lora_export(out, args.rounds)}
+    for row in rows:
+        row["seed"] = seed
+    return rows
+
+
+def summarize(args, rows):
+    """The issue's targets per converted model and seed, and over seeds the
+    paired differences from scratch and the mean share of the teacher."""
+    metric = args.metric
+    by = {(r["model"], r["seed"]): r for r in rows}
+    targets, paired = {}, {}
+    for name in dict.fromkeys(r["model"] for r in rows if r["model"].startswith("converted")):
+        runs = [(by[(name, s)], by[("scratch", s)], by[("teacher", s)]) for s in args.seeds]
+        params = runs[0][0]["unique_params"] / runs[0][2]["unique_params"]
+        shares = [row[metric] / teacher[metric] for row, _, teacher in runs if teacher[metric]]
+        targets[name] = {
+            "beats_scratch": [row[metric] > scratch[metric] for row, scratch, _ in runs],
+            "of_teacher": [round(x, 4) for x in shares],
+            "params_vs_teacher": round(params, 4),
             "epochs_vs_teacher": round(args.epochs / args.teacher_epochs, 4),
         }
-        for row in rows[2:]
-    }
-    print(json.dumps({"app": args.app, "data": args.data, "teacher_epochs": args.teacher_epochs,
-                      "epochs": args.epochs, "sharing": args.sharing, "groups": args.groups,
-                      "rows": rows, "targets": targets, "lora_export": export}))  # fmt: skip
+        paired[f"{name} - scratch"] = app_sharing_comparison.paired(
+            [row[metric] - scratch[metric] for row, scratch, _ in runs]
+        )
+        if shares:
+            paired[f"{name} / teacher"] = app_sharing_comparison.paired(shares)
+    return targets, paired
+
+
+def main():
+    args = parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for seed in args.seeds:
+            directory = os.path.join(args.out or scratch, f"seed_{seed}")
+            rows += run_seed(args, seed, directory)
+    targets, paired = summarize(args, rows)
+    export = next((r.pop("export") for r in rows if "export" in r), None)
+    print(json.dumps({"app": args.app, "data": args.data, "max_length": args.max_length,
+                      "teacher_epochs": args.teacher_epochs, "epochs": args.epochs,
+                      "sharing": args.sharing, "groups": args.groups, "seeds": args.seeds,
+                      "rows": rows, "targets": targets, "paired": paired,
+                      "lora_export": export}))  # fmt: skip
 
 
 if __name__ == "__main__":

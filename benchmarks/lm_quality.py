@@ -40,7 +40,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import app_sharing_comparison  # noqa: E402
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
@@ -183,10 +185,7 @@ def paired(rows, key, against="shared"):
             by[(name, s)] - by[(against, s)] for m, s in by if m == name and (against, s) in by
         ]
         if diffs:
-            se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else None
-            out[f"{name} - {against}"] = {"mean": round(statistics.fmean(diffs), 3),
-                                          "standard_error": se and round(se, 3),
-                                          "pairs": len(diffs)}  # fmt: skip
+            out[f"{name} - {against}"] = app_sharing_comparison.paired(diffs)
     return out
 
 

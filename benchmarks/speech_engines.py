@@ -94,14 +94,6 @@ def run_one(args, directory, seed, held_out, variant, model):
     return row
 
 
-def paired(differences):
-    """Mean and standard error of paired differences."""
-    n = len(differences)
-    mean = statistics.fmean(differences)
-    se = statistics.stdev(differences) / n**0.5 if n > 1 else None
-    return {"mean": round(mean, 4), "standard_error": se and round(se, 4), "pairs": n}
-
-
 def summarize(rows, args):
     def key(row):
         return row["seed"], row["held_out_engine"]
@@ -131,11 +123,11 @@ def summarize(rows, args):
     comparisons = {}
     names = list(args.variants)
     for other in names[1:]:
-        comparisons[f"{other} - {names[0]}"] = paired(
+        comparisons[f"{other} - {names[0]}"] = app_sharing_comparison.paired(
             differences(("model", "variant"), other, names[0])
         )
     if {"shared", "unshared"} <= set(args.models):
-        comparisons["shared - unshared"] = paired(
+        comparisons["shared - unshared"] = app_sharing_comparison.paired(
             differences(("variant", "model"), "shared", "unshared")
         )
     return table, comparisons

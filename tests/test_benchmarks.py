@@ -194,3 +194,26 @@ def test_speech_engines_summary_pairs_runs_of_the_same_seed_and_held_out_engine(
     # 8 pairs (2 seeds x 2 engines x 2 models): aug - plain is 0.2 or 0.3.
     assert comparisons["aug - plain"] == {"mean": 0.25, "standard_error": 0.0189, "pairs": 8}
     assert comparisons["shared - unshared"]["mean"] == -0.15
+
+
+def test_conversion_summary_pairs_each_conversion_with_scratch_of_its_seed():
+    conversion = import_benchmark("conversion")
+    args = type("Args", (), {"metric": "bleu", "seeds": [0, 1, 2], "epochs": 1,
+                             "teacher_epochs": 5})  # fmt: skip
+    rows = []
+    for seed, (teacher, scratch, converted) in enumerate([(40, 10, 38), (50, 20, 45), (60, 5, 54)]):
+        for model, bleu, params in (("teacher", teacher, 1000), ("scratch", scratch, 400),
+                                    ("converted_lower", converted, 400)):  # fmt: skip
+            rows.append({"model": model, "seed": seed, "bleu": bleu, "unique_params": params})
+    # Rows arrive in any order; pairing is by seed, not position.
+    targets, paired = conversion.summarize(args, rows[::-1])
+    assert targets["converted_lower"] == {
+        "beats_scratch": [True] * 3,
+        "of_teacher": [0.95, 0.9, 0.9],
+        "params_vs_teacher": 0.4,
+        "epochs_vs_teacher": 0.2,
+    }
+    # converted - scratch per seed: 28, 25, 49 -> mean 34, s.e. stdev / sqrt(3).
+    assert paired["converted_lower - scratch"] == {"mean": 34.0, "standard_error": 7.5498,
+                                                   "pairs": 3}  # fmt: skip
+    assert paired["converted_lower / teacher"]["mean"] == pytest.approx(0.9167, abs=1e-4)
