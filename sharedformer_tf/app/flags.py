@@ -123,8 +123,9 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
         evaluate, run = token_exits
         evaluate.add_argument("--exit-thresholds", type=change_list, metavar="C,C,...",
                               help="also score per-token early exit (a model trained with "
-                              "--depths): a token leaves at the first depth where its hidden "
-                              "state changed by less than C of its norm")  # fmt: skip
+                              "--depths): a token leaves at the first depth where the depth "
+                              "before it changed its hidden state by less than C of its "
+                              "norm")  # fmt: skip
         run.add_argument(
             "--exit-threshold",
             type=non_negative_float,

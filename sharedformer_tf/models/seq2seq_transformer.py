@@ -222,9 +222,9 @@ class Seq2SeqTransformer(ElasticDepthModel):
     def exit_logits(self, inputs, exit_threshold, depth=None):
         """The full teacher-forced pass with per-token early exit in the
         decoder (`SharedDecoder`'s rule: a target token leaves at the first
-        of `depths` where its hidden state changed by less than
-        `exit_threshold` of its norm; the depths it skips see its state
-        copied forward): what cached decoding with the same threshold
+        of `depths` where the depth before it changed its hidden state by
+        less than `exit_threshold` of its norm; the depths it skips see its
+        state copied forward): what cached decoding with the same threshold
         computes, token for token. The encoder runs all `depth` depths.
 
         Args:

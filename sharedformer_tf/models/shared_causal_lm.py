@@ -152,10 +152,10 @@ class SharedCausalLM(ElasticDepthModel):
 
     def exit_logits(self, token_ids, exit_threshold, depth=None):
         """The full pass with per-token early exit (`SharedDecoder`'s rule:
-        a token leaves at the first of `depths` where its hidden state
-        changed by less than `exit_threshold` of its norm; the depths it
-        skips see its state copied forward): what cached decoding with the
-        same threshold computes, token for token.
+        a token leaves at the first of `depths` where the depth before it
+        changed its hidden state by less than `exit_threshold` of its norm;
+        the depths it skips see its state copied forward): what cached
+        decoding with the same threshold computes, token for token.
 
         Args:
             token_ids: int tensor `[batch, length]`.

@@ -89,10 +89,11 @@ class SharedDecoder(SharedStack):
         depth: int, one of `depths`: how many depths to run; `None`:
             `plan.num_layers`.
         exit_threshold: float or `None`. Per-token early exit, a rule that
-            needs no training (as Huginn's adaptive compute): at each of
-            `depths` below `depth`, a token whose hidden state changed by
-            less than this fraction of its norm since the previous exit
-            point (the input counts as the first) stops there; its state is
+            needs no training (the hidden-state saturation of CALM,
+            Schuster et al. 2022): at each of `depths` below `depth`, a
+            token whose hidden state the depth just before it changed by
+            less than this fraction of its norm (`|x_d - x_(d-1)| / |x_d|`)
+            stops there; its state is
             then copied forward unchanged through the depths it skips, and
             their keys and values (what later tokens attend to) are computed
             from it, so cached decoding equals the full pass with the same
@@ -341,22 +342,24 @@ class SharedDecoder(SharedStack):
 
         bounds = [0, *exit_points, depth]
 
-        def segment(i, x, slots, active, reference, used):
+        def segment(i, x, slots, active, used):
             for position in range(bounds[i], bounds[i + 1]):
+                before = x
                 y, slots = run(position, x, slots)
                 x = y if active is None else ops.where(active[..., None], y, x)
             if i + 2 == len(bounds):
                 return x, slots, used
             state = ops.cast(x, "float32")
-            change = ops.norm(state - reference, axis=-1) / (ops.norm(state, axis=-1) + 1e-6)
+            step = state - ops.cast(before, "float32")  # what the last depth changed
+            change = ops.norm(step, axis=-1) / (ops.norm(state, axis=-1) + 1e-6)
             leaving = ops.logical_and(active, change < exit_threshold)
             used = ops.where(leaving, bounds[i + 1], used)
             active = ops.logical_and(active, ops.logical_not(leaving))
             if self_attention_cache is None:  # a full pass: some token always runs on
-                return segment(i + 1, x, slots, active, state, used)
+                return segment(i + 1, x, slots, active, used)
             return ops.cond(
                 ops.any(active),
-                lambda: segment(i + 1, x, slots, active, state, used),
+                lambda: segment(i + 1, x, slots, active, used),
                 lambda: (*write_rest(bounds[i + 1], x, slots), used),
             )
 
@@ -364,8 +367,7 @@ class SharedDecoder(SharedStack):
         if exit_threshold is not None:
             active = ops.ones(ops.shape(inputs)[:2], "bool")
             used = ops.full(ops.shape(inputs)[:2], depth, "int32")
-        reference = ops.cast(inputs, "float32")
-        x, slots, used = segment(0, inputs, slots, active, reference, used)
+        x, slots, used = segment(0, inputs, slots, active, used)
         x = self._finish(x)
         outputs = (x,) if self_attention_cache is None else (x, ops.stack(slots, axis=1))
         if return_exit_depths:

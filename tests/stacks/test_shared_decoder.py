@@ -388,6 +388,35 @@ def test_per_token_early_exit_cached_equals_the_full_pass_with_the_same_exits(kv
     np.testing.assert_allclose(steps2, full2, rtol=1e-5, atol=1e-5)
 
 
+def test_per_token_early_exit_reads_the_change_made_by_the_depth_before_each_exit_point():
+    """The rule compares a token's state with its state one depth earlier,
+    so the shallowest exit point can fire too (comparing with the decoder's
+    input, as this rule once did, never let a token leave there)."""
+    keras.utils.set_random_seed(3)
+    decoder = SharedDecoder(SharingPlan(4, 2, strategy="cycle"), num_heads=HEADS,
+                            intermediate_dim=F, use_cross_attention=False,
+                            depths=(2,))  # fmt: skip
+    y = _x(2, 5, H)
+    decoder(y)
+    # Block B (depths 1 and 3) adds nothing: the depth before exit point 2
+    # leaves every state as it was, so with any positive threshold every
+    # token leaves at depth 2 and the output is the 2-depth model's.
+    second = decoder.blocks_at(4)[1]
+    for dense in (second.self_attention.output_dense, second.feed_forward.output_dense):
+        for weight in dense.weights:
+            weight.assign(np.zeros(weight.shape))
+    out, used = decoder(y, depth=4, exit_threshold=1e-6, return_exit_depths=True)
+    np.testing.assert_array_equal(used, np.full((2, 5), 2))
+    np.testing.assert_allclose(out, decoder(y, depth=2), atol=1e-6)
+    # Depth 0 (block A) does change the state, so a rule comparing depth 2
+    # with the input would see a large change here and keep every token.
+    moved = np.asarray(decoder.blocks_at(4)[0](y, self_attention_mask=None)) - y
+    assert np.linalg.norm(moved, axis=-1).min() > 0.1
+    # With nothing leaving (threshold 0) all 4 depths run.
+    out, used = decoder(y, depth=4, exit_threshold=0.0, return_exit_depths=True)
+    np.testing.assert_array_equal(used, np.full((2, 5), 4))
+
+
 def test_per_token_early_exit_needs_depths_that_start_the_deeper_runs():
     decoder = SharedDecoder(SharingPlan(4, 2, strategy="sequence"), num_heads=HEADS,
                             intermediate_dim=F, use_cross_attention=False,
