@@ -27,12 +27,22 @@ absolute times do not.
   sentences with XLA (bucketed shapes) and without, in batches of 64 (the
   default) and 32, same translations; `evaluate_xla_speedup` is XLA against
   graph at 64.
+- real data (`--real-data bible:es-en`, the default; `none` skips it): end
+  to end training on `--real-pairs` natural sentence pairs of that SPEC's
+  training split at `--real-max-length`, one epoch a round, the same
+  tokenized pairs for every configuration: the project's pipeline (batches
+  of similar lengths, each padded to its 8-token bucket) and the one
+  keras-hub's examples use (every batch padded to the longest length), for
+  the shared model and the keras-hub stack alike, whole step XLA-compiled.
+  Real (non-padding) target tokens/s and the padding fraction of each
+  pipeline; `train_real_tokens_ratio_vs_keras_hub` is the shared model on
+  its own pipeline against keras-hub on its own.
 - mfu: analytic model FLOPs per step (3x the forward matmul FLOPs, the
   usual convention) / step time / measured matmul peak.
 
 The last stdout line is one JSON object with `train_ratio_vs_keras_hub`,
-`decode_cache_speedup`, `decode_ratio_vs_keras_hub_cached` and `mfu` among
-others.
+`train_real_tokens_ratio_vs_keras_hub`, `decode_cache_speedup`,
+`decode_ratio_vs_keras_hub_cached` and `mfu` among others.
 """
 
 import argparse
@@ -52,11 +62,13 @@ import tensorflow as tf  # noqa: E402
 
 from sharedformer_tf import SharingPlan, training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
-from sharedformer_tf.data import builtin_corpus  # noqa: E402
+from sharedformer_tf.data import builtin_corpus, text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
+from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
 from sharedformer_tf.layers.xla_attention import xla_attention, xla_attention_enabled  # noqa: E402
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
 from sharedformer_tf.models.graph_generation import generate  # noqa: E402
+from sharedformer_tf.preprocessing import Seq2SeqPreprocessor  # noqa: E402
 from sharedformer_tf.translation import Translator, evaluate  # noqa: E402
 
 
@@ -70,6 +82,10 @@ def parse_args(argv):
     parser.add_argument("--decode-length", type=flags.positive_int, default=40)
     parser.add_argument("--decode-batch", type=flags.positive_int, default=8)
     parser.add_argument("--evaluate-sentences", type=flags.positive_int, default=1000)
+    parser.add_argument("--real-data", default="bible:es-en", help="SPEC, or none")
+    parser.add_argument("--real-pairs", type=flags.positive_int, default=2048)
+    parser.add_argument("--real-max-length", type=flags.int_at_least(8), default=128)
+    parser.add_argument("--real-rounds", type=flags.positive_int, default=3)
     return parser.parse_args(argv)
 
 
@@ -188,6 +204,59 @@ def benchmark_training(config, args, peak):
     return rows
 
 
+def benchmark_real_data(config, args):
+    """Epochs over the same natural pairs with each model on each pipeline
+    (see the module docstring): real target tokens/s and padding."""
+    pairs = text_pairs.read_pairs(args.real_data, "train")
+    order = np.random.default_rng(0).permutation(len(pairs))[: args.real_pairs]
+    pairs = [pairs[i] for i in order]
+    proto = train_sentencepiece([t for p in pairs for t in p], config.vocabulary_size)
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    config = config.replace(vocabulary_size=tokenizer.vocabulary_size(),
+                            max_length=args.real_max_length)  # fmt: skip
+    preprocessor = Seq2SeqPreprocessor.for_model(config, tokenizer)
+    pipelines = {
+        "bucketed": make_translation_dataset(pairs, preprocessor, args.batch_size),
+        "padded_to_longest": make_translation_dataset(
+            pairs, preprocessor, args.batch_size, bucket_step=config.max_length
+        ),
+    }
+    padding, targets = {}, {}
+    for name, dataset in pipelines.items():
+        real = positions = targets[name] = 0
+        for inputs, labels in dataset.as_numpy_iterator():
+            targets[name] += int((labels != config.pad_id).sum())
+            for ids in (inputs["encoder_token_ids"], labels):
+                real += int((ids != config.pad_id).sum())
+                positions += ids.size
+        padding[name] = round(1 - real / positions, 4)
+    if len(set(targets.values())) != 1:
+        raise AssertionError(f"the pipelines hold different tokens: {targets}")
+    real_targets = targets["bucketed"]
+    models = train_models(config, config.encoder_plan.num_layers)
+    runs = {}
+    for model_name in ("sharedformer_shared", "keras_hub"):
+        for pipeline in pipelines:
+            keras.utils.set_random_seed(0)
+            model = models[model_name]()
+            training.compile_seq2seq(model, 10_000, jit_compile=True)
+            model.fit(pipelines[pipeline], epochs=1, verbose=0)  # compiles every shape
+            runs[(model_name, pipeline)] = (model, [])
+    timer = StepTimer()
+    for _ in range(args.real_rounds):  # interleaved
+        for (_, pipeline), (model, seconds) in runs.items():
+            model.fit(pipelines[pipeline], epochs=1, verbose=0, callbacks=[timer])
+            seconds.append(timer.seconds)
+    rows = [{"model": model_name, "pipeline": pipeline,
+             "epoch_seconds": round(min(seconds), 2),
+             "real_target_tokens_per_second": round(real_targets / min(seconds), 1),
+             "padding_fraction": padding[pipeline]}
+            for (model_name, pipeline), (_, seconds) in runs.items()]  # fmt: skip
+    return {"data": args.real_data, "pairs": len(pairs), "max_length": config.max_length,
+            "batch_size": args.batch_size, "real_target_tokens": real_targets,
+            "rows": rows}  # fmt: skip
+
+
 def uncached_greedy(model, length, bos_id, jit_compile=False):
     """Greedy decoding without a cache: a full forward pass per token."""
 
@@ -292,6 +361,11 @@ def benchmark_evaluate(config, args):
             "xla_speedup": round(rows["xla_batch_64"] / rows["graph_batch_64"], 2)}  # fmt: skip
 
 
+def real_rate(real, model, pipeline):
+    (row,) = [r for r in real["rows"] if r["model"] == model and r["pipeline"] == pipeline]
+    return row["real_target_tokens_per_second"]
+
+
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     config = seq2seq_config.preset(args.preset)
@@ -306,6 +380,10 @@ def main(argv=None):
     print(json.dumps(decode), flush=True)
     evaluation = benchmark_evaluate(config, args)
     print(json.dumps(evaluation), flush=True)
+    real = None
+    if args.real_data != "none":
+        real = benchmark_real_data(config, args)
+        print(json.dumps(real), flush=True)
 
     def best(name):  # XLA as each model runs best
         candidates = [r for r in rows if r["model"] == name]
@@ -337,7 +415,10 @@ def main(argv=None):
             max(r["step_ms"] for r in shared_step_only if r["attention_xla"])
             / min(r["step_ms"] for r in shared_step_only if not r["attention_xla"]), 3),
         "evaluate_xla_speedup": evaluation["xla_speedup"],
-        "train": rows, "decode": decode, "evaluate": evaluation,
+        "train_real_tokens_ratio_vs_keras_hub": real and round(
+            real_rate(real, "sharedformer_shared", "bucketed")
+            / real_rate(real, "keras_hub", "padded_to_longest"), 3),
+        "train": rows, "decode": decode, "evaluate": evaluation, "train_real_data": real,
     }  # fmt: skip
     print(json.dumps(summary))
     return summary

@@ -13,7 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
     args = ["--steps", "1", "--rounds", "1", "--batch-size", "4", "--length", "8",
             "--decode-length", "6", "--decode-batch", "2",
-            "--evaluate-sentences", "20"]  # fmt: skip
+            "--evaluate-sentences", "20", "--real-data", "builtin:en-fr", "--real-pairs", "40",
+            "--real-max-length", "16", "--real-rounds", "1"]  # fmt: skip
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), *args],
         capture_output=True, text=True, timeout=1200, cwd=ROOT,
@@ -25,9 +26,13 @@ def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
         "train_ratio_vs_keras_hub",
         "decode_cache_speedup",
         "decode_ratio_vs_keras_hub_cached",
+        "train_real_tokens_ratio_vs_keras_hub",
         "mfu",
     ):
         assert summary[key] > 0, key
+    real = summary["train_real_data"]
+    padding = {row["pipeline"]: row["padding_fraction"] for row in real["rows"]}
+    assert 0 <= padding["bucketed"] < padding["padded_to_longest"] < 1
     models = {(row["model"], row["xla"]) for row in summary["train"]}
     assert ("keras_hub", True) in models and ("sharedformer_unshared", False) in models
     assert summary["decode"]["output_tokens"] == 6

@@ -44,12 +44,13 @@ def make_translation_dataset(
     shuffle=False,
     seed=0,
     drop_remainder=False,
+    bucket_step=8,
 ):
     """Builds `((inputs, labels))` batches for `Seq2SeqTransformer.fit`.
 
-    Tokenization runs inside the graph; each batch is padded (with the
-    preprocessor's `pad_id`) to the boundary of its length bucket (see
-    `length_buckets`).
+    Tokenization runs inside the graph; pairs are batched with pairs of
+    similar length and each batch is padded (with the preprocessor's
+    `pad_id`) to the boundary of its length bucket (see `length_buckets`).
 
     Args:
         pairs: list of `(source, target)` strings.
@@ -62,6 +63,10 @@ def make_translation_dataset(
         seed: int, shuffle seed.
         drop_remainder: bool, drop each bucket's last partial batch (fixed
             batch shapes for XLA).
+        bucket_step: int, the width of the length buckets, in tokens. The
+            preprocessor's `sequence_length` gives one bucket: every batch
+            padded to the longest length, in data order (as keras-hub's
+            examples train).
 
     Returns:
         `tf.data.Dataset` of `({"encoder_token_ids", "decoder_token_ids"},
@@ -69,6 +74,8 @@ def make_translation_dataset(
     """
     if not pairs:
         raise ValueError("No sentence pairs to build a dataset from. Received: 0 pairs")
+    if not isinstance(bucket_step, int) or bucket_step < 1:
+        raise ValueError(f"`bucket_step` must be a positive int. Received: {bucket_step=}")
     sources = [s for s, _ in pairs]
     targets = [t for _, t in pairs]
     dataset = tf.data.Dataset.from_tensor_slices((sources, targets))
@@ -82,7 +89,7 @@ def make_translation_dataset(
     # Tokenize in large batches; unbatching ragged ids gives 1-D elements
     # that the identity map turns into plain tensors for bucketing.
     dataset = dataset.batch(4096).map(tokenize).unbatch().map(lambda *ids: ids).cache()
-    boundaries = length_buckets(max_length)
+    boundaries = length_buckets(max_length, bucket_step)
     num_batches = _count_batches(dataset, boundaries, batch_size, drop_remainder)
     if shuffle:
         dataset = dataset.shuffle(min(len(pairs), 50_000), seed=seed, reshuffle_each_iteration=True)

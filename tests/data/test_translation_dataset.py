@@ -52,6 +52,25 @@ def test_batches_are_padded_to_bucket_boundaries(setup, drop_remainder):
         assert total == len(pairs)
 
 
+def test_one_bucket_pads_every_batch_to_the_longest_length_in_data_order(setup):
+    pairs, tokenizer = setup
+    pairs = pairs[:50]
+    bucketed = list(make_translation_dataset(pairs, preprocessor(tokenizer, 24), 16)
+                    .as_numpy_iterator())  # fmt: skip
+    padded = list(make_translation_dataset(pairs, preprocessor(tokenizer, 24), 16, bucket_step=24)
+                  .as_numpy_iterator())  # fmt: skip
+    assert [labels.shape for _, labels in padded] == [(16, 24)] * 3 + [(2, 24)]
+    # The same real tokens either way, in the order of the pairs.
+    first = tokenizer.tokenize([pairs[0][1]])[0]
+    assert list(padded[0][1][0, : len(first)]) == list(first)
+    real = [sum(int((labels != PAD_ID).sum()) for _, labels in b) for b in (bucketed, padded)]
+    assert real[0] == real[1] > 0
+    positions = [sum(labels.size for _, labels in b) for b in (bucketed, padded)]
+    assert positions[0] < positions[1] == 50 * 24
+    with pytest.raises(ValueError, match="bucket_step=0"):
+        make_translation_dataset(pairs, preprocessor(tokenizer, 24), 16, bucket_step=0)
+
+
 def test_first_batch_matches_tokenizer(setup):
     pairs, tokenizer = setup
     dataset = make_translation_dataset(pairs[:1], preprocessor(tokenizer, 64), 4)
