@@ -113,11 +113,12 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         cache_update_index=None,
         return_key_value=False,
         lora=None,
+        cache_slot=None,
     ):
         value = query if value is None else value
         q = self._split_heads(layer_utils.project(self, "query_dense", query, lora))
         if cache is not None and cache_update_index is None:
-            key, val = cache[:, 0], cache[:, 1]
+            key, val = layer_utils.read_cache(cache, cache_slot)
         else:
             # Keys and values are stacked only to write a cache: the stack and
             # slices copy them forward and backward (measured: half of this
@@ -125,10 +126,9 @@ class CachedMultiHeadAttention(keras.layers.Layer):
             key = self._split_heads(layer_utils.project(self, "key_dense", value, lora))
             val = self._split_heads(layer_utils.project(self, "value_dense", value, lora))
             if cache is not None:
-                start = [0, 0, cache_update_index, 0, 0]
-                new = ops.cast(ops.stack([key, val], axis=1), cache.dtype)
-                cache = ops.slice_update(cache, start, new)
-                key, val = cache[:, 0], cache[:, 1]
+                new = ops.stack([key, val], axis=1)
+                cache = layer_utils.write_cache(cache, new, cache_update_index, cache_slot)
+                key, val = layer_utils.read_cache(cache, cache_slot)
         mask = None
         if attention_mask is not None:
             mask = ops.expand_dims(ops.cast(attention_mask, "bool"), axis=1)

@@ -78,3 +78,23 @@ def lora_kernel_shapes(layer):
     """`{target: (in, out)}` of the projections of a built attention or
     feed-forward layer (its `LORA_TARGETS`) that `LoRADeltas` can change."""
     return {name: tuple(getattr(layer, name).kernel.shape) for name in layer.LORA_TARGETS}
+
+
+def write_cache(cache, keys_values, index, slot=None):
+    """Writes `keys_values` `[batch, 2, length, heads, head_dim]` into
+    `cache` at position `index`: a cache `[batch, 2, max_length, heads,
+    head_dim]`, or with `slot` entry `slot` of a stack of caches `[batch,
+    slots, 2, max_length, heads, head_dim]` (updated in place, so a decoder
+    threads one tensor through its depths instead of splitting and
+    restacking it every step)."""
+    keys_values = ops.cast(keys_values, cache.dtype)
+    if slot is None:
+        return ops.slice_update(cache, [0, 0, index, 0, 0], keys_values)
+    return ops.slice_update(cache, [0, slot, 0, index, 0, 0], keys_values[:, None])
+
+
+def read_cache(cache, slot=None):
+    """The keys and values of `cache` (entry `slot` of a stack of caches)."""
+    if slot is not None:
+        cache = cache[:, slot]
+    return cache[:, 0], cache[:, 1]

@@ -1,5 +1,4 @@
 import keras
-from keras import ops
 
 from sharedformer_tf.layers import layer_utils
 from sharedformer_tf.layers.cached_multi_head_attention import CachedMultiHeadAttention
@@ -258,6 +257,7 @@ class TransformerBlock(keras.layers.Layer):
         cross_attention_cache=None,
         return_self_attention_cache=False,
         training=None,
+        cache_slot=None,
     ):
         x = inputs
         h = self.self_attention_norm(x) if self.norm_first else x
@@ -275,6 +275,7 @@ class TransformerBlock(keras.layers.Layer):
                 cache=self_attention_cache,
                 cache_update_index=cache_update_index,
                 lora=lora,
+                cache_slot=cache_slot,
             )
         x = self._residual(x, h, self.self_attention_norm, training)
 
@@ -305,7 +306,8 @@ class TransformerBlock(keras.layers.Layer):
             return x
         return x, self_attention_cache
 
-    def write_self_attention_cache(self, inputs, self_attention_cache, cache_update_index):
+    def write_self_attention_cache(self, inputs, self_attention_cache, cache_update_index,
+                                   cache_slot=None):  # fmt: skip
         """Writes the self-attention keys and values of `inputs` into the
         cache at `cache_update_index`, computing nothing else: what a depth
         an early-exited token skips still owes the tokens after it.
@@ -323,9 +325,7 @@ class TransformerBlock(keras.layers.Layer):
         """
         h = self.self_attention_norm(inputs) if self.norm_first else inputs
         new = self.self_attention.compute_key_value_cache(h, lora=self.lora("self_attention"))
-        start = [0, 0, cache_update_index, 0, 0]
-        return ops.slice_update(self_attention_cache, start,
-                                ops.cast(new, self_attention_cache.dtype))  # fmt: skip
+        return layer_utils.write_cache(self_attention_cache, new, cache_update_index, cache_slot)
 
     def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None):
         return inputs_shape

@@ -293,10 +293,8 @@ class SharedDecoder(SharedStack):
         full_pass_sharing = self_attention_cache is None and self.kv_sharing == "group"
         if full_pass_sharing:  # filled by each group's first depth
             slots = [None] * self.num_cache_slots
-        elif self_attention_cache is not None:
-            slots = list(ops.unstack(self_attention_cache, axis=1))
-        else:
-            slots = None
+        else:  # decoding: every depth reads and writes its slot of the one cache tensor
+            slots = self_attention_cache
         blocks = self.blocks_at(depth)
         exit_points = []
         if exit_threshold is not None:
@@ -313,31 +311,33 @@ class SharedDecoder(SharedStack):
                           training=training)  # fmt: skip
             if slots is None:
                 return blocks[position](x, **kwargs), slots
-            slots = list(slots)
             slot = self.cache_slot(position, depth)
             reads = self._reads_shared_keys(position, depth)
-            if full_pass_sharing and not reads:
-                # The group's first depth: its keys and values of the whole
-                # input, for the later depths of its group.
-                x, slots[slot] = blocks[position](x, return_self_attention_cache=True, **kwargs)
+            if full_pass_sharing:
+                slots = list(slots)
+                if not reads:
+                    # The group's first depth: its keys and values of the
+                    # whole input, for the later depths of its group.
+                    x, slots[slot] = blocks[position](x, return_self_attention_cache=True,
+                                                      **kwargs)  # fmt: skip
+                else:
+                    x, _ = blocks[position](x, self_attention_cache=slots[slot], **kwargs)
                 return x, slots
             # A depth reading its owner's keys and values writes nothing.
-            x, slots[slot] = blocks[position](
-                x, self_attention_cache=slots[slot],
+            return blocks[position](
+                x, self_attention_cache=slots, cache_slot=slot,
                 cache_update_index=None if reads else cache_update_index, **kwargs,
             )  # fmt: skip
-            return x, slots
 
         def write_rest(start, x, slots):
             """Every token has exited: the remaining depths only write the
             keys and values of the copied state."""
-            slots = list(slots)
             for position in range(start, depth):
                 if not self._reads_shared_keys(position, depth):
-                    slot = self.cache_slot(position, depth)
-                    slots[slot] = blocks[position].write_self_attention_cache(
-                        self._enter_depth(x, position), slots[slot], cache_update_index
-                    )
+                    slots = blocks[position].write_self_attention_cache(
+                        self._enter_depth(x, position), slots, cache_update_index,
+                        cache_slot=self.cache_slot(position, depth),
+                    )  # fmt: skip
             return x, slots
 
         bounds = [0, *exit_points, depth]
@@ -369,7 +369,7 @@ class SharedDecoder(SharedStack):
             used = ops.full(ops.shape(inputs)[:2], depth, "int32")
         x, slots, used = segment(0, inputs, slots, active, used)
         x = self._finish(x)
-        outputs = (x,) if self_attention_cache is None else (x, ops.stack(slots, axis=1))
+        outputs = (x,) if self_attention_cache is None else (x, slots)
         if return_exit_depths:
             outputs += (used if used is not None else ops.full(ops.shape(inputs)[:2], depth,
                                                                 "int32"),)  # fmt: skip
