@@ -40,6 +40,10 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         lora: `None`, or the calling depth's `LoRADeltas` over this layer's
             projections (`"query_dense"`, `"key_dense"`, `"value_dense"`,
             `"output_dense"`), added to each projection.
+        cache_slot: `None`, or int: `cache` is a stack of caches `[batch,
+            slots, 2, cache_length, num_heads, key_dim]` (a decoder's, one
+            slot per depth or group) of which this call reads and writes
+            entry `cache_slot`, in place; the whole stack is returned.
 
     Returns:
         Tensor `[batch, query_length, hidden_dim]`; with a cache or

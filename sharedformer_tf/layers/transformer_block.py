@@ -84,6 +84,10 @@ class TransformerBlock(keras.layers.Layer):
             `[batch, 2, length, num_heads, head_dim]` (recursive key/value
             sharing: later depths read it).
         training: bool, whether dropout is active.
+        cache_slot: `None`, or int: `self_attention_cache` is a decoder's
+            stack of caches `[batch, slots, 2, max_length, num_heads,
+            head_dim]` and this block uses entry `cache_slot` (see
+            `CachedMultiHeadAttention`).
 
     Returns:
         Tensor `[batch, length, hidden_dim]`; with a `self_attention_cache`
@@ -319,6 +323,8 @@ class TransformerBlock(keras.layers.Layer):
                 head_dim]`.
             cache_update_index: int scalar, the position of `inputs`' first
                 token.
+            cache_slot: `None`, or int: the cache is a stack of caches and
+                entry `cache_slot` is written (see `call`).
 
         Returns:
             The updated cache.

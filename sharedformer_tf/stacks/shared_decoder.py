@@ -93,12 +93,12 @@ class SharedDecoder(SharedStack):
             Schuster et al. 2022): at each of `depths` below `depth`, a
             token whose hidden state the depth just before it changed by
             less than this fraction of its norm (`|x_d - x_(d-1)| / |x_d|`)
-            stops there; its state is
-            then copied forward unchanged through the depths it skips, and
-            their keys and values (what later tokens attend to) are computed
-            from it, so cached decoding equals the full pass with the same
-            exits. A cached step whose tokens have all exited runs only
-            those key/value projections for the remaining depths. Needs
+            stops there; its state is then copied forward unchanged
+            through the depths it skips, and their keys and values (what
+            later tokens attend to) are computed from it, so cached
+            decoding equals the full pass with the same exits. A cached
+            step whose tokens have all exited runs only those key/value
+            projections for the remaining depths. Needs
             depths whose shallower runs start the deeper ones (`cycle`,
             `all`). `None` (default): no exit.
         return_exit_depths: bool. Also return int32 `[batch, length]`, the
