@@ -3,15 +3,18 @@ of the same shape and a plain keras-hub Transformer, trained side by side on
 the same data for the same number of epochs.
 
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
-                                           [--models shared,keras_hub] [--seeds 0,1]
+                                           [--max-length N] [--models shared,keras_hub]
+                                           [--seeds 0,1]
 
 The keras-hub model gets the preset's dropout. Each model trains at its own
 peak learning rate: the preset's (`training.recipes.SEQ2SEQ_LEARNING_RATES`) for the
 sharedformer_tf models, `--baseline-learning-rate` for keras-hub (post-LN, it
 needs a lower one); `--learning-rate` sets one for all. The last stdout line
 is one JSON object with a row per model and seed (with its learning rate),
-each model's mean over the seeds, and the stored parameters of the preset
-against the keras-hub model at the corpus' vocabulary and at the preset's.
+each model's mean over the seeds, the paired differences of every model
+from `shared` over the seeds (BLEU and chrF, mean and standard error),
+sacrebleu's signatures, and the stored parameters of the preset against the
+keras-hub model at the corpus' vocabulary and at the preset's.
 """
 
 import argparse
@@ -23,6 +26,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import app_sharing_comparison  # noqa: E402
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import keras_hub_baseline  # noqa: E402
@@ -64,13 +68,15 @@ def run(name, model, translator_fn, train_ds, tokens, test, args, learning_rate)
     row = {"model": name, "unique_params": report["unique_params"],
            "effective_params": report["effective_params"],
            "learning_rate": learning_rate}  # fmt: skip
-    row.update(score(outputs, [t for _, t in test]))
+    metrics = score(outputs, [t for _, t in test])
+    signature = metrics.pop("signature")
+    row.update(metrics)
     # Steady state: epochs after the first, which also pays for compilation.
     steady = timer.seconds[1:] or timer.seconds
     row["train_tokens_per_second"] = round(tokens / (sum(steady) / len(steady)), 1)
     row["decode_sentences_per_second"] = round(len(test) / decode_seconds, 1)
     print(json.dumps(row), flush=True)
-    return row
+    return row, signature
 
 
 def build_baseline(config, num_layers):
@@ -125,6 +131,8 @@ def main():
     parser.add_argument("--data", default="builtin:en-fr")
     parser.add_argument("--epochs", type=flags.positive_int, default=3)
     parser.add_argument("--train-examples", type=flags.positive_int)
+    parser.add_argument("--max-length", type=flags.int_at_least(8),
+                        help="longest sequence in tokens (default: the preset's)")  # fmt: skip
     parser.add_argument("--test-examples", type=flags.positive_int, default=1000)
     parser.add_argument("--batch-size", type=flags.positive_int, default=64)
     parser.add_argument(
@@ -155,7 +163,8 @@ def main():
     preset = seq2seq_config.preset(args.preset)
     proto = train_sentencepiece([t for p in pairs for t in p], preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
-    config = preset.replace(vocabulary_size=tokenizer.vocabulary_size())
+    config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(),
+                            max_length=args.max_length or preset.max_length)  # fmt: skip
     preprocessor = Seq2SeqPreprocessor.for_model(config, tokenizer)
     rows = []
     for seed in seeds:
@@ -167,7 +176,8 @@ def main():
                                                 drop_remainder=True)  # fmt: skip
             tokens = target_tokens(train_ds)
             keras.utils.set_random_seed(seed)
-            row = run_model(name, config, tokenizer, train_ds, tokens, test, args, parser)
+            row, signature = run_model(name, config, tokenizer, train_ds, tokens, test, args,
+                                       parser)  # fmt: skip
             row["seed"] = seed
             rows.append(row)
     means = {}
@@ -175,12 +185,23 @@ def main():
         means.setdefault(row["model"], []).append(row)
     means = {
         name: {key: round(float(np.mean([r[key] for r in group])), 2)
-               for key in ("bleu", "chrf", "exact_match")} | {"seeds": len(group)}
+               for key in ("bleu", "chrf", "exact_match", "length_ratio")}
+              | {"seeds": len(group)}
         for name, group in means.items()
     }  # fmt: skip
+    by = {(r["model"], r["seed"]): r for r in rows}
+    paired = {
+        f"{name} - shared": {
+            key: app_sharing_comparison.paired([by[(name, s)][key] - by[("shared", s)][key]
+                                                for s in seeds])
+            for key in ("bleu", "chrf")
+        }
+        for name in means if name != "shared" and "shared" in means
+    }  # fmt: skip
     summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,
-               "train_pairs": len(pairs), "test_pairs": len(test), "seeds": seeds,
-               "mean": means, "rows": rows}  # fmt: skip
+               "max_length": config.max_length, "train_pairs": len(pairs),
+               "test_pairs": len(test), "seeds": seeds, "mean": means, "paired": paired,
+               "signature": signature, "rows": rows}  # fmt: skip
     # Stored parameters against the keras-hub model, at the corpus' trained
     # vocabulary and at the preset's (embeddings grow with the vocabulary).
     summary["stored_params_vs_keras_hub"] = [

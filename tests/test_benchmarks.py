@@ -123,7 +123,7 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "translate_quality.py"), "--train-examples",
          "200", "--test-examples", "8", "--epochs", "1", "--seeds", "0,1", "--batch-size", "16",
-         "--no-jit", "--baseline-learning-rate", "5e-4"],
+         "--no-jit", "--baseline-learning-rate", "5e-4", "--max-length", "24"],
         capture_output=True, text=True, timeout=1800, cwd=ROOT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )  # fmt: skip
@@ -143,6 +143,18 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     assert shared["learning_rate"] == unshared["learning_rate"] == tiny_rate
     assert keras_hub["learning_rate"] == 5e-4
     assert shared["effective_params"] == unshared["unique_params"] > shared["unique_params"]
+    assert summary["max_length"] == 24 and summary["signature"]["bleu"].startswith("nrefs:1")
+    for name in ("unshared", "keras_hub_3+3"):
+        differences = [
+            r["bleu"] - s["bleu"]
+            for r, s in zip(
+                summary["rows"][models.index(name) :: 3], summary["rows"][::3], strict=True
+            )
+        ]
+        paired = summary["paired"][f"{name} - shared"]["bleu"]
+        assert paired["pairs"] == 2 and paired["mean"] == pytest.approx(
+            sum(differences) / 2, abs=1e-4
+        )
     at_corpus, at_preset = summary["stored_params_vs_keras_hub"]
     assert at_corpus["vocabulary_size"] < at_preset["vocabulary_size"] == 1000
     assert at_corpus["shared"] == shared["unique_params"]

@@ -15,7 +15,17 @@ def score(hypotheses, references):
         references: list of reference strings, aligned with `hypotheses`.
 
     Returns:
-        Dict with `bleu`, `chrf`, `exact_match` and `num_examples`.
+        Dict with `bleu`, `chrf`, `length_ratio` (hypothesis / reference
+        length in BLEU's tokens: below 1, BLEU's brevity penalty applies),
+        `exact_match`, `num_examples` and `signature` (sacrebleu's
+        signatures of the two metrics, so scores can be compared across
+        papers and versions).
+
+    Example:
+
+    >>> metrics = score(["the cat sat"], ["the cat sat down"])
+    >>> metrics["length_ratio"], metrics["exact_match"]
+    (0.75, 0.0)
     """
     if len(hypotheses) != len(references):
         raise ValueError(
@@ -25,11 +35,15 @@ def score(hypotheses, references):
     if not references:
         raise ValueError("Nothing to score. Received: 0 examples")
     exact = sum(h == r for h, r in zip(hypotheses, references, strict=True))
+    bleu, chrf = sacrebleu.metrics.BLEU(), sacrebleu.metrics.CHRF()
+    bleu_score = bleu.corpus_score(hypotheses, [references])
     return {
-        "bleu": round(sacrebleu.corpus_bleu(hypotheses, [references]).score, 2),
-        "chrf": round(sacrebleu.corpus_chrf(hypotheses, [references]).score, 2),
+        "bleu": round(bleu_score.score, 2),
+        "chrf": round(chrf.corpus_score(hypotheses, [references]).score, 2),
+        "length_ratio": round(bleu_score.ratio, 4),
         "exact_match": round(exact / len(references), 4),
         "num_examples": len(references),
+        "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())},
     }
 
 

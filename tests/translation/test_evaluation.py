@@ -12,6 +12,16 @@ def test_perfect_and_partial_scores():
     assert 0 < partial["bleu"] < 100 and partial["exact_match"] == 0.5
 
 
+def test_length_ratio_and_signatures():
+    refs = ["le chat est noir ce soir", "deux cents euros"]
+    # 3 + 3 hypothesis tokens against 6 + 3 reference tokens.
+    short = score(["le chat est", "deux cents euros"], refs)
+    assert short["length_ratio"] == 0.6667
+    assert score(refs, refs)["length_ratio"] == 1.0
+    assert short["signature"]["bleu"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    assert short["signature"]["chrf"].startswith("nrefs:1|case:mixed|eff:yes|nc:6|nw:0")
+
+
 def test_score_errors():
     with pytest.raises(ValueError, match="1 hypotheses, 2 references"):
         score(["a"], ["a", "b"])
