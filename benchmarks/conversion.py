@@ -214,14 +214,16 @@ def lora_export(model_dir, rounds):
     return result
 
 
-def run_seed(args, seed, directory):
-    """Teacher, scratch and every conversion for one seed: their rows."""
+def run_seed(args, seed, directory, export_lora):
+    """Teacher, scratch and every conversion for one seed: `(rows, the LoRA
+    export's measurement or None)`; with `export_lora`, the first uptrained
+    LoRA translator is exported both ways."""
     common = ["--seed", str(seed), "--overwrite"] + (["--data", args.data] if args.data else [])
     if args.train_examples:
         common += ["--train-examples", str(args.train_examples)]
     lengths = ["--max-length", str(args.max_length)] if args.max_length else []
     shared = ["--sharing", args.sharing, "--groups", str(args.groups)]
-    rows = []
+    rows, export = [], None
     teacher_dir, seconds = args.teacher, None
     if teacher_dir is None:
         teacher_dir = os.path.join(directory, "teacher")
@@ -247,11 +249,11 @@ def run_seed(args, seed, directory):
             row = score(args, out, name, seconds)
             row["before_uptraining"] = before
             rows.append(row)
-            if relax == "lora" and args.app == "translate" and "export" not in rows[0]:
-                rows[0]["export"] = {"model": name, **lora_export(out, args.rounds)}
+            if export_lora and relax == "lora" and args.app == "translate" and export is None:
+                export = {"model": name, "seed": seed, **lora_export(out, args.rounds)}
     for row in rows:
         row["seed"] = seed
-    return rows
+    return rows, export
 
 
 def summarize(args, rows):
@@ -280,13 +282,14 @@ def summarize(args, rows):
 
 def main():
     args = parse_args()
-    rows = []
+    rows, export = [], None
     with tempfile.TemporaryDirectory() as scratch:
         for seed in args.seeds:
             directory = os.path.join(args.out or scratch, f"seed_{seed}")
-            rows += run_seed(args, seed, directory)
+            seed_rows, seed_export = run_seed(args, seed, directory, export is None)
+            rows += seed_rows
+            export = export or seed_export
     targets, paired = summarize(args, rows)
-    export = next((r.pop("export") for r in rows if "export" in r), None)
     print(json.dumps({"app": args.app, "data": args.data, "max_length": args.max_length,
                       "teacher_epochs": args.teacher_epochs, "epochs": args.epochs,
                       "sharing": args.sharing, "groups": args.groups, "seeds": args.seeds,
