@@ -90,10 +90,14 @@ def parse_args():
         args.seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         parser.error(f"--seeds takes comma-separated integers. Received: {args.seeds!r}")
+    if len(set(args.seeds)) != len(args.seeds):
+        parser.error(f"--seeds must not repeat a seed. Received: {args.seeds}")
     if args.teacher and len(args.seeds) > 1:
         parser.error("--teacher is one seed's teacher: give one --seeds value with it")
-    if args.max_length and not translate:
+    if args.max_length is not None and not translate:
         parser.error(f"--max-length is for --app translate. Received: --app {args.app}")
+    if args.max_length is not None and args.max_length < 8:
+        parser.error(f"--max-length must be at least 8. Received: {args.max_length}")
     if set(args.relax) - {"lora", "adapter"}:
         parser.error(f"--relax takes lora and adapter. Received: {args.relax}")
     return args
