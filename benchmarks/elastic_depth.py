@@ -22,7 +22,9 @@ each threshold its accuracy, mean depth and measured latency per input.
 With `--models single,elastic,distilled,per_depth_heads`, more models are
 trained with `--depths`: with `--depth-distillation` (shallower steps also
 learn the deepest depth's outputs), with half the steps at the deepest
-depth (`deepest_half`: `--deepest-share 0.5`), and, for the classifiers,
+depth (`deepest_half`: `--deepest-share 0.5`), with the deepest depth and
+one drawn shallower depth in every step (`sandwich`: `--depth-sampling
+sandwich`), and, for the classifiers,
 with a head per depth (`--exit-heads per_depth`) and with learned halting
 (`halting`: `--halting 0.5`, PonderNet's loss over every exit each step;
 its exported file exits by the cumulative halting probability, scored at
@@ -58,7 +60,15 @@ APPS = ("keyword_spotting", "classify_images", "generate_text", "translate")
 QUALITY = {"generate_text": "perplexity", "translate": "bleu"}  # the rest: accuracy
 TRAIN_FLAGS = {"translate": ["--sharing", "cycle"]}  # see the docstring
 CLASSIFIERS = ("keyword_spotting", "classify_images")
-MODELS = ("single", "elastic", "distilled", "per_depth_heads", "deepest_half", "halting")
+MODELS = (
+    "single",
+    "elastic",
+    "distilled",
+    "per_depth_heads",
+    "deepest_half",
+    "sandwich",
+    "halting",
+)
 
 
 def parse_args():
@@ -74,7 +84,8 @@ def parse_args():
         default="single,elastic",
         help="of single, elastic, distilled (elastic with --depth-distillation), "
         "per_depth_heads (an elastic classifier with a head per depth), deepest_half (half "
-        "the steps at the deepest depth), halting (a classifier with learned halting)",
+        "the steps at the deepest depth), sandwich (the deepest and one drawn shallower depth "
+        "each step), halting (a classifier with learned halting)",
     )
     parser.add_argument(
         "--depth-distillation",
@@ -157,6 +168,8 @@ def run_model(app, model, args, directory):
         extra += ["--depth-distillation", args.depth_distillation]
     if model == "deepest_half":
         extra += ["--deepest-share", "0.5"]
+    if model == "sandwich":
+        extra += ["--depth-sampling", "sandwich"]
     if model in ("per_depth_heads", "halting") and app not in CLASSIFIERS:
         raise SystemExit(f"{model} is a classifier model; {app} has no exit heads")
     if model == "per_depth_heads":

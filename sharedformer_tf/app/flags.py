@@ -98,6 +98,10 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
     train.add_argument("--deepest-share", type=open_fraction, metavar="P",
                        help="with --depths: the share of steps at the deepest depth (default: "
                        "every depth alike)")  # fmt: skip
+    train.add_argument("--depth-sampling", choices=("one", "sandwich"), default="one",
+                       help="with --depths: one drawn depth per step (default), or sandwich: "
+                       "the deepest depth and one drawn shallower depth each step, their "
+                       "losses summed (about twice the compute per step)")  # fmt: skip
     train.add_argument("--depth-distillation", type=non_negative_float, default=0.0, metavar="W",
                        help="with --depths: a step at a shallower depth also learns the deepest "
                        "depth's outputs (KL, weight W; default 0: off)")  # fmt: skip
@@ -145,15 +149,28 @@ def depth_config(args):
     if args.deepest_share is not None and not args.depths:
         raise ValueError(f"--deepest-share needs --depths (a model trained at several depths). "
                          f"Received: --deepest-share {args.deepest_share}")  # fmt: skip
-    fields = {"depths": args.depths, "depth_distillation": args.depth_distillation,
-              "deepest_share": args.deepest_share}  # fmt: skip
+    if args.depth_sampling != "one" and not args.depths:
+        raise ValueError(f"--depth-sampling {args.depth_sampling} needs --depths (a model "
+                         "trained at several depths)")  # fmt: skip
+    if args.depth_sampling == "sandwich" and args.deepest_share is not None:
+        raise ValueError(
+            "--depth-sampling sandwich runs the deepest depth every step: drop "
+            f"--deepest-share. Received: --deepest-share {args.deepest_share}"
+        )
+    fields = {
+        "depths": args.depths,
+        "depth_distillation": args.depth_distillation,
+        "deepest_share": args.deepest_share,
+        "depth_sampling": args.depth_sampling,
+    }
     if getattr(args, "halting", None) is not None:
         if not args.depths:
             raise ValueError(f"--halting needs --depths (the depths to exit after). "
                              f"Received: --halting {args.halting}")  # fmt: skip
-        if args.depth_distillation or args.deepest_share is not None:
-            raise ValueError("--halting trains every exit each step: drop --depth-distillation "
-                             "and --deepest-share")  # fmt: skip
+        if (args.depth_distillation or args.deepest_share is not None
+                or args.depth_sampling != "one"):  # fmt: skip
+            raise ValueError("--halting trains every exit each step: drop --depth-distillation, "
+                             "--deepest-share and --depth-sampling")  # fmt: skip
         fields["halting_prior"] = args.halting
     if getattr(args, "exit_heads", "shared") != "shared":
         if not args.depths:

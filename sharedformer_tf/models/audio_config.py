@@ -66,6 +66,12 @@ class AudioConfig(ConfigDataclass):
         deepest_share: float in (0, 1) or `None`. With `depths`, the share
             of training steps that run the deepest depth (the rest spread
             evenly over the others); `None` (default): every depth alike.
+        depth_sampling: `"one"` (default: each training step runs one
+            drawn depth) or `"sandwich"` (with `depths`: each step runs the
+            deepest depth and one drawn shallower depth and sums their
+            losses, the slimmable networks' sandwich rule; about twice the
+            compute per step; the distillation teacher is then the deepest
+            depth's output of the same step).
         exit_heads: `"shared"` (default: one head for every depth) or
             `"per_depth"` (with `depths`: a head per depth, `ExitHeads`).
         halting_prior: float in (0, 1) or `None` (default): learned halting
@@ -94,6 +100,7 @@ class AudioConfig(ConfigDataclass):
     depths: tuple = ()
     depth_distillation: float = 0.0
     deepest_share: float | None = None
+    depth_sampling: str = "one"
     exit_heads: str = "shared"
     halting_prior: float | None = None
     halting_weight: float = 0.01
@@ -128,7 +135,7 @@ class AudioConfig(ConfigDataclass):
             )
         check_rate(dropout=self.dropout)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
-        check_depth_distillation(self.depth_distillation, self.deepest_share)
+        check_depth_distillation(self.depth_distillation, self.deepest_share, self.depth_sampling)
         check_one_of(exit_heads=(self.exit_heads, EXIT_HEADS))
         check_halting(self)
         check_lora_rank(self)

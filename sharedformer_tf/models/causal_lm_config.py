@@ -53,6 +53,12 @@ class CausalLMConfig(ConfigDataclass):
         deepest_share: float in (0, 1) or `None`. With `depths`, the share
             of training steps that run the deepest depth (the rest spread
             evenly over the others); `None` (default): every depth alike.
+        depth_sampling: `"one"` (default: each training step runs one
+            drawn depth) or `"sandwich"` (with `depths`: each step runs the
+            deepest depth and one drawn shallower depth and sums their
+            losses, the slimmable networks' sandwich rule; about twice the
+            compute per step; the distillation teacher is then the deepest
+            depth's output of the same step).
     """
 
     vocabulary_size: int
@@ -79,12 +85,13 @@ class CausalLMConfig(ConfigDataclass):
     depths: tuple = ()
     depth_distillation: float = 0.0
     deepest_share: float | None = None
+    depth_sampling: str = "one"
 
     def __post_init__(self):
         object.__setattr__(self, "plan", SharingPlan.coerce(self.plan))
         check_token_model(self)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
-        check_depth_distillation(self.depth_distillation, self.deepest_share)
+        check_depth_distillation(self.depth_distillation, self.deepest_share, self.depth_sampling)
         if self.kv_sharing not in ("none", "group"):
             raise ValueError("`kv_sharing` must be 'none' or 'group'. "
                              f"Received: kv_sharing={self.kv_sharing!r}")  # fmt: skip

@@ -69,10 +69,15 @@ def check_one_of(**fields):
             raise ValueError(f"`{name}` must be one of {choices}. Received: {name}={value!r}")
 
 
-def check_depth_distillation(weight, deepest_share=None):
+DEPTH_SAMPLINGS = ("one", "sandwich")
+
+
+def check_depth_distillation(weight, deepest_share=None, depth_sampling="one"):
     """Checks an elastic model's training fields: the `depth_distillation`
-    weight (a finite number >= 0) and `deepest_share` (`None` or in (0,
-    1)); raises `ValueError` naming the field."""
+    weight (a finite number >= 0), `deepest_share` (`None` or in (0, 1))
+    and `depth_sampling` (one of `DEPTH_SAMPLINGS`; `"sandwich"` runs the
+    deepest depth every step, so it takes no `deepest_share`); raises
+    `ValueError` naming the field."""
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1e6:
         raise ValueError(f"`depth_distillation` must be a number >= 0. "
                          f"Received: depth_distillation={weight!r}")  # fmt: skip
@@ -81,12 +86,18 @@ def check_depth_distillation(weight, deepest_share=None):
                                       or not 0 < deepest_share < 1):  # fmt: skip
         raise ValueError(f"`deepest_share` must be in (0, 1) or None. "
                          f"Received: deepest_share={deepest_share!r}")  # fmt: skip
+    check_one_of(depth_sampling=(depth_sampling, DEPTH_SAMPLINGS))
+    if depth_sampling == "sandwich" and deepest_share is not None:
+        raise ValueError(
+            "`depth_sampling='sandwich'` runs the deepest depth in every step, so it "
+            f"takes no `deepest_share`. Received: deepest_share={deepest_share!r}"
+        )
 
 
 def check_halting(config):
     """Checks a classifier's learned halting fields: `halting_prior` `None`
     or in (0, 1), only with `depths` and without the per-step depth draw's
-    options (`depth_distillation`, `deepest_share`), and `halting_weight`
+    options (`depth_distillation`, `deepest_share`, `depth_sampling`), and `halting_weight`
     a number >= 0; raises `ValueError` naming the field."""
     prior, weight = config.halting_prior, config.halting_weight
     if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < 1e6:
@@ -100,12 +111,13 @@ def check_halting(config):
     if not config.depths:
         raise ValueError("Learned halting needs exits: set `depths` (the depths to exit "
                          f"after). Received: halting_prior={prior}, depths=()")  # fmt: skip
-    if config.depth_distillation or config.deepest_share is not None:
+    if (config.depth_distillation or config.deepest_share is not None
+            or config.depth_sampling != "one"):  # fmt: skip
         raise ValueError(
             "Learned halting trains every exit in each step, so it takes no "
-            "`depth_distillation` or `deepest_share` (options of one depth per step). "
-            f"Received: depth_distillation={config.depth_distillation}, "
-            f"deepest_share={config.deepest_share}"
+            "`depth_distillation`, `deepest_share` or `depth_sampling` (options of the "
+            f"per-step depth draw). Received: depth_distillation={config.depth_distillation}, "
+            f"deepest_share={config.deepest_share}, depth_sampling={config.depth_sampling!r}"
         )
 
 

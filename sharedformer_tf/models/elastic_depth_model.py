@@ -20,7 +20,14 @@ class ElasticDepthModel(ConfigModel):
     depth only; with `config.depth_distillation`, a step at a shallower
     depth also learns the deepest depth's output distribution (the deepest
     run without dropout and without gradient as the teacher: KL added to
-    the loss with that weight). Subclasses provide `elastic_stack` (their shared stack, whose
+    the loss with that weight). With `config.depth_sampling == "sandwich"`,
+    each step runs the deepest depth and one drawn shallower depth (one
+    train function per shallower depth) and learns through both, their task
+    losses summed (the sandwich rule of slimmable networks, Yu & Huang
+    2019): the deepest depth gets a gradient in every step, as a model
+    trained at that depth alone does; `depth_distillation` then takes the
+    deepest depth's output of the same step as the teacher (in-place
+    distillation). Subclasses provide `elastic_stack` (their shared stack, whose
     `depths` the model runs), `at_depth(n)` (a Keras model of the same
     layers at `n` depths) and a config with a `depths` field, and call
     `_build_depth_models()` at the end of their constructor.
@@ -76,12 +83,18 @@ class ElasticDepthModel(ConfigModel):
         models = tuple(self.at_depth(d) for d in self.depths) if len(self.depths) > 1 else ()
         object.__setattr__(self, "_depth_models", models)
 
+    def _sandwich(self):
+        return getattr(self.config, "depth_sampling", "one") == "sandwich"
+
     def training_depth_index(self):
-        """Index into `depths` of the depth the next training step runs: a
+        """Index into `depths` of the depth the next training step draws: a
         function of the optimizer's step count only. With
         `config.deepest_share`, that share of the steps runs the deepest
-        depth."""
+        depth; with the sandwich rule, the draw is among the shallower
+        depths (the deepest runs in every step besides it)."""
         step = int(self.optimizer.iterations.numpy()) if self.optimizer is not None else 0
+        if self._sandwich():
+            return step * _GOLDEN // 65536 % (len(self.depths) - 1)
         share = getattr(self.config, "deepest_share", None)
         if share is None:
             return step * _GOLDEN // 65536 % len(self.depths)
@@ -92,12 +105,12 @@ class ElasticDepthModel(ConfigModel):
         return min(int((u - share) / (1 - share) * (len(self.depths) - 1)), len(self.depths) - 2)
 
     def make_train_function(self, force=False):
-        """With several `depths`: one train function per depth; each step
-        calls the one of its drawn depth."""
+        """With several `depths`: one train function per depth that can be
+        drawn; each step calls the one of its drawn depth."""
         if len(self.depths) == 1 or (self.train_function is not None and not force):
             return super().make_train_function(force)
         per_depth = []
-        for _ in self.depths:
+        for _ in range(len(self.depths) - 1 if self._sandwich() else len(self.depths)):
             super().make_train_function(force=True)
             per_depth.append(self.train_function)
 
@@ -118,16 +131,29 @@ class ElasticDepthModel(ConfigModel):
         index = getattr(self, "_training_depth_index", None)
         if not training or len(self.depths) == 1 or index is None:
             return super().call(inputs, training=training, mask=mask)
+        if self._sandwich():  # the drawn depth runs in `compute_loss`
+            index = -1
         return self._depth_models[index](inputs, training=True)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
                                     training=training)  # fmt: skip
         index = getattr(self, "_training_depth_index", None)
+        if not training or index is None:
+            return loss
+        if self._sandwich():
+            # y_pred is the deepest depth's; the drawn shallower depth adds its own loss.
+            teacher, student = y_pred, self._depth_models[index](x, training=True)
+            loss = loss + super().compute_loss(
+                x=x, y=y, y_pred=student, sample_weight=sample_weight, training=training
+            )
+        elif index + 1 < len(self.depths):
+            teacher, student = self._depth_models[-1](x, training=False), y_pred
+        else:
+            return loss
         weight = getattr(self.config, "depth_distillation", 0.0)
-        if training and weight and index is not None and index + 1 < len(self.depths):
-            teacher = ops.stop_gradient(self._depth_models[-1](x, training=False))
-            kl = self.distillation_loss(teacher, y_pred, x)
+        if weight:
+            kl = self.distillation_loss(ops.stop_gradient(teacher), student, x)
             loss = loss + scale_for_replicas(weight * kl)  # as Keras scales its own losses
         return loss
 

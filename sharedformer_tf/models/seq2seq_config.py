@@ -61,6 +61,12 @@ class Seq2SeqConfig(ConfigDataclass):
         deepest_share: float in (0, 1) or `None`. With `depths`, the share
             of training steps that run the deepest depth (the rest spread
             evenly over the others); `None` (default): every depth alike.
+        depth_sampling: `"one"` (default: each training step runs one
+            drawn depth) or `"sandwich"` (with `depths`: each step runs the
+            deepest depth and one drawn shallower depth and sums their
+            losses, the slimmable networks' sandwich rule; about twice the
+            compute per step; the distillation teacher is then the deepest
+            depth's output of the same step).
     """
 
     vocabulary_size: int
@@ -90,6 +96,7 @@ class Seq2SeqConfig(ConfigDataclass):
     depths: tuple = ()
     depth_distillation: float = 0.0
     deepest_share: float | None = None
+    depth_sampling: str = "one"
 
     def __post_init__(self):
         for field in ("encoder_plan", "decoder_plan"):
@@ -104,7 +111,7 @@ class Seq2SeqConfig(ConfigDataclass):
                     f"decoder_plan={self.decoder_plan!r}"
                 )
         check_token_model(self)
-        check_depth_distillation(self.depth_distillation, self.deepest_share)
+        check_depth_distillation(self.depth_distillation, self.deepest_share, self.depth_sampling)
         depths = check_depths(self.encoder_plan, self.depths)
         if depths and self.encoder_plan.num_layers != self.decoder_plan.num_layers:
             raise ValueError(

@@ -147,11 +147,13 @@ def test_trains_on_tfds_mock_data_at_two_depths(tmp_path, capsys):
     with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
         load_app().main(["train", "--data", "tfds:tiny_shakespeare", "--out", str(out),
                          "--epochs", "1", *SMALL, "--batch-size", "2",
-                         "--depths", "2", "--depth-distillation", "0.3"])  # fmt: skip
+                         "--depths", "2", "--depth-distillation", "0.3",
+                         "--depth-sampling", "sandwich"])  # fmt: skip
         load_app().main(["evaluate", "--model", str(out), "--exit-thresholds", "0,1000"])
     metrics = last_json(capsys.readouterr().out)
     config = json.loads((out / "config.json").read_text())["model"]
     assert config["depths"] == [2] and config["depth_distillation"] == 0.3
+    assert config["depth_sampling"] == "sandwich"
     assert metrics["num_documents"] == 4
     never, always = metrics["early_exit"]  # change < 0: no token exits; < 1000: all at 2
     assert never["mean_depth"] == 4 and never["perplexity"] == metrics["perplexity"]

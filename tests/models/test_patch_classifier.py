@@ -72,6 +72,50 @@ def test_training_runs_one_drawn_depth_per_step():
     np.testing.assert_allclose(model(x, training=True), model(x), rtol=1e-5, atol=1e-5)
 
 
+def test_sandwich_steps_learn_the_deepest_and_one_drawn_shallower_depth():
+    """With a zero learning rate each step's loss is the deepest depth's
+    loss plus the drawn shallower depth's (plus the distillation weight
+    times KL(deepest || drawn)); the draw never takes the deepest depth,
+    and a step's gradient reaches the positions only the deepest runs."""
+    x, y = _images(16), np.arange(16) % 10
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    for weight in (0.0, 0.7):
+        model = _vit(depths=(1, 2), depth_sampling="sandwich", depth_distillation=weight)
+        model.compile(keras.optimizers.SGD(0.0), loss)
+        logits = {d: np.asarray(model.at_depth(d)(x)) for d in model.depths}
+        kl = {d: np.mean(np.sum(np.exp(log_softmax(logits[4]))
+                                * (log_softmax(logits[4]) - log_softmax(logits[d])), -1))
+              for d in (1, 2)}  # fmt: skip
+        drawn = []
+        for step in range(8):
+            model.optimizer.iterations.assign(step)
+            drawn.append(model.depths[model.training_depth_index()])
+        model.optimizer.iterations.assign(0)
+        history = model.fit(x, y, batch_size=16, epochs=8, shuffle=False, verbose=0)
+        assert set(drawn) == {1, 2}
+        expected = [float(loss(y, logits[4])) + float(loss(y, logits[d])) + weight * kl[d]
+                    for d in drawn]  # fmt: skip
+        np.testing.assert_allclose(history.history["loss"], expected, rtol=1e-4)
+    # A step that draws depth 1 trains the norms of the positions beyond it
+    # under the sandwich rule, and not when it runs depth 1 alone.
+    for sampling, trains_deep in (("sandwich", True), ("one", False)):
+        model = _vit(depths=(1,), depth_sampling=sampling)
+        model.compile(keras.optimizers.SGD(0.1), loss)
+        assert model.depths[model.training_depth_index()] == 1
+        deep = [w for w in model.weights if w.path.startswith("encoder/block_3/")]  # depth 4's
+        assert len(deep) == 4
+        before = [np.asarray(w) for w in deep]
+        model.train_on_batch(x, y)
+        changed = any(not np.array_equal(b, w) for b, w in zip(before, deep, strict=True))
+        assert changed == trains_deep
+    with pytest.raises(ValueError, match="depth_sampling='both'"):
+        _vit(depths=(2,), depth_sampling="both")
+    with pytest.raises(ValueError, match="deepest_share=0.5"):
+        _vit(depths=(2,), depth_sampling="sandwich", deepest_share=0.5)
+    with pytest.raises(ValueError, match="depth_sampling='sandwich'"):
+        _vit(depths=(2,), depth_sampling="sandwich", halting_prior=0.5)
+
+
 def test_with_depths_runs_a_single_depth_model_elsewhere_with_its_weights():
     model = _vit()
     x = _images(2)

@@ -266,12 +266,12 @@ def test_per_token_early_exit_decodes_as_its_full_pass_and_scores_its_mean_depth
         sequence.exit_logits(ids, 0.1)
 
 
-def test_depth_distillation_adds_the_kl_to_the_deepest_depth_on_shallower_steps():
-    """A step drawing depth 2 (step 0) reports cross-entropy + w * KL(depth 4
-    || depth 2), computed here by hand on the same batch (padding excluded);
-    a step drawing the deepest depth adds nothing."""
+def _distillation_case(**config):
+    """A 4-depth model that also runs at 2 (zero learning rate) and a padded
+    batch: the model, x, y, depth 4's and depth 2's logits, a cross-entropy
+    over the real targets, and KL(depth 4 || depth 2) over the real positions."""
     keras.utils.set_random_seed(2)
-    model = SharedCausalLM(_config(depths=(2,), depth_distillation=0.5))
+    model = SharedCausalLM(_config(depths=(2,), **config))
     ids = _ids(4, 9, seed=6)
     ids[1, 6:] = PAD
     x, y = ids[:, :-1], ids[:, 1:]
@@ -285,9 +285,17 @@ def test_depth_distillation_adds_the_kl_to_the_deepest_depth_on_shallower_steps(
         picked = np.take_along_axis(log_softmax(logits), y[..., None], -1)[..., 0]
         return -(picked * (y != PAD)).sum() / (y != PAD).sum()
 
-    kl = kl_divergence(teacher, student)
     real = x != PAD
-    want = cross_entropy(student) + 0.5 * (kl * real).sum() / real.sum()
+    kl = (kl_divergence(teacher, student) * real).sum() / real.sum()
+    return model, x, y, teacher, student, cross_entropy, kl
+
+
+def test_depth_distillation_adds_the_kl_to_the_deepest_depth_on_shallower_steps():
+    """A step drawing depth 2 (step 0) reports cross-entropy + w * KL(depth 4
+    || depth 2), computed here by hand on the same batch (padding excluded);
+    a step drawing the deepest depth adds nothing."""
+    model, x, y, teacher, student, cross_entropy, kl = _distillation_case(depth_distillation=0.5)
+    want = cross_entropy(student) + 0.5 * kl
     loss = model.train_on_batch(x, y)
     assert loss == pytest.approx(want, rel=1e-4)
     while model.depths[model.training_depth_index()] != 4:  # to a step drawing depth 4
@@ -295,3 +303,15 @@ def test_depth_distillation_adds_the_kl_to_the_deepest_depth_on_shallower_steps(
     assert model.train_on_batch(x, y) == pytest.approx(cross_entropy(teacher), rel=1e-4)
     with pytest.raises(ValueError, match="depth_distillation=-1"):
         _config(depths=(2,), depth_distillation=-1)
+
+
+def test_sandwich_steps_add_the_drawn_depths_loss_to_the_deepest_depths():
+    """Under the sandwich rule a step reports the deepest depth's
+    cross-entropy plus the drawn shallower depth's plus w * KL(deepest ||
+    drawn), computed here by hand (padding excluded)."""
+    model, x, y, teacher, student, cross_entropy, kl = _distillation_case(
+        depth_sampling="sandwich", depth_distillation=0.5
+    )
+    want = cross_entropy(teacher) + cross_entropy(student) + 0.5 * kl
+    for _ in range(3):  # every step draws depth 2, the only shallower depth
+        assert model.train_on_batch(x, y) == pytest.approx(want, rel=1e-4)
