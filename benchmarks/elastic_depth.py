@@ -11,11 +11,12 @@ BLEU for the translator (`translate`, on its builtin corpus; trained with
 `--sharing cycle`, whose shallower runs start the deeper ones, so tokens
 can exit early: the preset's `cycle_rev` runs BA at 2 depths, not AB).
 
-An elastic classifier is also exported (`export --exit-thresholds`): the
-bytes of its elastic TFLite file (depth budget and exit threshold as
-inputs, the exit rule in the graph) stand next to the single-depth file's,
-and the file is run on the app's test split one input at a time on this
-CPU with LiteRT, the settings taking turns input by input: accuracy and
+An elastic classifier is also exported (`export --tflite all
+--exit-thresholds`): the bytes of its elastic TFLite files (fp32, fp16,
+int8; depth budget and exit threshold as inputs, the exit rule in the
+graph) stand next to the single-depth files', and the fp32 file is run on
+the app's test split one input at a time on this CPU with LiteRT, the
+settings taking turns input by input: accuracy and
 latency per input at each depth, and for the confidence early exit at
 each threshold its accuracy, mean depth and measured latency per input.
 
@@ -206,13 +207,14 @@ def run_model(app, model, args, directory):
     if classifier and extra:
         export, _ = app_sharing_comparison.run_app(
             path, "export", "--model", model_dir, "--out", os.path.join(model_dir, "export"),
-            "--tflite", "fp32", "--exit-thresholds", args.exit_thresholds,
+            "--tflite", "all", "--exit-thresholds", args.exit_thresholds,
         )  # fmt: skip
         sizes = export["bytes"]
         row["bytes"] = sizes
-        row["elastic_tflite_bytes_ratio"] = round(
-            sizes["classifier_elastic_fp32.tflite"] / sizes["classifier_fp32.tflite"], 4
-        )
+        row["elastic_tflite_bytes_ratio"] = {
+            q: round(sizes[f"classifier_elastic_{q}.tflite"] / sizes[f"classifier_{q}.tflite"], 4)
+            for q in ("fp32", "fp16", "int8")
+        }
         scored = export["elastic_tflite"]
         row["tflite_per_depth"] = scored["per_depth"]
         full = scored["per_depth"][-1]["seconds_per_input"]
