@@ -189,6 +189,26 @@ def paired(rows, key, against="shared"):
     return out
 
 
+def target(rows):
+    """The issue's target for `shared` against `unshared`: its stored
+    parameters as a fraction of the unshared model's, and its test
+    perplexity's excess over the unshared model's in percent, paired by
+    seed (mean and standard error); `None` without both models."""
+    by = {(r["model"], r["seed"]): r for r in rows}
+    seeds = [s for m, s in by if m == "shared" and ("unshared", s) in by]
+    if not seeds:
+        return None
+    excess = [100 * (by[("shared", s)]["test_perplexity"] / by[("unshared", s)]["test_perplexity"]
+                     - 1) for s in seeds]  # fmt: skip
+    first = seeds[0]
+    return {
+        "params_vs_unshared": round(
+            by[("shared", first)]["unique_params"] / by[("unshared", first)]["unique_params"], 3
+        ),
+        "perplexity_excess_percent": app_sharing_comparison.paired(excess),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -253,7 +273,7 @@ def main():
                "epochs": args.epochs, "train_windows": len(train_windows),
                "test_tokens": int((test_windows[:, 1:] != 0).sum()), "seeds": args.seeds,
                "mean": means, "paired_perplexity": paired(rows, "test_perplexity"),
-               "rows": rows}  # fmt: skip
+               "target": target(rows), "rows": rows}  # fmt: skip
     print(json.dumps(summary))
 
 

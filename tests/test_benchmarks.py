@@ -234,3 +234,20 @@ def test_conversion_summary_pairs_each_conversion_with_scratch_of_its_seed():
     assert paired["converted_lower - scratch"] == {"mean": 34.0, "standard_error": 7.5498,
                                                    "pairs": 3}  # fmt: skip
     assert paired["converted_lower / teacher"]["mean"] == pytest.approx(0.9167, abs=1e-4)
+
+
+def test_lm_quality_target_pairs_the_perplexity_excess_by_seed():
+    from tests.apps.app_helpers import load_app
+
+    lm_quality = load_app(str(ROOT / "benchmarks" / "lm_quality.py"))
+    rows = [
+        {"model": "shared", "seed": 0, "test_perplexity": 42.0, "unique_params": 500},
+        {"model": "unshared", "seed": 0, "test_perplexity": 40.0, "unique_params": 1000},
+        {"model": "shared", "seed": 1, "test_perplexity": 33.0, "unique_params": 500},
+        {"model": "unshared", "seed": 1, "test_perplexity": 30.0, "unique_params": 1000},
+        {"model": "unshared", "seed": 2, "test_perplexity": 10.0, "unique_params": 1000},
+    ]
+    target = lm_quality.target(rows)
+    assert target["params_vs_unshared"] == 0.5
+    assert target["perplexity_excess_percent"] == {"mean": 7.5, "standard_error": 2.5, "pairs": 2}
+    assert lm_quality.target(rows[1::2]) is None
