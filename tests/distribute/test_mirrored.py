@@ -170,6 +170,7 @@ TWO_REPLICA_SCRIPT = textwrap.dedent(
                 max_length=16)
     elastic = causal_lm_config.tiny(**size, depths=(2,), depth_distillation=0.5,
                                     plan=SharingPlan(4, 2, strategy="cycle"))
+    sandwich = elastic.replace(depth_sampling="sandwich")
     plain = causal_lm_config.tiny(**size, plan=SharingPlan(4, strategy="none"))
     results, initial = {}, {}
     for name in ("one_device", "mirrored"):
@@ -178,11 +179,12 @@ TWO_REPLICA_SCRIPT = textwrap.dedent(
         dataset = tf.data.Dataset.from_tensor_slices((windows[:, :-1], windows[:, 1:])).batch(16)
         with strategy.scope():
             model, teacher = SharedCausalLM(elastic), SharedCausalLM(plain)
-            for key, m in (("model", model), ("teacher", teacher)):
+            both = SharedCausalLM(sandwich)
+            for key, m in (("model", model), ("teacher", teacher), ("sandwich", both)):
                 m.set_weights(initial.setdefault(key, m.get_weights()))
             distiller = Distiller(to_shared(teacher, SharingPlan(4, 2, strategy="cycle"),
                                             init="average"), teacher, alpha=0.5)
-            for m in (model, distiller):
+            for m in (model, distiller, both):
                 m.compile(keras.optimizers.SGD(0.5),
                           keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                           jit_compile=jit)
@@ -192,9 +194,11 @@ TWO_REPLICA_SCRIPT = textwrap.dedent(
         model.fit(dataset, epochs=1, verbose=0, callbacks=[record])
         replicas = [[np.asarray(v) for v in getattr(w, "values", (w,))] for w in model.weights]
         history = distiller.fit(dataset, epochs=2, verbose=0)
+        both.fit(dataset, epochs=1, verbose=0)
         results[name] = {
             "replicas": strategy.num_replicas_in_sync, "depths": drawn,
             "weights": [w.tolist() for w in model.get_weights()],
+            "sandwich": [w.tolist() for w in both.get_weights()],
             "replicas_equal": all(np.array_equal(r[0], x) for r in replicas for x in r),
             "moved": max(float(np.abs(a - b).max())
                          for a, b in zip(model.get_weights(), initial["model"])),
@@ -233,6 +237,10 @@ def test_elastic_training_draws_the_same_depth_on_every_replica(two_replica_runs
     assert mirrored["replicas_equal"] and one["moved"] > 1e-2
     for a, b in zip(one["weights"], mirrored["weights"], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # The sandwich rule (depths 4 and 2 in every step) also trains alike.
+    for a, b in zip(one["sandwich"], mirrored["sandwich"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert any(not np.allclose(a, b) for a, b in zip(one["sandwich"], one["weights"], strict=True))
 
 
 def test_distiller_trains_alike_on_one_and_two_replicas(two_replica_runs):
