@@ -37,7 +37,8 @@ at full depth and at each threshold.
 
 The last stdout line is one JSON object: a row per app and model, and per
 app and multi-depth model the quality differences from the single-depth
-model at each depth; `elastic_depth.png` (quality against depth,
+model at each depth (for perplexity also in percent of the single-depth
+model's); `elastic_depth.png` (quality against depth,
 early-exit accuracy against latency) goes into --out (default: the current
 directory).
 
@@ -263,6 +264,7 @@ def main():
             for model in args.models:
                 rows.append(run_model(app, model, args, directory))
     differences = {}  # each multi-depth model minus the single-depth one
+    relative = {}  # perplexity: the same in percent of the single-depth model's
     for app in args.apps:
         quality = QUALITY.get(app, "accuracy")
         by_model = {r["model"]: r[quality] for r in rows if r["app"] == app}
@@ -272,11 +274,16 @@ def main():
                 model: {d: round(q[d] - single[d], 4) for d in q if d in single}
                 for model, q in by_model.items()
             }
+            if quality == "perplexity":
+                relative[app] = {
+                    model: {d: round(100 * (q[d] / single[d] - 1), 2) for d in q if d in single}
+                    for model, q in by_model.items()
+                }
     png = os.path.join(args.out or ".", "elastic_depth.png")
     plot(rows, args.apps, png)
     print(json.dumps({"depths": args.depth_list, "epochs": args.epochs, "seed": args.seed,
                       "rows": rows, "minus_single": differences,
-                      "plot": png}))  # fmt: skip
+                      "minus_single_percent": relative, "plot": png}))  # fmt: skip
 
 
 if __name__ == "__main__":
