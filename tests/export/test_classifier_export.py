@@ -235,3 +235,61 @@ def test_elastic_export_of_learned_halting_exits_by_the_halting_probability(tmp_
     got, used = TFLiteClassifier(path).predict_exits(x)  # threshold 1.0: the full depth
     assert used.tolist() == [4] * 8
     np.testing.assert_allclose(got, exits[1], atol=1e-5)
+
+
+def test_compacted_int8_elastic_file_writes_each_quantization_table_once(tmp_path):
+    """The `IF` branches of an int8 elastic file read the same weights, each
+    through a tensor of its own with the weight's per-channel scales: the
+    written file points every tensor with equal quantization parameters at
+    one table, and runs exactly as the converter's file."""
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from sharedformer_tf.export.classifier_export import elastic_function
+
+    keras.utils.set_random_seed(3)
+    config = vit_config.tiny(hidden_dim=16, num_heads=2, intermediate_dim=32, num_classes=3,
+                             plan=SharingPlan(4, 2), depths=(2,))  # fmt: skip
+    model = ViTClassifier(config)
+    calibration = images(16, 1)
+
+    def representative():
+        for x in calibration:
+            yield {"inputs": x[None], "depth": np.int32(4), "threshold": np.float32(1.0)}
+
+    raw = tflite.convert_signatures({"elastic": elastic_function(model, tf.uint8)}, model, "int8",
+                                    representative)  # fmt: skip
+    size = tflite.write_builtin_only(raw, tmp_path / "elastic.tflite")
+    written = (tmp_path / "elastic.tflite").read_bytes()
+    assert size == len(written) < len(raw)
+
+    def tables(flatbuffer):  # (number of tensors with one, distinct positions, distinct values)
+        model = schema.Model.GetRootAs(flatbuffer, 0)
+        positions, values, count = set(), set(), 0
+        for g in range(model.SubgraphsLength()):
+            subgraph = model.Subgraphs(g)
+            for t in range(subgraph.TensorsLength()):
+                table = subgraph.Tensors(t).Quantization()
+                if table is not None and table.ScaleLength():
+                    count += 1
+                    positions.add(table._tab.Pos)
+                    values.add(
+                        (
+                            table.ScaleAsNumpy().tobytes(),
+                            table.ZeroPointAsNumpy().tobytes(),
+                            table.QuantizedDimension(),
+                        )
+                    )
+        return count, len(positions), len(values)
+
+    count, positions, values = tables(raw)
+    assert positions == count > values  # the converter writes a table per tensor
+    assert tables(written) == (count, values, values)
+    x = images(3, 7)
+    for depth in (2, 4):
+        outputs = []
+        for flatbuffer in (raw, written):
+            runner = Interpreter(model_content=flatbuffer).get_signature_runner()
+            outputs.append(runner(inputs=x, depth=np.int32(depth), threshold=np.float32(1.0)))
+        for key in outputs[0]:
+            np.testing.assert_array_equal(outputs[0][key], outputs[1][key])
