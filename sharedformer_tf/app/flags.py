@@ -101,7 +101,7 @@ def add_depth_flags(train, *runs, exits=(), exit_heads=False, token_exits=None):
     train.add_argument("--depth-sampling", choices=("one", "sandwich"), default="one",
                        help="with --depths: one drawn depth per step (default), or sandwich: "
                        "the deepest depth and one drawn shallower depth each step, their "
-                       "losses summed (about twice the compute per step)")  # fmt: skip
+                       "losses summed (up to twice the compute per step)")  # fmt: skip
     train.add_argument("--depth-distillation", type=non_negative_float, default=0.0, metavar="W",
                        help="with --depths: a step at a shallower depth also learns the deepest "
                        "depth's outputs (KL, weight W; default 0: off)")  # fmt: skip

@@ -141,17 +141,17 @@ class ElasticDepthModel(ConfigModel):
         index = getattr(self, "_training_depth_index", None)
         if not training or index is None:
             return loss
+        weight = getattr(self.config, "depth_distillation", 0.0)
         if self._sandwich():
             # y_pred is the deepest depth's; the drawn shallower depth adds its own loss.
             teacher, student = y_pred, self._depth_models[index](x, training=True)
             loss = loss + super().compute_loss(
                 x=x, y=y, y_pred=student, sample_weight=sample_weight, training=training
             )
-        elif index + 1 < len(self.depths):
+        elif weight and index + 1 < len(self.depths):
             teacher, student = self._depth_models[-1](x, training=False), y_pred
         else:
             return loss
-        weight = getattr(self.config, "depth_distillation", 0.0)
         if weight:
             kl = self.distillation_loss(ops.stop_gradient(teacher), student, x)
             loss = loss + scale_for_replicas(weight * kl)  # as Keras scales its own losses

@@ -64,7 +64,7 @@ class ViTConfig(ConfigDataclass):
         depth_sampling: `"one"` (default: each training step runs one
             drawn depth) or `"sandwich"` (with `depths`: each step runs the
             deepest depth and one drawn shallower depth and sums their
-            losses, the slimmable networks' sandwich rule; about twice the
+            losses, the slimmable networks' sandwich rule; up to twice the
             compute per step; the distillation teacher is then the deepest
             depth's output of the same step).
         exit_heads: `"shared"` (default: one head for every depth) or
