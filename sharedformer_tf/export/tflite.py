@@ -334,7 +334,6 @@ def compact_flatbuffer(flatbuffer):
     Returns:
         `bytes`.
     """
-    import flatbuffers
     from tensorflow.lite.tools import flatbuffer_utils
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
@@ -352,9 +351,7 @@ def compact_flatbuffer(flatbuffer):
                 tensor.name = None
             if tensor.quantization is not None:
                 tensor.quantization = _WrittenOnce(tensor.quantization, written)
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 class _WrittenOnce:
