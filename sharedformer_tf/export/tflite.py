@@ -318,8 +318,9 @@ def write_builtin_only(flatbuffer, path):
 
 
 def compact_flatbuffer(flatbuffer):
-    """`flatbuffer` without the names of its intermediate tensors and with
-    identical quantization parameters written once.
+    """`flatbuffer` without the names of its intermediate tensors, with
+    identical quantization parameters and int32 vectors written once and
+    every tensor without data pointing at the empty buffer 0.
 
     Names: the TF op paths the converter keeps for debugging, about a
     tenth of a small model's bytes (measured: 567,336 -> 491,504 bytes for
@@ -329,7 +330,12 @@ def compact_flatbuffer(flatbuffer):
     branches of an elastic-depth file) has a tensor in each, and each
     tensor carried its own copy of the weight's per-channel scales and zero
     points; equal tables are now one table that the tensors point to
-    (FlatBuffers allows it; the values read are the same).
+    (FlatBuffers allows it; the values read are the same). Vectors: the
+    tensors' shapes and the operators' input and output lists repeat
+    (every depth has tensors of the same shapes), and equal ones are now
+    one vector. Buffers: the converter gives every tensor a buffer of its
+    own, empty unless the tensor is a constant; TFLite's schema reserves
+    buffer 0 as the empty buffer for them, so the empty ones are dropped.
 
     Returns:
         `bytes`.
@@ -351,7 +357,65 @@ def compact_flatbuffer(flatbuffer):
                 tensor.name = None
             if tensor.quantization is not None:
                 tensor.quantization = _WrittenOnce(tensor.quantization, written)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    _drop_empty_buffers(model)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(_SharedVectors(model)))
+
+
+def _drop_empty_buffers(model):
+    """Points every tensor whose buffer holds nothing at buffer 0 (the
+    schema's empty sentinel) and drops the buffers no longer read."""
+
+    def empty(buffer):
+        return (buffer.data is None or not len(buffer.data)) and not buffer.offset
+
+    if not model.buffers or not empty(model.buffers[0]):
+        return
+    kept = {0: 0}
+
+    def new_index(old):
+        if empty(model.buffers[old]):
+            return 0
+        return kept.setdefault(old, len(kept))
+
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            tensor.buffer = new_index(tensor.buffer)
+    for entry in model.metadata or []:
+        entry.buffer = kept.setdefault(entry.buffer, len(kept))
+    if model.metadataBuffer is not None:
+        model.metadataBuffer = [kept.setdefault(int(i), len(kept)) for i in model.metadataBuffer]
+    buffers = [None] * len(kept)
+    for old, new in kept.items():
+        buffers[new] = model.buffers[old]
+    model.buffers = buffers
+
+
+class _SharedVectors:
+    """Stands for the model object when it is packed, handing every table
+    a builder on which an int32 vector equal to one written before is not
+    written again (its offset is reused)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def Pack(self, builder):  # noqa: N802 (the FlatBuffers object API's name)
+        return type(self.model).Pack(self.model, _VectorReusingBuilder(builder))
+
+
+class _VectorReusingBuilder:
+    def __init__(self, builder):
+        self.builder, self.vectors = builder, {}
+
+    def __getattr__(self, name):
+        return getattr(self.builder, name)
+
+    def CreateNumpyVector(self, x):  # noqa: N802 (the FlatBuffers builder's name)
+        if x.dtype != np.int32:
+            return self.builder.CreateNumpyVector(x)
+        key = x.tobytes()
+        if key not in self.vectors:
+            self.vectors[key] = self.builder.CreateNumpyVector(x)
+        return self.vectors[key]
 
 
 class _WrittenOnce:

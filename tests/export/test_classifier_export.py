@@ -237,11 +237,13 @@ def test_elastic_export_of_learned_halting_exits_by_the_halting_probability(tmp_
     np.testing.assert_allclose(got, exits[1], atol=1e-5)
 
 
-def test_compacted_int8_elastic_file_writes_each_quantization_table_once(tmp_path):
+def test_compacted_int8_elastic_file_writes_equal_tables_and_vectors_once(tmp_path):
     """The `IF` branches of an int8 elastic file read the same weights, each
     through a tensor of its own with the weight's per-channel scales: the
     written file points every tensor with equal quantization parameters at
-    one table, and runs exactly as the converter's file."""
+    one table, every tensor with an equal shape at one vector and every
+    tensor without data at the empty buffer 0, and runs exactly as the
+    converter's file."""
     from ai_edge_litert.interpreter import Interpreter
     from tensorflow.lite.python import schema_py_generated as schema
 
@@ -285,6 +287,24 @@ def test_compacted_int8_elastic_file_writes_each_quantization_table_once(tmp_pat
     count, positions, values = tables(raw)
     assert positions == count > values  # the converter writes a table per tensor
     assert tables(written) == (count, values, values)
+
+    def shapes_and_buffers(flatbuffer):
+        model = schema.Model.GetRootAs(flatbuffer, 0)
+        positions, values, empty = set(), set(), set()
+        for g in range(model.SubgraphsLength()):
+            subgraph = model.Subgraphs(g)
+            for t in range(subgraph.TensorsLength()):
+                tensor = subgraph.Tensors(t)
+                positions.add(tensor._tab.Vector(tensor._tab.Offset(4)))  # field 0: shape
+                values.add(tensor.ShapeAsNumpy().tobytes() if tensor.ShapeLength() else b"")
+                if not model.Buffers(tensor.Buffer()).DataLength():
+                    empty.add(tensor.Buffer())
+        return len(positions), len(values), empty, model.BuffersLength()
+
+    positions, values, empty, buffers = shapes_and_buffers(raw)
+    assert positions > values and len(empty) > 1  # a vector and a buffer per tensor
+    positions, values, empty, fewer = shapes_and_buffers(written)
+    assert positions == values and empty == {0} and fewer < buffers
     x = images(3, 7)
     for depth in (2, 4):
         outputs = []
