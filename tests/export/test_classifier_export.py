@@ -139,7 +139,8 @@ def test_elastic_export_runs_each_depth_and_exit_and_stores_everything_once(tmp_
     at each depth (threshold 1.0: no exit) it equals the Keras model at that
     depth; with a threshold, each input leaves where the confidence rule
     says, with that depth's probabilities; and it is within 5% of the
-    single-depth file's bytes (weights and layers' graphs stored once)."""
+    single-depth file's bytes in fp32 and fp16 (weights and layers' graphs
+    stored once)."""
     keras.utils.set_random_seed(4)
     config = vit_config.tiny(hidden_dim=64, num_heads=2, intermediate_dim=256, num_classes=3,
                              plan=SharingPlan(4, 1), depths=(2, 3))  # fmt: skip
@@ -149,6 +150,8 @@ def test_elastic_export_runs_each_depth_and_exit_and_stores_everything_once(tmp_
     single = summary["bytes"]["classifier_fp32.tflite"]
     elastic = summary["bytes"]["classifier_elastic_fp32.tflite"]
     assert 4 * summary["unique_params"] > 100_000 and single < elastic < 1.05 * single
+    half_single = summary["bytes"]["classifier_fp16.tflite"]
+    assert half_single < summary["bytes"]["classifier_elastic_fp16.tflite"] < 1.05 * half_single
     flatbuffer = (tmp_path / "classifier_elastic_fp32.tflite").read_bytes()
     names = tflite.op_names(flatbuffer)
     assert "IF" in names and "WHILE" not in names and not [n for n in names if "Flex" in n]
