@@ -34,6 +34,20 @@ def run_app(app, *args):
     return json.loads(result.stdout.strip().splitlines()[-1]), seconds
 
 
+def seed_list(text):
+    """An argparse type: comma-separated integer seeds, none repeated
+    (a repeated seed would overwrite its own run and be paired twice)."""
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers. Received: {text!r}"
+        ) from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"a seed is repeated. Received: {text!r}")
+    return seeds
+
+
 def paired(differences):
     """Mean and standard error of paired differences (one per seed or run)."""
     n = len(differences)

@@ -72,7 +72,8 @@ def parse_args():
                         "convert with each)")  # fmt: skip
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--distill-alpha", default="0.5")
-    parser.add_argument("--seeds", default="0", help="comma-separated; one run per seed")
+    parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
+                        help="comma-separated; one run per seed")  # fmt: skip
     parser.add_argument("--max-length", type=int, help="translate: longest sequence in tokens "
                         "(default: the preset's)")  # fmt: skip
     parser.add_argument("--out", help="where the models go (default: a temporary directory)")
@@ -86,12 +87,6 @@ def parse_args():
     args.metric = "bleu" if translate else "accuracy"
     args.path = os.path.join(app_sharing_comparison.ROOT, "apps", f"{args.app}.py")
     args.relax = [r for r in args.relax.split(",") if r]
-    try:
-        args.seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds takes comma-separated integers. Received: {args.seeds!r}")
-    if len(set(args.seeds)) != len(args.seeds):
-        parser.error(f"--seeds must not repeat a seed. Received: {args.seeds}")
     if args.teacher and len(args.seeds) > 1:
         parser.error("--teacher is one seed's teacher: give one --seeds value with it")
     if args.max_length is not None and not translate:

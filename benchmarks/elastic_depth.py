@@ -35,17 +35,22 @@ perplexity or BLEU, mean depth and decoding seconds per threshold); the
 language model's cached greedy decoding is also timed one prompt at a time
 at full depth and at each threshold.
 
-The last stdout line is one JSON object: a row per app and model, and per
+With several `--seeds`, every model is trained once per seed (seed N's
+models in `--out/seed-N`), each seed's models one after the other.
+
+The last stdout line is one JSON object: a row per app, model and seed;
+per app and model the mean quality at each depth over the seeds; and per
 app and multi-depth model the quality differences from the single-depth
-model at each depth (for perplexity also in percent of the single-depth
+model of the same seed at each depth, paired over the seeds (mean and
+standard error; for perplexity also in percent of the single-depth
 model's); `elastic_depth.png` (quality against depth,
-early-exit accuracy against latency) goes into --out (default: the current
-directory).
+early-exit accuracy against latency, the first seed's models) goes into
+--out (default: the current directory).
 
     python benchmarks/elastic_depth.py [--apps keyword_spotting,classify_images,generate_text,
                                                translate]
         [--models single,elastic,distilled] [--depths 2,4,6] [--exit-thresholds 0.5,0.9]
-        [--lm-exit-thresholds 0.05,0.1] [--epochs N] [--seed 0] [--out DIR]
+        [--lm-exit-thresholds 0.05,0.1] [--epochs N] [--seeds 0,1,2] [--out DIR]
 """
 
 import argparse
@@ -107,7 +112,8 @@ def parse_args():
     parser.add_argument("--reuse-models", action="store_true",
                         help="score the models a previous run left in --out instead of "
                         "training them again (same flags)")  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
+                        help="comma-separated training seeds")  # fmt: skip
     parser.add_argument("--out", help="where models and the plot go (default: models in a "
                         "temporary directory, the plot here)")  # fmt: skip
     args = parser.parse_args()
@@ -160,7 +166,7 @@ def lm_decoding(model_dir, thresholds, count, new_tokens=32):
              "tokens": tokens[t]} for t in settings]  # fmt: skip
 
 
-def run_model(app, model, args, directory):
+def run_model(app, model, args, directory, seed):
     path = os.path.join(app_sharing_comparison.ROOT, "apps", f"{app}.py")
     model_dir = os.path.join(directory, f"{app}-{model}")
     quality = QUALITY.get(app, "accuracy")
@@ -181,7 +187,7 @@ def run_model(app, model, args, directory):
     seconds = None
     if not (args.reuse_models and os.path.isfile(os.path.join(model_dir, "model.keras"))):
         _, seconds = app_sharing_comparison.run_app(
-            path, "train", "--out", model_dir, "--overwrite", "--seed", str(args.seed), *epochs,
+            path, "train", "--out", model_dir, "--overwrite", "--seed", str(seed), *epochs,
             *TRAIN_FLAGS.get(app, []), *extra,
         )  # fmt: skip
     classifier = quality == "accuracy"
@@ -197,6 +203,7 @@ def run_model(app, model, args, directory):
     row = {
         "app": app,
         "model": model,
+        "seed": seed,
         "train_seconds": None if seconds is None else round(seconds, 1),
         quality: {d: per_depth[d][quality] for d in sorted(per_depth)},
     }
@@ -255,34 +262,60 @@ def plot(rows, apps, path):
     figure.savefig(path, dpi=110)
 
 
+def summarize(rows, apps):
+    """`(means, minus_single, minus_single_percent)` of `rows` (one per app,
+    model and seed): each model's mean quality at each depth over its
+    seeds, and each multi-depth model's difference from the single-depth
+    model of the same seed at each depth, paired over the seeds
+    (`app_sharing_comparison.paired`); the percent form for perplexity."""
+    means, differences, relative = {}, {}, {}
+    for app in apps:
+        quality = QUALITY.get(app, "accuracy")
+        own = [r for r in rows if r["app"] == app]
+        by = {(r["model"], r["seed"]): r[quality] for r in own}
+        models = list(dict.fromkeys(r["model"] for r in own))
+        means[app] = {}
+        for model in models:
+            runs = [q for (m, _), q in by.items() if m == model]
+            depths = sorted(set.intersection(*(set(q) for q in runs)), key=int)
+            means[app][model] = {d: round(sum(q[d] for q in runs) / len(runs), 4) for d in depths}
+        if "single" not in models:
+            continue
+        paired = app_sharing_comparison.paired
+        differences[app] = {}
+        if quality == "perplexity":
+            relative[app] = {}
+        for model in (m for m in models if m != "single"):
+            pairs = [(q, by[("single", seed)]) for (m, seed), q in by.items()
+                     if m == model and ("single", seed) in by]  # fmt: skip
+            if not pairs:
+                continue
+            depths = sorted(set.intersection(*(set(q) & set(s) for q, s in pairs)), key=int)
+            differences[app][model] = {
+                d: paired([q[d] - single[d] for q, single in pairs]) for d in depths
+            }
+            if quality == "perplexity":
+                relative[app][model] = {
+                    d: paired([100 * (q[d] / single[d] - 1) for q, single in pairs]) for d in depths
+                }
+    return means, differences, relative
+
+
 def main():
     args = parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         directory = args.out or scratch
-        for app in args.apps:
-            for model in args.models:
-                rows.append(run_model(app, model, args, directory))
-    differences = {}  # each multi-depth model minus the single-depth one
-    relative = {}  # perplexity: the same in percent of the single-depth model's
-    for app in args.apps:
-        quality = QUALITY.get(app, "accuracy")
-        by_model = {r["model"]: r[quality] for r in rows if r["app"] == app}
-        single = by_model.pop("single", None)
-        if single is not None:
-            differences[app] = {
-                model: {d: round(q[d] - single[d], 4) for d in q if d in single}
-                for model, q in by_model.items()
-            }
-            if quality == "perplexity":
-                relative[app] = {
-                    model: {d: round(100 * (q[d] / single[d] - 1), 2) for d in q if d in single}
-                    for model, q in by_model.items()
-                }
+        for seed in args.seeds:
+            seed_dir = os.path.join(directory, f"seed-{seed}") if len(args.seeds) > 1 else directory
+            for app in args.apps:
+                for model in args.models:
+                    rows.append(run_model(app, model, args, seed_dir, seed))
+    means, differences, relative = summarize(rows, args.apps)
     png = os.path.join(args.out or ".", "elastic_depth.png")
-    plot(rows, args.apps, png)
-    print(json.dumps({"depths": args.depth_list, "epochs": args.epochs, "seed": args.seed,
-                      "rows": rows, "minus_single": differences,
+    plot([r for r in rows if r["seed"] == args.seeds[0]], args.apps, png)
+    print(json.dumps({"depths": args.depth_list, "epochs": args.epochs, "seeds": args.seeds,
+                      "rows": rows, "means": means, "minus_single": differences,
                       "minus_single_percent": relative, "plot": png}))  # fmt: skip
 
 

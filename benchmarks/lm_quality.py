@@ -226,16 +226,12 @@ def main():
     parser.add_argument("--batch-size", type=flags.positive_int, default=32)
     parser.add_argument("--learning-rate", type=flags.positive_float, default=1e-3)
     parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0])
     parser.add_argument("--speed-prompts", type=flags.positive_int, default=16)
     parser.add_argument("--prompt-tokens", type=flags.positive_int, default=16)
     parser.add_argument("--new-tokens", type=flags.positive_int, default=48)
     parser.add_argument("--no-jit", action="store_true")
     args = parser.parse_args()
-    try:
-        args.seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
     names = args.models.split(",")
     if set(names) - set(MODELS):
         parser.error(f"--models: unknown {sorted(set(names) - set(MODELS))}; known {MODELS}")

@@ -46,14 +46,13 @@ def parse_args():
     parser.add_argument("--engines", default="espeak-ng,festival")
     parser.add_argument("--models", default="shared,unshared")
     parser.add_argument("--variant", action="append", dest="variants", metavar="NAME=FLAGS")
-    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0])
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--out", help="where models go (default: a temporary directory)")
     parser.add_argument("train_flags", nargs="*", help="more `train` flags for every run, after --")
     args = parser.parse_args()
     args.engines = args.engines.split(",")
     args.models = args.models.split(",")
-    args.seeds = [int(s) for s in args.seeds.split(",")]
     pairs = [v.partition("=") for v in args.variants or DEFAULT_VARIANTS]
     if len(args.engines) < 2 or not set(args.models) <= set(app_sharing_comparison.MODELS):
         parser.error("expected two or more --engines and --models from shared,unshared")

@@ -149,13 +149,11 @@ def main():
     )
     parser.add_argument("--baseline-layers", type=flags.positive_int, default=3)
     parser.add_argument("--models", default="shared,unshared,keras_hub")
-    parser.add_argument("--seeds", default="0", help="comma-separated; every model per seed")
+    parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
+                        help="comma-separated; every model per seed")  # fmt: skip
     parser.add_argument("--no-jit", action="store_true")
     args = parser.parse_args()
-    try:
-        seeds = [int(seed) for seed in args.seeds.split(",")]
-    except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    seeds = args.seeds
 
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)

@@ -251,3 +251,40 @@ def test_lm_quality_target_pairs_the_perplexity_excess_by_seed():
     assert target["params_vs_unshared"] == 0.5
     assert target["perplexity_excess_percent"] == {"mean": 7.5, "standard_error": 2.5, "pairs": 2}
     assert lm_quality.target(rows[1::2]) is None
+
+
+def test_elastic_depth_summary_pairs_each_model_with_the_single_model_of_its_seed():
+    elastic_depth = import_benchmark("elastic_depth")
+    rows = [
+        {"app": "keyword_spotting", "model": "single", "seed": 0, "accuracy": {2: 0.5, 8: 0.9}},
+        {"app": "keyword_spotting", "model": "sandwich", "seed": 0, "accuracy": {2: 0.8, 8: 0.88}},
+        {"app": "keyword_spotting", "model": "single", "seed": 1, "accuracy": {2: 0.6, 8: 0.8}},
+        {"app": "keyword_spotting", "model": "sandwich", "seed": 1, "accuracy": {2: 0.7, 8: 0.74}},
+        {"app": "generate_text", "model": "single", "seed": 0, "perplexity": {8: 40.0}},
+        {"app": "generate_text", "model": "elastic", "seed": 0, "perplexity": {8: 42.0}},
+        {"app": "generate_text", "model": "single", "seed": 1, "perplexity": {8: 50.0}},
+        {"app": "generate_text", "model": "elastic", "seed": 1, "perplexity": {8: 54.0}},
+    ]
+    apps = ["keyword_spotting", "generate_text"]
+    # Rows arrive in any order; pairing is by seed, not position.
+    means, minus_single, percent = elastic_depth.summarize(rows[::-1], apps)
+    assert means["keyword_spotting"]["sandwich"] == {2: 0.75, 8: 0.81}
+    # sandwich - single: depth 2: +0.3 and +0.1; depth 8: -0.02 and -0.06.
+    kws = minus_single["keyword_spotting"]["sandwich"]
+    assert kws[2] == {"mean": 0.2, "standard_error": 0.1, "pairs": 2}
+    assert kws[8] == {"mean": -0.04, "standard_error": 0.02, "pairs": 2}
+    assert minus_single["generate_text"]["elastic"][8]["mean"] == 3.0
+    # In percent of the single model of the same seed: +5% and +8%.
+    assert percent["generate_text"]["elastic"][8] == {"mean": 6.5, "standard_error": 1.5,
+                                                      "pairs": 2}  # fmt: skip
+    assert "keyword_spotting" not in percent
+
+
+def test_seed_list_refuses_repeated_and_non_integer_seeds():
+    import argparse
+
+    comparison = import_benchmark("app_sharing_comparison")
+    assert comparison.seed_list("2,0,1") == [2, 0, 1]
+    for text in ("0,0", "0,x", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+            comparison.seed_list(text)
