@@ -4,7 +4,7 @@ the same data for the same number of epochs.
 
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
                                            [--max-length N] [--models shared,keras_hub]
-                                           [--seeds 0,1]
+                                           [--seeds 0,1] [--rows FILE]
 
 The keras-hub model gets the preset's dropout. Each model trains at its own
 peak learning rate: the preset's (`training.recipes.SEQ2SEQ_LEARNING_RATES`) for the
@@ -15,6 +15,12 @@ each model's mean over the seeds, the paired differences of every model
 from `shared` over the seeds (BLEU and chrF, mean and standard error),
 sacrebleu's signatures, and the stored parameters of the preset against the
 keras-hub model at the corpus' vocabulary and at the preset's.
+
+With `--rows FILE` every finished row is also appended to FILE (JSON lines,
+each with the settings it was trained with), and a row already there for the
+same settings, model and seed is reused instead of trained again: seeds too
+long for one sitting can be added by later runs of the same command with
+more `--seeds`, and the summary pairs them all.
 """
 
 import argparse
@@ -125,6 +131,47 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
     return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, test, args, rate)
 
 
+# The flags a row depends on: rows of a `--rows` file are reused only by a
+# run whose values of all of these are equal.
+SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_examples",
+            "batch_size", "learning_rate", "baseline_learning_rate", "baseline_layers",
+            "no_jit")  # fmt: skip
+
+
+def read_rows(path, settings):
+    """The rows of the JSON-lines file `path` (if it exists) trained with
+    `settings`, keyed by `(model, seed)`."""
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    return {(r["model"], r["seed"]): r for r in rows if r.get("settings") == settings}
+
+
+def summarize(rows, seeds):
+    """Each model's mean over `seeds` and the paired differences of every
+    model from `shared` (BLEU and chrF: mean and standard error)."""
+    groups = {}
+    for row in rows:
+        groups.setdefault(row["model"], []).append(row)
+    means = {
+        name: {key: round(float(np.mean([r[key] for r in group])), 2)
+               for key in ("bleu", "chrf", "exact_match", "length_ratio")}
+              | {"seeds": len(group)}
+        for name, group in groups.items()
+    }  # fmt: skip
+    by = {(r["model"], r["seed"]): r for r in rows}
+    paired = {
+        f"{name} - shared": {
+            key: app_sharing_comparison.paired([by[(name, s)][key] - by[("shared", s)][key]
+                                                for s in seeds])
+            for key in ("bleu", "chrf")
+        }
+        for name in means if name != "shared" and "shared" in means
+    }  # fmt: skip
+    return means, paired
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
@@ -152,8 +199,12 @@ def main():
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; every model per seed")  # fmt: skip
     parser.add_argument("--no-jit", action="store_true")
+    parser.add_argument("--rows", help="JSON-lines file of finished rows: appended to, and "
+                        "rows of the same settings are reused")  # fmt: skip
     args = parser.parse_args()
     seeds = args.seeds
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    done = read_rows(args.rows, settings)
 
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
@@ -167,6 +218,11 @@ def main():
     rows = []
     for seed in seeds:
         for name in args.models.split(","):
+            layers = args.baseline_layers
+            key = (f"keras_hub_{layers}+{layers}" if name == "keras_hub" else name, seed)
+            if key in done:
+                rows.append(done[key])
+                continue
             # A new dataset per model: every model sees the same batches in
             # the same order (iterating one shuffled dataset again reshuffles).
             train_ds = make_translation_dataset(pairs, preprocessor, args.batch_size,
@@ -176,26 +232,13 @@ def main():
             keras.utils.set_random_seed(seed)
             row, signature = run_model(name, config, tokenizer, train_ds, tokens, test, args,
                                        parser)  # fmt: skip
-            row["seed"] = seed
+            row.update(seed=seed, signature=signature, settings=settings)
             rows.append(row)
-    means = {}
-    for row in rows:
-        means.setdefault(row["model"], []).append(row)
-    means = {
-        name: {key: round(float(np.mean([r[key] for r in group])), 2)
-               for key in ("bleu", "chrf", "exact_match", "length_ratio")}
-              | {"seeds": len(group)}
-        for name, group in means.items()
-    }  # fmt: skip
-    by = {(r["model"], r["seed"]): r for r in rows}
-    paired = {
-        f"{name} - shared": {
-            key: app_sharing_comparison.paired([by[(name, s)][key] - by[("shared", s)][key]
-                                                for s in seeds])
-            for key in ("bleu", "chrf")
-        }
-        for name in means if name != "shared" and "shared" in means
-    }  # fmt: skip
+            if args.rows:
+                with open(args.rows, "a") as f:
+                    f.write(json.dumps(row) + "\n")
+    means, paired = summarize(rows, seeds)
+    signature = rows[-1]["signature"]
     summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,
                "max_length": config.max_length, "train_pairs": len(pairs),
                "test_pairs": len(test), "seeds": seeds, "mean": means, "paired": paired,

@@ -236,6 +236,41 @@ def test_conversion_summary_pairs_each_conversion_with_scratch_of_its_seed():
     assert paired["converted_lower / teacher"]["mean"] == pytest.approx(0.9167, abs=1e-4)
 
 
+def test_translate_quality_reuses_only_rows_of_the_same_settings(tmp_path):
+    translate_quality = import_benchmark("translate_quality")
+    settings = {"data": "bible:es-en", "epochs": 5}
+    rows = [
+        {"model": "shared", "seed": 0, "settings": settings, "bleu": 12.0},
+        {"model": "shared", "seed": 1, "settings": {**settings, "epochs": 3}, "bleu": 9.0},
+        {"model": "keras_hub_3+3", "seed": 0, "settings": settings, "bleu": 10.0},
+    ]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = translate_quality.read_rows(str(path), settings)
+    # The 3-epoch row is another run's: not reused.
+    assert sorted(done) == [("keras_hub_3+3", 0), ("shared", 0)]
+    assert translate_quality.read_rows(str(tmp_path / "missing.jsonl"), settings) == {}
+
+
+def test_translate_quality_summary_pairs_models_by_seed():
+    translate_quality = import_benchmark("translate_quality")
+    metrics = {"exact_match": 0.0, "length_ratio": 1.0}
+    rows = [
+        {"model": model, "seed": seed, "bleu": bleu, "chrf": 2 * bleu, **metrics}
+        for seed, scores in enumerate([(12.0, 10.0), (11.0, 10.5), (13.0, 11.0)])
+        for model, bleu in zip(("shared", "keras_hub_3+3"), scores, strict=True)
+    ]
+    means, paired = translate_quality.summarize(rows[::-1], [0, 1, 2])
+    assert means["shared"]["bleu"] == 12.0 and means["shared"]["seeds"] == 3
+    # keras-hub - shared per seed: -2, -0.5, -2 -> mean -1.5, s.e. stdev / sqrt(3).
+    assert paired["keras_hub_3+3 - shared"]["bleu"] == {
+        "mean": -1.5,
+        "standard_error": 0.5,
+        "pairs": 3,
+    }
+    assert paired["keras_hub_3+3 - shared"]["chrf"]["mean"] == -3.0
+
+
 def test_lm_quality_target_pairs_the_perplexity_excess_by_seed():
     from tests.apps.app_helpers import load_app
 
