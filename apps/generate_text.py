@@ -76,8 +76,7 @@ def parse_args(argv):
         sub.add_argument("--tfds-data-dir", help="TensorFlow Datasets data_dir for tfds: SPECs")
     train.add_argument("--preset", choices=sorted(causal_lm_config.PRESETS), default="tiny")
     train.add_argument("--adapter-dim", type=flags.positive_int, help="per-depth adapter width")
-    train.add_argument("--kv-sharing", choices=("none", "group"),
-                       help="depths of a group share keys/values and a cache slot")  # fmt: skip
+    flags.add_kv_sharing_flag(train)
     train.add_argument("--vocab-size", type=flags.int_at_least(8),
                        help="largest SentencePiece vocabulary (default: the preset's)")  # fmt: skip
     train.add_argument("--context", type=flags.int_at_least(MIN_CONTEXT),

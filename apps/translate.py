@@ -92,6 +92,7 @@ def parse_args(argv):
     train.add_argument("--share-encoder-decoder", action=on_off, help="decoder uses encoder groups")
     train.add_argument("--share-cross-attention", action=on_off, help="one for all decoder depths")
     train.add_argument("--tie-embeddings", action=on_off)
+    flags.add_kv_sharing_flag(train)
     train.add_argument(
         "--adapter-dim", type=flags.positive_int, help="per-depth adapter width (relaxed sharing)"
     )
@@ -152,6 +153,8 @@ def model_config(args, vocabulary_size):
         changes["share_encoder_decoder"] = args.share_encoder_decoder
     if args.tie_embeddings is not None:
         changes.update(tie_embeddings=args.tie_embeddings, tie_output=args.tie_embeddings)
+    if args.kv_sharing is not None:
+        changes["kv_sharing"] = args.kv_sharing
     return config.replace(**flags.depth_config(args), **changes)
 
 

@@ -22,7 +22,10 @@ absolute times do not.
   keras-hub's best path at equal shapes (the keras-hub stack of the same
   width and depth with its own self- and cross-attention caches, a
   statically unrolled loop, as a graph and XLA-compiled; EOS never picked),
-  checked against keras-hub's uncached greedy decoding.
+  checked against keras-hub's uncached greedy decoding. Also the preset's
+  model with `kv_sharing="group"` (decoder depths of a self-attention group
+  share its keys/values and cache slot), checked against its own uncached
+  decoding: `decode_ratio_kv_group_vs_keras_hub_cached`.
 - evaluate: `translation.evaluate` of `--evaluate-sentences` builtin test
   sentences with XLA (bucketed shapes) and without, in batches of 64 (the
   default) and 32, same translations; `evaluate_xla_speedup` is XLA against
@@ -277,18 +280,28 @@ def uncached_greedy(model, length, bos_id, jit_compile=False):
     return decode
 
 
-def benchmark_decoding(config, args):
+def decoding_model(config):
+    """The untrained model of `config`, its EOS embedding row zeroed so no
+    sentence stops early."""
     keras.utils.set_random_seed(0)
     model = Seq2SeqTransformer(config.replace(max_length=max(config.max_length, 64)))
-    embedding = model.get_layer("token_embedding")
-    table = embedding.weights[0]
+    table = model.get_layer("token_embedding").weights[0]
     table.assign(tf.tensor_scatter_nd_update(table, [[config.eos_id]], [tf.zeros(table.shape[1])]))
+    return model
+
+
+def benchmark_decoding(config, args):
+    model = decoding_model(config)
+    # The same model with Mixture-of-Recursions' key/value sharing (another
+    # model: its own tokens, checked against its own uncached decoding).
+    kv_group = decoding_model(config.replace(kv_sharing="group"))
     rng = np.random.default_rng(1)
     source = rng.integers(3, config.vocabulary_size, (args.decode_batch, args.length))
     source = source.astype("int32")
     n = args.decode_length
     uncached = uncached_greedy(model, n, config.bos_id)
     uncached_xla = uncached_greedy(model, n, config.bos_id, jit_compile=True)
+    uncached_kv_group = uncached_greedy(kv_group, n, config.bos_id)
     # keras-hub at equal shapes (the stack of `train_models`), EOS never picked.
     baseline = keras_hub_baseline.build(
         config.vocabulary_size, config.hidden_dim, config.num_heads, config.intermediate_dim,
@@ -308,11 +321,17 @@ def benchmark_decoding(config, args):
         "uncached_xla": lambda: uncached_xla(source),
         "keras_hub_cached": lambda: keras_hub_cached(source),
         "keras_hub_cached_xla": lambda: keras_hub_cached_xla(source),
+        "cached_kv_group": lambda: generate(kv_group, source, n),
+        "cached_xla_kv_group": lambda: generate(kv_group, source, n, jit_compile=True),
     }
     outputs = {name: np.asarray(fn()) for name, fn in functions.items()}  # traces
-    ours = [name for name in functions if not name.startswith("keras_hub")]
+    ours = [name for name in functions if not name.startswith("keras_hub") and "kv" not in name]
     if not all(np.array_equal(outputs["uncached"], outputs[name]) for name in ours):
         raise AssertionError("cached and uncached greedy decoding disagree")
+    reference = np.asarray(uncached_kv_group(source))
+    for name in ("cached_kv_group", "cached_xla_kv_group"):
+        if not np.array_equal(outputs[name], reference):
+            raise AssertionError(f"{name} disagrees with its model's uncached greedy decoding")
     if np.any(outputs["cached"] == config.eos_id):
         raise AssertionError("a sentence stopped early: EOS must not be generated here")
     reference = keras_hub_baseline.greedy(baseline, source, n, config.bos_id, config.eos_id)
@@ -414,6 +433,11 @@ def main(argv=None):
         # Ours against keras-hub's cached decoder, each at its best (graph or XLA).
         "decode_ratio_vs_keras_hub_cached": round(
             max(rates["cached"], rates["cached_xla"])
+            / max(rates["keras_hub_cached"], rates["keras_hub_cached_xla"]), 3),
+        # The same shapes with kv_sharing="group" (fewer key/value
+        # projections and cache slots per token; a model trained that way).
+        "decode_ratio_kv_group_vs_keras_hub_cached": round(
+            max(rates["cached_kv_group"], rates["cached_xla_kv_group"])
             / max(rates["keras_hub_cached"], rates["keras_hub_cached_xla"]), 3),
         "mfu": shared["mfu"], "mfu_keras_hub": baseline["mfu"],
         "attention_only_xla_step_ratio": round(

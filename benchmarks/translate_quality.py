@@ -2,6 +2,11 @@
 of the same shape and a plain keras-hub Transformer, trained side by side on
 the same data for the same number of epochs.
 
+Models (`--models`, comma-separated): `shared` (the preset), `shared_kv`
+(the preset with `kv_sharing="group"`: decoder depths of a self-attention
+group share its keys and values and one cache slot), `unshared` (the
+preset's shape without sharing) and `keras_hub`.
+
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
                                            [--max-length N] [--models shared,keras_hub]
                                            [--seeds 0,1] [--rows FILE]
@@ -104,7 +109,9 @@ def stored_params_vs_keras_hub(config, baseline_layers):
 
 def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
     """Builds, trains and scores the model called `name`; returns its row."""
-    if name in ("shared", "unshared"):
+    if name in ("shared", "shared_kv", "unshared"):
+        if name == "shared_kv":
+            config = config.replace(kv_sharing="group")
         if name == "unshared":
             none = config.encoder_plan.replace(strategy="none")
             config = config.replace(encoder_plan=none, decoder_plan=none,

@@ -26,6 +26,7 @@ def test_throughput_benchmark_runs_and_ends_with_its_json_summary():
         "train_ratio_vs_keras_hub",
         "decode_cache_speedup",
         "decode_ratio_vs_keras_hub_cached",
+        "decode_ratio_kv_group_vs_keras_hub_cached",
         "train_real_tokens_ratio_vs_keras_hub",
         "mfu",
     ):

@@ -6,6 +6,7 @@ import logging
 import sys
 
 from sharedformer_tf.sharing import SCOPES, STRATEGIES
+from sharedformer_tf.stacks.shared_decoder import KV_SHARING
 
 
 def positive_int(text):
@@ -239,6 +240,14 @@ def add_sharing_flags(parser):
     group.add_argument("--sharing", choices=STRATEGIES, help="sharing strategy")
     group.add_argument("--share-scope", choices=SCOPES, help="sublayers that are shared")
     return group
+
+
+def add_kv_sharing_flag(parser):
+    """`--kv-sharing none|group` of the apps with a decoder (default: the
+    preset's, `none`)."""
+    parser.add_argument("--kv-sharing", choices=KV_SHARING,
+                        help="decoder depths of a self-attention group share its first depth's "
+                        "keys/values and one cache slot")  # fmt: skip
 
 
 def add_distribution_flags(parser):

@@ -92,9 +92,6 @@ class CausalLMConfig(ConfigDataclass):
         check_token_model(self)
         object.__setattr__(self, "depths", check_depths(self.plan, self.depths))
         check_depth_distillation(self.depth_distillation, self.deepest_share, self.depth_sampling)
-        if self.kv_sharing not in ("none", "group"):
-            raise ValueError("`kv_sharing` must be 'none' or 'group'. "
-                             f"Received: kv_sharing={self.kv_sharing!r}")  # fmt: skip
 
 
 def tiny(**changes):

@@ -3,6 +3,7 @@
 import dataclasses
 
 from sharedformer_tf.sharing import SharingPlan
+from sharedformer_tf.stacks.shared_decoder import KV_SHARING
 from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
 
 POSITION_ENCODINGS = ("sine", "learned")
@@ -138,8 +139,8 @@ def select_preset(presets, name, **changes):
 def check_token_model(config):
     """Checks the fields every token model's config has (`Seq2SeqConfig`,
     `CausalLMConfig`): sizes, heads, `embedding_dim`, `adapter_dim`, `lora_rank`,
-    `dropout`, `position_encoding` and distinct special ids inside the
-    vocabulary; raises `ValueError` naming the field and value."""
+    `dropout`, `position_encoding`, `kv_sharing` and distinct special ids
+    inside the vocabulary; raises `ValueError` naming the field and value."""
     check_positive_int(
         vocabulary_size=config.vocabulary_size,
         hidden_dim=config.hidden_dim,
@@ -161,6 +162,10 @@ def check_token_model(config):
         raise ValueError(
             f"`position_encoding` must be one of {POSITION_ENCODINGS}. "
             f"Received: position_encoding={config.position_encoding!r}"
+        )
+    if config.kv_sharing not in KV_SHARING:
+        raise ValueError(
+            f"`kv_sharing` must be one of {KV_SHARING}. Received: kv_sharing={config.kv_sharing!r}"
         )
     ids = {"pad_id": config.pad_id, "bos_id": config.bos_id, "eos_id": config.eos_id}
     for field, value in ids.items():

@@ -40,6 +40,11 @@ class Seq2SeqConfig(ConfigDataclass):
             feed-forward kernels (relaxed sharing, `LoRADeltas`), or `None`.
         share_encoder_decoder: decoder depths reuse the encoder's
             self-attention and feed-forward instances of their group.
+        kv_sharing: `"none"` (default) or `"group"`: the decoder depths of
+            a self-attention group attend to its first depth's keys and
+            values and share one KV-cache slot (Mixture-of-Recursions'
+            recursive KV sharing: cache memory and key/value projections per
+            generated token fall from decoder depths to groups).
         tie_embeddings: source and target share one embedding table.
         tie_output: the output projection is the transposed target
             embedding.
@@ -85,6 +90,7 @@ class Seq2SeqConfig(ConfigDataclass):
     adapter_dim: int | None = None
     lora_rank: int | None = None
     share_encoder_decoder: bool = False
+    kv_sharing: str = "none"
     tie_embeddings: bool = True
     tie_output: bool = True
     position_encoding: str = "sine"

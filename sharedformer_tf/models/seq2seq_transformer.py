@@ -104,6 +104,7 @@ class Seq2SeqTransformer(ElasticDepthModel):
             c.decoder_plan,
             cross_attention_plan=c.cross_attention_plan,
             tied_encoder=encoder if c.share_encoder_decoder else None,
+            kv_sharing=c.kv_sharing,
             name="decoder",
             **stack_args,
         )

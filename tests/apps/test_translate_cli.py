@@ -169,6 +169,7 @@ def test_finished_model_is_not_overwritten_by_accident(trained, corpus, capsys):
             "for its 4 depths only",
         ),
         (["translate"], "--model"),
+        (["train", "--out", "OUT", "--kv-sharing", "depth"], "--kv-sharing: invalid choice"),
     ],
 )
 def test_bad_arguments_give_clear_errors(args, message, tmp_path, capsys):
@@ -300,6 +301,7 @@ def test_sharing_flags_shape_the_model_config():
     assert one_cross.cross_attention_plan == SharingPlan(4, strategy="all")
     assert config("--sharing", "none", "--share-encoder-decoder").share_encoder_decoder
     assert not config("--no-share-encoder-decoder").share_encoder_decoder
+    assert shared.kv_sharing == "none" and config("--kv-sharing", "group").kv_sharing == "group"
 
 
 @pytest.mark.parametrize(

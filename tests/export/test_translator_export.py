@@ -35,6 +35,28 @@ def test_mixed_precision_model_exports_in_float32(tiny_translator, tmp_path):
     assert generator.translate([]) == []
 
 
+def test_kv_shared_translator_exports_its_cache_of_group_slots(tiny_translator, tmp_path):
+    """`kv_sharing="group"`: the TFLite greedy loop keeps one cache slot per
+    self-attention group and decodes the Keras model's tokens, builtin ops
+    only."""
+    config = tiny_translator.model.config.replace(
+        decoder_plan=tiny_translator.model.config.encoder_plan, kv_sharing="group"
+    )
+    keras.utils.set_random_seed(3)
+    model = Seq2SeqTransformer(config)
+    translator = Translator(model, tiny_translator.tokenizer)
+    sources = [s for s, _ in builtin_corpus.generate("en-fr", "test", 8, seed=0)]
+    ids = translator.encode(sources)
+    assert model.init_cache(ids, 4)[0].shape[1] == 2  # 3 depths over 2 groups
+    export_translator(translator, tmp_path, ["fp32"])
+    path = str(tmp_path / "translator_fp32.tflite")
+    with open(path, "rb") as f:
+        names = tflite.op_names(f.read())
+    assert not [n for n in names if n.startswith("Flex")], names
+    np.testing.assert_array_equal(tflite.TFLiteGenerator(path).generate(ids),
+                                  translator.generate_ids(ids))  # fmt: skip
+
+
 def test_elastic_translator_exports_one_file_with_a_signature_per_depth(tiny_translator, tmp_path):
     """A translator trained at depths 2 and 4: the TFLite file has one greedy
     loop per depth, each equal to the Keras model at that depth, and stores

@@ -67,6 +67,7 @@ def _valid():
         (dict(dropout=1.5), "dropout=1.5"),
         (dict(adapter_dim=0), "adapter_dim=0"),
         (dict(position_encoding="rotary"), "position_encoding='rotary'"),
+        (dict(kv_sharing="depth"), "kv_sharing='depth'"),
         (dict(eos_id=10), "eos_id=10, vocabulary_size=10"),
         (dict(bos_id=0), "must differ"),
         (dict(cross_attention_plan=SharingPlan(3, strategy="all")), "cross_attention_plan=.*3"),

@@ -44,6 +44,7 @@ VARIANTS = {
     ),
     "relaxed_by_adapters": dict(share_encoder_decoder=True, adapter_dim=4),
     "relaxed_by_lora": dict(lora_rank=2, cross_attention_plan=SharingPlan(4, strategy="all")),
+    "kv_shared_by_group": dict(kv_sharing="group", share_encoder_decoder=True),
     "post_ln_attention_scope": dict(
         norm_first=False,
         encoder_plan=SharingPlan(4, 2, strategy="cycle", scope="attention"),
@@ -127,6 +128,22 @@ def test_generate_equals_greedy_without_cache(model):
     expected = _greedy_without_cache(model, source, 6)
     np.testing.assert_array_equal(model.generate(source, max_length=6), expected)
     np.testing.assert_array_equal(model.generate_step(source, 6), expected)
+
+
+def test_kv_sharing_keeps_a_cache_slot_per_group_and_attends_to_the_owners_keys():
+    plain = Seq2SeqTransformer(_config())
+    shared = Seq2SeqTransformer(_config(kv_sharing="group"))
+    source, target = _ids()
+    plain(_inputs(source, target))
+    shared(_inputs(source, target))
+    # No weights of its own: the same variables, a different model.
+    assert parameter_report(shared)["unique_params"] == parameter_report(plain)["unique_params"]
+    shared.set_weights(plain.get_weights())
+    self_plain = plain.init_cache(source, max_length=4)[0]
+    self_shared = shared.init_cache(source, max_length=4)[0]
+    assert self_plain.shape[1] == 4 and self_shared.shape[1] == 2  # cycle_rev ABBA: 2 groups
+    # Depths 2 and 3 read the keys of depths 1 and 0, so later positions change.
+    assert not np.allclose(shared(_inputs(source, target)), plain(_inputs(source, target)))
 
 
 def test_beam_search_with_one_beam_equals_greedy():
