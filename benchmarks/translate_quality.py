@@ -31,6 +31,7 @@ more `--seeds`, and the summary pairs them all.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -145,13 +146,26 @@ SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_ex
             "no_jit")  # fmt: skip
 
 
+def commit():
+    """The repository's commit (where a row was trained), or `None`."""
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=os.path.dirname(os.path.abspath(__file__)))  # fmt: skip
+    return result.stdout.strip() or None
+
+
 def read_rows(path, settings):
     """The rows of the JSON-lines file `path` (if it exists) trained with
     `settings`, keyed by `(model, seed)`."""
     if not path or not os.path.exists(path):
         return {}
+    rows = []
     with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}, line {number}: not a JSON row ({error})") from None
     return {(r["model"], r["seed"]): r for r in rows if r.get("settings") == settings}
 
 
@@ -211,7 +225,12 @@ def main():
     args = parser.parse_args()
     seeds = args.seeds
     settings = {key: getattr(args, key) for key in SETTINGS}
-    done = read_rows(args.rows, settings)
+    if args.rows and not os.path.isdir(os.path.dirname(os.path.abspath(args.rows))):
+        parser.error(f"--rows: no directory for {args.rows!r}")
+    try:
+        done = read_rows(args.rows, settings)
+    except ValueError as error:
+        parser.error(f"--rows: {error}")
 
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
@@ -239,7 +258,7 @@ def main():
             keras.utils.set_random_seed(seed)
             row, signature = run_model(name, config, tokenizer, train_ds, tokens, test, args,
                                        parser)  # fmt: skip
-            row.update(seed=seed, signature=signature, settings=settings)
+            row.update(seed=seed, signature=signature, settings=settings, commit=commit())
             rows.append(row)
             if args.rows:
                 with open(args.rows, "a") as f:

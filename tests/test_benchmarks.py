@@ -251,6 +251,9 @@ def test_translate_quality_reuses_only_rows_of_the_same_settings(tmp_path):
     # The 3-epoch row is another run's: not reused.
     assert sorted(done) == [("keras_hub_3+3", 0), ("shared", 0)]
     assert translate_quality.read_rows(str(tmp_path / "missing.jsonl"), settings) == {}
+    path.write_text(json.dumps(rows[0]) + "\n{not json\n")
+    with pytest.raises(ValueError, match="rows.jsonl, line 2: not a JSON row"):
+        translate_quality.read_rows(str(path), settings)
 
 
 def test_translate_quality_summary_pairs_models_by_seed():
