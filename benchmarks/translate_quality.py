@@ -147,9 +147,14 @@ SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_ex
 
 
 def commit():
-    """The repository's commit (where a row was trained), or `None`."""
-    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=os.path.dirname(os.path.abspath(__file__)))  # fmt: skip
+    """The repository's commit (where a row was trained), or `None` (no git,
+    or not a checkout)."""
+    try:
+        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__)))  # fmt: skip
+    except OSError:
+        return None
     return result.stdout.strip() or None
 
 
@@ -225,6 +230,7 @@ def main():
     args = parser.parse_args()
     seeds = args.seeds
     settings = {key: getattr(args, key) for key in SETTINGS}
+    revision = commit()  # read once, before anything trains
     if args.rows and not os.path.isdir(os.path.dirname(os.path.abspath(args.rows))):
         parser.error(f"--rows: no directory for {args.rows!r}")
     try:
@@ -258,7 +264,7 @@ def main():
             keras.utils.set_random_seed(seed)
             row, signature = run_model(name, config, tokenizer, train_ds, tokens, test, args,
                                        parser)  # fmt: skip
-            row.update(seed=seed, signature=signature, settings=settings, commit=commit())
+            row.update(seed=seed, signature=signature, settings=settings, commit=revision)
             rows.append(row)
             if args.rows:
                 with open(args.rows, "a") as f:
