@@ -5,15 +5,18 @@ token windows in the same order for the same number of epochs.
 
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
         [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence] [--adapter-dim D]
+        [--lora-rank R]
         [--models shared,shared_kv,unshared,keras_hub]
 
 Models (`--preset`'s width, heads, feed-forward and context):
 
 - `shared`: `--layers` depths over `--groups` groups (`--sharing`), the
   feed-forward sublayers over `--groups-ffn` groups if given, with a
-  per-depth adapter of width `--adapter-dim` if given (a relaxed recursion);
+  per-depth adapter of width `--adapter-dim` if given and per-depth LoRA
+  deltas of rank `--lora-rank` on its attention and feed-forward kernels if
+  given (relaxed recursions, trained from scratch with the shared weights);
 - `shared_kv`: the same with `kv_sharing="group"` (one KV-cache slot per group);
-- `unshared`: `--layers` depths, no sharing (and no adapters);
+- `unshared`: `--layers` depths, no sharing (and no adapters or LoRA);
 - `keras_hub`: `keras_hub.models.GPT2Backbone` with as many layers as the
   shared model stores blocks (its largest number of groups; pre-LN, learned
   positions, tied output, as ours), its feed-forward width chosen so that
@@ -106,7 +109,8 @@ def build(name, config, args):
         return KerasHubLM(keras_hub.models.GPT2CausalLM(backbone, preprocessor=None))
     changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     if name == "unshared":
-        changes.update(plan=config.plan.replace(strategy="none"), adapter_dim=None)
+        changes.update(plan=config.plan.replace(strategy="none"), adapter_dim=None,
+                       lora_rank=None)  # fmt: skip
     return SharedCausalLM(config.replace(**changes))
 
 
@@ -219,6 +223,7 @@ def main():
     parser.add_argument("--groups", type=flags.positive_int, default=4)
     parser.add_argument("--groups-ffn", type=flags.positive_int)
     parser.add_argument("--adapter-dim", type=flags.positive_int)
+    parser.add_argument("--lora-rank", type=flags.positive_int)
     parser.add_argument("--sharing", default="sequence")
     parser.add_argument("--context", type=flags.int_at_least(8))
     parser.add_argument("--vocab-size", type=flags.positive_int)
@@ -245,7 +250,7 @@ def main():
                           num_groups_ffn=args.groups_ffn)  # fmt: skip
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
                             max_length=args.context or preset.max_length,
-                            adapter_dim=args.adapter_dim)  # fmt: skip
+                            adapter_dim=args.adapter_dim, lora_rank=args.lora_rank)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
     train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
     test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
@@ -263,7 +268,7 @@ def main():
              | {"unique_params": group[0]["unique_params"], "seeds": len(group)}
              for name, group in means.items()}  # fmt: skip
     summary = {"data": args.data, "preset": args.preset, "plan": plan.get_config(),
-               "adapter_dim": args.adapter_dim,
+               "adapter_dim": args.adapter_dim, "lora_rank": args.lora_rank,
                "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
                "epochs": args.epochs, "train_windows": len(train_windows),

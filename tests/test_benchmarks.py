@@ -4,6 +4,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -327,3 +328,27 @@ def test_seed_list_refuses_repeated_and_non_integer_seeds():
     for text in ("0,0", "0,x", ""):
         with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
             comparison.seed_list(text)
+
+
+def test_lm_quality_gives_lora_to_the_shared_models_only():
+    import sharedformer_tf as sf
+    from sharedformer_tf.models import causal_lm_config
+    from tests.apps.app_helpers import load_app
+
+    lm_quality = load_app(str(ROOT / "benchmarks" / "lm_quality.py"))
+    config = causal_lm_config.tiny(vocabulary_size=50, hidden_dim=16, num_heads=2,
+                                   intermediate_dim=32, max_length=8,
+                                   plan=sf.SharingPlan(4, 2, strategy="sequence"))  # fmt: skip
+    ids = np.ones((1, 8), "int32")
+    counts = {}
+    for name in ("shared", "shared_kv", "unshared"):
+        for rank in (None, 2):
+            model = lm_quality.build(name, config.replace(lora_rank=rank), args=None)
+            model(ids)
+            counts[name, rank] = sf.parameter_report(model)["unique_params"]
+    # Rank 2 on 4 depths: A [in, 2], B [2, out] and a bias delta [out] of the
+    # 4 attention kernels (16 x 16) and the two feed-forward ones (16 x 32, 32 x 16).
+    lora = 4 * (2 * (4 * (16 + 16) + 2 * (16 + 32)) + 4 * 16 + 32 + 16)
+    assert counts["shared", 2] == counts["shared", None] + lora
+    assert counts["shared_kv", 2] == counts["shared", 2]
+    assert counts["unshared", 2] == counts["unshared", None]
