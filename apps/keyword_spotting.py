@@ -68,6 +68,13 @@ def parse_args(argv):
     train.add_argument("--normalization", choices=audio_config.NORMALIZATIONS,
                        help="log-mel normalization per clip or per mel band; default: the "
                        "preset's")  # fmt: skip
+    train.add_argument("--stem", type=stem_filters, metavar="F,F,...",
+                       help="a convolutional tokenizer: a 3x3 convolution (ReLU) and a "
+                       "stride-2 max pooling per entry, with that many filters, e.g. 16,32; "
+                       "0: none (tokens of whole frames); default: the preset's")  # fmt: skip
+    train.add_argument("--frames-per-patch", type=flags.positive_int, metavar="N",
+                       help="frames (after the stem's pooling) per token; default: the "
+                       "preset's")  # fmt: skip
     train.add_argument("--spec-augment", type=spec_augment, metavar="TxW,FxB",
                        help="SpecAugment in training: T time masks of <= W frames, F "
                        "frequency masks of <= B bands, e.g. 2x10,2x8; default none")  # fmt: skip
@@ -99,6 +106,17 @@ def spec_augment(text):
         raise argparse.ArgumentTypeError(f"expected TxW,FxB such as 2x10,2x8, got {text!r}")
     names = ("time_masks", "time_mask_frames", "frequency_masks", "frequency_mask_bands")
     return dict(zip(names, map(int, match.groups()), strict=True))
+
+
+def stem_filters(text):
+    """argparse type: `0` or comma-separated filters -> the `AudioConfig`
+    stem fields (ReLU convolutions, each followed by a max pooling)."""
+    if text == "0":
+        return {"stem_filters": 0}
+    if not re.fullmatch(r"[1-9]\d*(,[1-9]\d*)*", text):
+        raise argparse.ArgumentTypeError(f"expected 0 or filters such as 16,32, got {text!r}")
+    filters = tuple(int(part) for part in text.split(","))
+    return {"stem_filters": filters, "stem_pooling": True, "stem_activation": "relu"}
 
 
 def augmentations(text):
@@ -153,14 +171,17 @@ def train(args):
     run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
     plan = flags.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
-    config = config.replace(plan=plan, **flags.depth_config(args))
-    data = read_split(args.data, "train", config, args, args.seed)
-    valid = read_split(args.data, "validation", config, args, args.seed, data.class_names)
-    config = config.replace(num_classes=len(data.class_names),
+    config = config.replace(plan=plan, **flags.depth_config(args),
                             **({"pooling": args.pooling} if args.pooling else {}),
                             **({"normalization": args.normalization}
                                if args.normalization else {}),
+                            **(args.stem or {}),
+                            **({"frames_per_patch": args.frames_per_patch}
+                               if args.frames_per_patch else {}),
                             **(args.spec_augment or {}))  # fmt: skip
+    data = read_split(args.data, "train", config, args, args.seed)
+    valid = read_split(args.data, "validation", config, args, args.seed, data.class_names)
+    config = config.replace(num_classes=len(data.class_names))
     batch_size = run.global_batch_size
     train_ds, size = training_dataset(args, data, batch_size, config.sample_rate)
     run.prepare()

@@ -17,8 +17,9 @@ class AudioClassifier(PatchClassifier):
     (zero mean, unit variance over all frames and bands, or over each mel
     band's frames: `config.normalization`), masked SpecAugment-style during training when the config
     asks (`time_masks`, `frequency_masks`; never at inference, so never in
-    an export), cut into tokens of `frames_per_patch` whole frames
-    (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
+    an export), optionally run through a convolutional stem
+    (`stem_filters`, `stem_pooling`), cut into tokens of `frames_per_patch`
+    whole frames (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
     `config.plan`, pooled and classified by a float32 dense layer.
 
     Args:
@@ -68,5 +69,7 @@ class AudioClassifier(PatchClassifier):
             )
             x = masking(x)
         x = ops.expand_dims(x, -1)  # [batch, frames, bands, 1]
-        super().__init__(waveforms, x, config, (c.frames_per_patch, c.num_mel_bins), dtype,
-                         **kwargs)  # fmt: skip
+        stem = {"stem_filters": c.stem_filters, "stem_pooling": c.stem_pooling,
+                "stem_activation": c.stem_activation}  # fmt: skip
+        patch_size = (c.frames_per_patch, c.token_grid[1])
+        super().__init__(waveforms, x, config, patch_size, dtype, stem, **kwargs)

@@ -10,6 +10,8 @@ from sharedformer_tf.models.config_dataclass import (
     check_halting,
     check_lora_rank,
     check_one_of,
+    check_stem,
+    pooled_size,
     select_preset,
 )
 from sharedformer_tf.models.vit_config import POOLINGS
@@ -38,14 +40,23 @@ class AudioConfig(ConfigDataclass):
             mean and unit variance) or `"band"` (each mel band of a clip on
             its own: a fixed coloring of voice or channel cancels); see
             `LogMelSpectrogram(standardize=)`.
-        frames_per_patch: int, consecutive frames embedded as one token;
-            must divide the number of frames.
+        frames_per_patch: int, consecutive frames embedded as one token
+            (with every mel band); must divide the number of frames (after
+            the stem's pooling).
         num_classes: int.
         hidden_dim: int. Width `H` of the encoder.
         num_heads: int. Must divide `hidden_dim`.
         intermediate_dim: int. Feed-forward width.
         plan: `SharingPlan` of the encoder depths.
         pooling: `"class_token"` or `"mean"`.
+        stem_filters: int or tuple: the filters of each 3x3 convolution of a
+            stem over the (frames, mel bands) grid before the patch
+            projection (0: none, tokens are linear projections of whole
+            frames). See `layers.PatchEmbedding`.
+        stem_pooling: a stride-2 max pooling after each stem convolution,
+            halving frames and bands (a convolutional tokenizer; e.g. 98
+            frames x 40 bands -> 49 x 20 -> 25 x 10 after two stages).
+        stem_activation: `"gelu"` or `"relu"`, of the stem convolutions.
         dropout: residual and feed-forward dropout.
         per_depth_norms: unshared layer norms at every depth.
         lora_rank: rank of per-depth LoRA deltas of the attention and
@@ -92,6 +103,9 @@ class AudioConfig(ConfigDataclass):
     intermediate_dim: int
     plan: SharingPlan
     pooling: str = "class_token"
+    stem_filters: int | tuple = 0
+    stem_pooling: bool = False
+    stem_activation: str = "gelu"
     normalization: str = "clip"
     dropout: float = 0.0
     per_depth_norms: bool = True
@@ -114,16 +128,18 @@ class AudioConfig(ConfigDataclass):
         counts = ("time_masks", "frequency_masks")
         check_positive_int(**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                               if f.type is int and f.name not in counts})  # fmt: skip
+        check_stem(self)
         check_non_negative_int(**{name: getattr(self, name) for name in counts})
         if self.clip_samples < self.frame_length:
             raise ValueError(
                 "`clip_samples` must be at least `frame_length`. Received: "
                 f"clip_samples={self.clip_samples}, frame_length={self.frame_length}"
             )
-        if self.num_frames % self.frames_per_patch:
+        frames, _ = self.token_grid
+        if frames % self.frames_per_patch:
             raise ValueError(
-                f"`frames_per_patch` must divide the {self.num_frames} frames of a clip. "
-                f"Received: frames_per_patch={self.frames_per_patch}"
+                f"`frames_per_patch` must divide the {frames} frames of a clip (after the "
+                f"stem's pooling). Received: frames_per_patch={self.frames_per_patch}"
             )
         check_heads(self.hidden_dim, self.num_heads)
         if self.pooling not in POOLINGS:
@@ -144,6 +160,14 @@ class AudioConfig(ConfigDataclass):
     def num_frames(self):
         """Spectrogram frames of one clip."""
         return 1 + (self.clip_samples - self.frame_length) // self.frame_step
+
+    @property
+    def token_grid(self):
+        """`(frames, mel bands)` of the grid the patches are cut from: the
+        spectrogram's, halved by each pooling stage of the stem."""
+        halvings = check_stem(self)
+        return (pooled_size(self.num_frames, halvings),
+                pooled_size(self.num_mel_bins, halvings))  # fmt: skip
 
 
 def tiny(**changes):

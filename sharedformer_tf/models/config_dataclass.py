@@ -2,11 +2,13 @@
 
 import dataclasses
 
+from sharedformer_tf.layers.patch_embedding import stem_stages
 from sharedformer_tf.sharing import SharingPlan
 from sharedformer_tf.stacks.shared_decoder import KV_SHARING
 from sharedformer_tf.validation import check_heads, check_positive_int, check_rate
 
 POSITION_ENCODINGS = ("sine", "learned")
+STEM_ACTIVATIONS = ("gelu", "relu")
 
 
 class ConfigDataclass:
@@ -60,6 +62,27 @@ def check_depths(plan, depths):
 
 
 EXIT_HEADS = ("shared", "per_depth")
+
+
+def check_stem(config):
+    """Checks `config.stem_activation` and puts `config.stem_filters` in its
+    one form: 0 (no stem), an int (one convolution) or a tuple (several).
+    Returns the number of times the stem halves the grid (its pooling
+    stages; 0 without `stem_pooling`)."""
+    if config.stem_activation not in STEM_ACTIVATIONS:
+        raise ValueError(f"`stem_activation` must be one of {STEM_ACTIVATIONS}. "
+                         f"Received: stem_activation={config.stem_activation!r}")  # fmt: skip
+    stages = stem_stages(config.stem_filters)
+    form = stages if len(stages) > 1 else (stages[0] if stages else 0)
+    object.__setattr__(config, "stem_filters", form)
+    return len(stages) if config.stem_pooling else 0
+
+
+def pooled_size(size, halvings):
+    """`size` after `halvings` stride-2 poolings that round up."""
+    for _ in range(halvings):
+        size = -(-size // 2)
+    return size
 
 
 def check_one_of(**fields):

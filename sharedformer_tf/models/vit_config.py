@@ -2,7 +2,6 @@
 
 import dataclasses
 
-from sharedformer_tf.layers.patch_embedding import stem_stages
 from sharedformer_tf.models.config_dataclass import (
     EXIT_HEADS,
     ConfigDataclass,
@@ -11,6 +10,8 @@ from sharedformer_tf.models.config_dataclass import (
     check_halting,
     check_lora_rank,
     check_one_of,
+    check_stem,
+    pooled_size,
     select_preset,
 )
 from sharedformer_tf.sharing import SharingPlan
@@ -21,7 +22,6 @@ from sharedformer_tf.validation import (
 )
 
 POOLINGS = ("class_token", "mean")
-STEM_ACTIVATIONS = ("gelu", "relu")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,16 +114,7 @@ class ViTConfig(ConfigDataclass):
             num_heads=self.num_heads,
             intermediate_dim=self.intermediate_dim,
         )
-        if self.stem_activation not in STEM_ACTIVATIONS:
-            raise ValueError(f"`stem_activation` must be one of {STEM_ACTIVATIONS}. "
-                             f"Received: stem_activation={self.stem_activation!r}")  # fmt: skip
-        stages = stem_stages(self.stem_filters)
-        # One form per stem: 0 (none), an int (one convolution), a tuple (several).
-        form = stages if len(stages) > 1 else (stages[0] if stages else 0)
-        object.__setattr__(self, "stem_filters", form)
-        grid = self.image_size
-        for _ in range(len(stages) if self.stem_pooling else 0):
-            grid = -(-grid // 2)
+        grid = pooled_size(self.image_size, check_stem(self))
         if grid % self.patch_size:
             raise ValueError(
                 "`patch_size` must divide `image_size` (after the stem's pooling: "

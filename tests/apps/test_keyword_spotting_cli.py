@@ -199,6 +199,12 @@ def test_export_waveform_models_match_keras(trained, tmp_path, capsys):
         (["train", "--out", "{tmp}/m", "--sharing", "sometimes"], "invalid choice"),
         (["train", "--out", "{tmp}/m", "--spec-augment", "2x0,1x1"], "expected TxW,FxB"),
         (["train", "--out", "{tmp}/m", "--augment", "gain,echo"], "Received: ['echo']"),
+        (["train", "--out", "{tmp}/m", "--stem", "16,x"], "expected 0 or filters such as 16,32"),
+        (
+            ["train", "--out", "{tmp}/m", "--stem", "16,32", "--frames-per-patch", "2"],
+            "must divide the 25 frames of a clip (after the stem's pooling). "
+            "Received: frames_per_patch=2",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_a_clear_message(tmp_path, args, message, capsys):
@@ -214,7 +220,8 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands_at_several_depths(tmp_p
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
         app.main(["train", "--data", "tfds:speech_commands", "--out", str(out), "--epochs", "1",
                   *SMALL, "--depths", "1,3", "--normalization", "band",
-                  "--exit-heads", "per_depth"])  # fmt: skip
+                  "--exit-heads", "per_depth",
+                  "--stem", "4,8", "--frames-per-patch", "5"])  # fmt: skip
         app.main(["evaluate", "--model", str(out), "--num-examples", "10"])
     metrics = last_json(capsys.readouterr().out)
     assert metrics["num_examples"] == 10
@@ -222,6 +229,9 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands_at_several_depths(tmp_p
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["depths"] == [1, 3] and config["model"]["normalization"] == "band"
     assert config["model"]["exit_heads"] == "per_depth"
+    stem = {k: config["model"][k] for k in ("stem_filters", "stem_pooling", "stem_activation")}
+    assert stem == {"stem_filters": [4, 8], "stem_pooling": True, "stem_activation": "relu"}
+    assert config["model"]["frames_per_patch"] == 5
     names = config["class_names"]
     assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12
 

@@ -41,6 +41,33 @@ def test_default_preset_stores_under_a_third_of_the_unshared_model():
     assert shared["unique_params"] * 3 <= plain["unique_params"]
 
 
+def test_a_convolutional_stem_tokenizes_the_pooled_grid_and_exports_builtin(tmp_path):
+    from sharedformer_tf.export import tflite
+    from sharedformer_tf.export.classifier_export import export_classifier
+    from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
+
+    config = tiny(stem_filters=(4, 8), stem_pooling=True, stem_activation="relu",
+                  frames_per_patch=5)  # fmt: skip
+    assert config.token_grid == (25, 3)  # 98 x 10 -> 49 x 5 -> 25 x 3
+    model = AudioClassifier(config)
+    x = waveforms()
+    assert model(x).shape == (3, 12) and model.patch_embedding.num_patches == 5
+    assert [c.filters for c in [model.patch_embedding.stem, *model.patch_embedding.stem_convs]] \
+        == [4, 8]  # fmt: skip
+    model.save(tmp_path / "stem.keras")
+    loaded = keras.models.load_model(tmp_path / "stem.keras", safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(model(x)))
+    export_classifier(model, [f"c{i}" for i in range(12)], tmp_path, ["fp32", "int8"],
+                      representative_inputs=waveforms(8, seed=1),
+                      input_dtype=tf.float32)  # fmt: skip
+    for name in ("fp32", "int8"):
+        ops = tflite.op_names((tmp_path / f"classifier_{name}.tflite").read_bytes())
+        assert "CONV_2D" in ops and "MAX_POOL_2D" in ops
+        assert not [op for op in ops if op.startswith("FLEX") or op == "CUSTOM"]
+    got = TFLiteClassifier(tmp_path / "classifier_fp32.tflite").predict(x)
+    np.testing.assert_allclose(got, np.asarray(keras.ops.softmax(model(x))), atol=1e-5)
+
+
 def test_keras_save_load_round_trips_exactly(tmp_path):
     model = AudioClassifier(tiny(pooling="mean"))
     model.save(tmp_path / "audio.keras")
@@ -77,7 +104,9 @@ def test_learns_tones():
     "changes, message",
     [({"frames_per_patch": 4}, "frames_per_patch=4"), ({"num_heads": 3}, "num_heads=3"),
      ({"clip_samples": 100}, "clip_samples=100"), ({"pooling": "max"}, "'max'"),
-     ({"normalization": "time"}, "normalization='time'")],
+     ({"normalization": "time"}, "normalization='time'"),
+     ({"stem_filters": 4, "stem_activation": "tanh"}, "stem_activation='tanh'"),
+     ({"stem_filters": (4, 8), "stem_pooling": True}, "the 25 frames of a clip .after the stem")],
 )  # fmt: skip
 def test_bad_configs_name_what_they_received(changes, message):
     with pytest.raises(ValueError, match=message):
