@@ -23,7 +23,9 @@ def test_logits_from_waveforms():
     model = AudioClassifier(tiny())
     logits = model(waveforms())
     assert logits.shape == (3, 12) and logits.dtype == "float32"
-    assert model.patch_embedding.num_patches == 49
+    assert model.patch_embedding.num_patches == 25  # the preset's stem pools 98 frames to 25
+    plain = AudioClassifier(tiny(stem_filters=0, frames_per_patch=2))
+    assert plain(waveforms()).shape == (3, 12) and plain.patch_embedding.num_patches == 49
 
 
 def test_loudness_does_not_change_the_output():
@@ -106,7 +108,8 @@ def test_learns_tones():
      ({"clip_samples": 100}, "clip_samples=100"), ({"pooling": "max"}, "'max'"),
      ({"normalization": "time"}, "normalization='time'"),
      ({"stem_filters": 4, "stem_activation": "tanh"}, "stem_activation='tanh'"),
-     ({"stem_filters": (4, 8), "stem_pooling": True}, "the 25 frames of a clip .after the stem")],
+     ({"stem_filters": (4, 8), "stem_pooling": True, "frames_per_patch": 2},
+      "the 25 frames of a clip .after the stem")],
 )  # fmt: skip
 def test_bad_configs_name_what_they_received(changes, message):
     with pytest.raises(ValueError, match=message):
