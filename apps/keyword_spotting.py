@@ -71,7 +71,8 @@ def parse_args(argv):
     train.add_argument("--stem", type=stem_filters, metavar="F,F,...",
                        help="a convolutional tokenizer: a 3x3 convolution (ReLU) and a "
                        "stride-2 max pooling per entry, with that many filters, e.g. 16,32; "
-                       "0: none (tokens of whole frames); default: the preset's")  # fmt: skip
+                       "0: none (tokens of whole frames; with --frames-per-patch 2 the model of "
+                       "the earlier preset); default: the preset's")  # fmt: skip
     train.add_argument("--frames-per-patch", type=flags.positive_int, metavar="N",
                        help="frames (after the stem's pooling) per token; default: the "
                        "preset's")  # fmt: skip

@@ -19,7 +19,7 @@ class AudioClassifier(PatchClassifier):
     asks (`time_masks`, `frequency_masks`; never at inference, so never in
     an export), optionally run through a convolutional stem
     (`stem_filters`, `stem_pooling`), cut into tokens of `frames_per_patch`
-    whole frames (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
+    frames with every band (`PatchEmbedding`), encoded by a pre-LN `SharedEncoder` following
     `config.plan`, pooled and classified by a float32 dense layer.
 
     Args:

@@ -13,6 +13,7 @@ from sharedformer_tf.models.config_dataclass import (
     check_stem,
     pooled_size,
     select_preset,
+    stem_halvings,
 )
 from sharedformer_tf.models.vit_config import POOLINGS
 from sharedformer_tf.sharing import SharingPlan
@@ -165,7 +166,7 @@ class AudioConfig(ConfigDataclass):
     def token_grid(self):
         """`(frames, mel bands)` of the grid the patches are cut from: the
         spectrogram's, halved by each pooling stage of the stem."""
-        halvings = check_stem(self)
+        halvings = stem_halvings(self)
         return (pooled_size(self.num_frames, halvings),
                 pooled_size(self.num_mel_bins, halvings))  # fmt: skip
 

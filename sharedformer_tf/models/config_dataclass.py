@@ -75,7 +75,13 @@ def check_stem(config):
     stages = stem_stages(config.stem_filters)
     form = stages if len(stages) > 1 else (stages[0] if stages else 0)
     object.__setattr__(config, "stem_filters", form)
-    return len(stages) if config.stem_pooling else 0
+    return stem_halvings(config)
+
+
+def stem_halvings(config):
+    """How many times the stem of a (checked) config halves the grid: its
+    convolutions with `stem_pooling`, else 0."""
+    return len(stem_stages(config.stem_filters)) if config.stem_pooling else 0
 
 
 def pooled_size(size, halvings):
