@@ -20,6 +20,14 @@ def stem_stages(stem_filters):
     return stages
 
 
+def pooled_size(size, halvings):
+    """`size` after `halvings` of the stem's stride-2 poolings (rounding up);
+    `None` stays `None`."""
+    for _ in range(halvings):
+        size = None if size is None else -(-size // 2)
+    return size
+
+
 @keras.saving.register_keras_serializable(package="sharedformer_tf")
 class PatchEmbedding(keras.layers.Layer):
     """Splits images into non-overlapping patches, projects each to
@@ -153,10 +161,8 @@ class PatchEmbedding(keras.layers.Layer):
 
     def _grid(self, height, width):
         """Height and width of the grid the patches are taken from."""
-        for _ in range(len(self._stem_filters) if self.stem_pooling else 0):
-            height = None if height is None else -(-height // 2)
-            width = None if width is None else -(-width // 2)
-        return height, width
+        halvings = len(self._stem_filters) if self.stem_pooling else 0
+        return pooled_size(height, halvings), pooled_size(width, halvings)
 
     def call(self, images):
         x = images

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+from sharedformer_tf.layers.patch_embedding import pooled_size
 from sharedformer_tf.models.config_dataclass import (
     EXIT_HEADS,
     ConfigDataclass,
@@ -11,7 +12,6 @@ from sharedformer_tf.models.config_dataclass import (
     check_lora_rank,
     check_one_of,
     check_stem,
-    pooled_size,
     select_preset,
     stem_halvings,
 )

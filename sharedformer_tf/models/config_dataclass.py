@@ -84,13 +84,6 @@ def stem_halvings(config):
     return len(stem_stages(config.stem_filters)) if config.stem_pooling else 0
 
 
-def pooled_size(size, halvings):
-    """`size` after `halvings` stride-2 poolings that round up."""
-    for _ in range(halvings):
-        size = -(-size // 2)
-    return size
-
-
 def check_one_of(**fields):
     """Checks `name=(value, choices)` fields; raises `ValueError` naming the
     field, the choices and the value received."""
