@@ -29,7 +29,11 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         attention_mask: boolean tensor `[batch, query_length, key_length]`
             (`True` = may attend), or `None`.
         cache: `None`, or tensor `[batch, 2, cache_length, num_heads,
-            key_dim]` holding keys (index 0) and values (index 1).
+            key_dim]` holding keys (index 0) and values (index 1), or a
+            read-only pair `(keys, values)`, each `[batch, num_heads,
+            cache_length, key_dim]`, from `compute_key_value_heads` (a
+            cross-attention cache: read in the layout of the attention's
+            products, with no copy at each decoding step).
         cache_update_index: `None` or int scalar. With a cache and an
             index, the keys and values of `value` are written into the cache
             at this position first (incremental decoding). With a cache and no
@@ -108,6 +112,18 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         value = self._split_heads(layer_utils.project(self, "value_dense", value, lora))
         return ops.stack([key, value], axis=1)
 
+    def compute_key_value_heads(self, value, lora=None):
+        """Projects `value` `[batch, length, dim]` to a read-only cache
+        `(keys, values)`, each `[batch, num_heads, length, key_dim]`, with
+        the calling depth's `lora` deltas if given. A decoding loop reads it
+        at every step (cross-attention); in this layout the attention's
+        products read it as it is, where under XLA on a CPU the layout of
+        `compute_key_value_cache` costs a copy of the keys and values per
+        step and depth."""
+        key = self._split_heads(layer_utils.project(self, "key_dense", value, lora))
+        value = self._split_heads(layer_utils.project(self, "value_dense", value, lora))
+        return ops.transpose(key, (0, 2, 1, 3)), ops.transpose(value, (0, 2, 1, 3))
+
     def call(
         self,
         query,
@@ -121,7 +137,16 @@ class CachedMultiHeadAttention(keras.layers.Layer):
     ):
         value = query if value is None else value
         q = self._split_heads(layer_utils.project(self, "query_dense", query, lora))
-        if cache is not None and cache_update_index is None:
+        heads_first = isinstance(cache, (tuple, list))
+        if heads_first:
+            if cache_update_index is not None or cache_slot is not None:
+                raise ValueError(
+                    "A `(keys, values)` cache is read-only: it takes no "
+                    f"`cache_update_index` or `cache_slot`. Received: "
+                    f"cache_update_index={cache_update_index}, cache_slot={cache_slot}"
+                )
+            key, val = cache
+        elif cache is not None and cache_update_index is None:
             key, val = layer_utils.read_cache(cache, cache_slot)
         else:
             # Keys and values are stacked only to write a cache: the stack and
@@ -136,7 +161,7 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         mask = None
         if attention_mask is not None:
             mask = ops.expand_dims(ops.cast(attention_mask, "bool"), axis=1)
-        out = layer_utils.dot_product_attention(q, key, val, mask)
+        out = layer_utils.dot_product_attention(q, key, val, mask, heads_first=heads_first)
         shape = ops.shape(out)
         out = ops.reshape(out, (shape[0], shape[1], self.num_heads * self.key_dim))
         out = layer_utils.project(self, "output_dense", out, lora)

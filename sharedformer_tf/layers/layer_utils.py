@@ -57,14 +57,15 @@ def merge_masks(*masks):
     return result
 
 
-def dot_product_attention(query, key, value, mask=None):
-    """Attention core on `[batch, length, heads, head_dim]` tensors.
+def dot_product_attention(query, key, value, mask=None, heads_first=False):
+    """Attention core on `[batch, length, heads, head_dim]` tensors (keys
+    and values `[batch, heads, length, head_dim]` with `heads_first`).
 
     `mask` is boolean and broadcastable to `[batch, heads, query_length,
     key_length]`. Softmax runs in float32 whatever the compute dtype. Runs
     XLA-compiled (see `xla_attention`).
     """
-    return xla_attention.attention_core(query, key, value, mask)
+    return xla_attention.attention_core(query, key, value, mask, heads_first=heads_first)
 
 
 def project(layer, name, inputs, lora=None):

@@ -30,7 +30,7 @@ class TokenEmbedding(keras.layers.Layer):
     Call arguments:
         inputs: int tensor `[batch, length]` of token ids, or with
             `reverse=True` a float tensor `[batch, length, hidden_dim]`.
-        reverse: bool. Compute logits instead of embeddings.
+        reverse: bool. Compute logits instead of embeddings (`logits`).
 
     Returns:
         `[batch, length, hidden_dim]` embeddings, or `[batch, length,
@@ -103,17 +103,40 @@ class TokenEmbedding(keras.layers.Layer):
                 self.reverse_projection.build((None, None, self.hidden_dim))
         self.built = True
 
+    def output_kernel(self):
+        """The table's reverse kernel, `[table_dim, vocabulary_size]`
+        float32 (the transposed table when tied), to pass to `logits`.
+
+        A decoding loop compiled with XLA computes it once, before the loop:
+        XLA on a CPU multiplies by a transposed operand several times slower
+        than by a stored one, and the logits are the largest product of a
+        small model's decoding step. Exports keep the per-step transpose:
+        TFLite would fold the copy into a second constant beside the
+        table."""
+        layer = self.token_embedding
+        kernel = ops.transpose(layer.embeddings) if layer.tie_weights else layer.reverse_embeddings
+        return ops.cast(kernel, "float32")
+
     def call(self, inputs, reverse=False):
         if not reverse:
             x = self.token_embedding(inputs)
             return self.projection(x) if self.factorized else x
+        return self.logits(inputs)
+
+    def logits(self, inputs, output_kernel=None):
+        """Float32 logits `[batch, length, vocabulary_size]` of hidden
+        states `[batch, length, hidden_dim]`, as `call(inputs,
+        reverse=True)`; with `output_kernel` (from `output_kernel()`) the
+        table's part is a product with it (the same numbers)."""
         if self.factorized:
             if self.tie_weights:
                 kernel = ops.cast(self.projection.kernel, inputs.dtype)
                 inputs = ops.matmul(inputs, ops.transpose(kernel))
             else:
                 inputs = self.reverse_projection(inputs)
-        return self.token_embedding(inputs, reverse=True)
+        if output_kernel is None:
+            return self.token_embedding(inputs, reverse=True)
+        return ops.matmul(ops.cast(inputs, "float32"), output_kernel)
 
     def get_config(self):
         config = super().get_config()

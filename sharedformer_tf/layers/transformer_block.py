@@ -77,8 +77,10 @@ class TransformerBlock(keras.layers.Layer):
         self_attention_cache: `None` or `[batch, 2, max_length, num_heads,
             head_dim]`, updated at `cache_update_index`.
         cache_update_index: int scalar, position of `inputs[:, 0]`.
-        cross_attention_cache: `None` or `[batch, 2, source_length,
-            num_heads, head_dim]`, precomputed keys and values of the encoder.
+        cross_attention_cache: `None`, or precomputed keys and values of
+            the encoder: a pair `(keys, values)`, each `[batch, num_heads,
+            source_length, head_dim]`, or `[batch, 2, source_length,
+            num_heads, head_dim]` (see `CachedMultiHeadAttention`).
         return_self_attention_cache: bool. Without a cache, also return this
             block's self-attention keys and values of `inputs` as a cache
             `[batch, 2, length, num_heads, head_dim]` (recursive key/value

@@ -63,17 +63,41 @@ def _attention(query, key, value, mask):
     return ops.dot_product_attention(query, key, value, mask=mask)
 
 
-_compiled_attention = tf.function(_attention, jit_compile=True, reduce_retracing=True)
+# What `keras.ops.dot_product_attention` computes on the TensorFlow backend
+# (float32 logits scaled after the product, masked with -0.7 x the float32
+# maximum, float32 softmax), on keys and values laid out heads first.
+_LARGE_NEGATIVE = -0.7 * 3.38953e38
 
 
-def attention_core(query, key, value, mask=None):
+def _attention_heads_first(query, key, value, mask):
+    logits = ops.cast(ops.einsum("btnh,bnsh->bnts", query, key), "float32")
+    logits = logits / ops.sqrt(ops.cast(ops.shape(query)[-1], "float32"))
+    if mask is not None:
+        logits = ops.where(mask, logits, _LARGE_NEGATIVE)
+    probs = ops.cast(ops.softmax(logits, axis=-1), value.dtype)
+    return ops.einsum("bnts,bnsh->btnh", probs, value)
+
+
+_compiled = {
+    False: tf.function(_attention, jit_compile=True, reduce_retracing=True),
+    True: tf.function(_attention_heads_first, jit_compile=True, reduce_retracing=True),
+}
+
+
+def attention_core(query, key, value, mask=None, heads_first=False):
     """`keras.ops.dot_product_attention` on `[batch, length, heads,
     head_dim]` tensors with a boolean `mask` broadcastable to `[batch, heads,
     query_length, key_length]`, XLA-compiled when `xla_attention_enabled()`.
+
+    With `heads_first=True`, `key` and `value` are `[batch, heads,
+    key_length, head_dim]` (the layout of the attention's products): a
+    cache kept in that layout is read as it is, where XLA copies a
+    `[batch, length, heads, head_dim]` one into it at every call.
 
     Returns:
         Tensor `[batch, query_length, heads, head_dim]`.
     """
     if not xla_attention_enabled():
-        return _attention(query, key, value, mask)
-    return _compiled_attention(query, key, value, mask)
+        function = _attention_heads_first if heads_first else _attention
+        return function(query, key, value, mask)
+    return _compiled[bool(heads_first)](query, key, value, mask)

@@ -185,11 +185,12 @@ class Seq2SeqTransformer(ElasticDepthModel):
         encoder_outputs, mask = self.encode(encoder_token_ids, depth=depth)
         cross_cache = self.decoder.compute_cross_attention_cache(encoder_outputs, depth)
         batch_size = ops.shape(encoder_token_ids)[0]
-        self_cache = self.decoder.init_cache(batch_size, max_length, dtype=cross_cache.dtype)
+        self_cache = self.decoder.init_cache(batch_size, max_length,
+                                             dtype=encoder_outputs.dtype)  # fmt: skip
         return self_cache, cross_cache, mask
 
     def call_decoder_with_cache(self, decoder_token_ids, cache, cache_update_index, depth=None,
-                                exit_threshold=None):  # fmt: skip
+                                exit_threshold=None, output_kernel=None):  # fmt: skip
         """One incremental decoder step.
 
         Args:
@@ -201,6 +202,8 @@ class Seq2SeqTransformer(ElasticDepthModel):
             depth: int, one of `depths` (`None`: the plan's depth).
             exit_threshold: float or `None`: per-token early exit (see
                 `exit_logits`, which it equals with the same threshold).
+            output_kernel: `None` or the target embedding's
+                `output_kernel()`, computed once by the caller.
 
         Returns:
             `(logits [batch, length, vocabulary_size], hidden_states [batch,
@@ -217,7 +220,7 @@ class Seq2SeqTransformer(ElasticDepthModel):
             depth=depth,
             exit_threshold=exit_threshold,
         )
-        logits = self.target_embedding(x, reverse=True)
+        logits = self.target_embedding.logits(x, output_kernel)
         return logits, x, (self_cache, cross_cache, encoder_mask)
 
     def exit_logits(self, inputs, exit_threshold, depth=None):
@@ -254,7 +257,7 @@ class Seq2SeqTransformer(ElasticDepthModel):
         return self.target_embedding(x, reverse=True), used
 
     def generate_step(self, encoder_token_ids, max_length, sampler="greedy", depth=None,
-                      exit_threshold=None):  # fmt: skip
+                      exit_threshold=None, transpose_output_once=False):  # fmt: skip
         """Decodes up to `max_length` tokens for a batch of token ids.
 
         Uses only `keras.ops`, so it can be wrapped in a `tf.function` (with
@@ -270,12 +273,18 @@ class Seq2SeqTransformer(ElasticDepthModel):
             depth: int, one of `depths` (`None`: the plan's depth).
             exit_threshold: float or `None`: per-token early exit (see
                 `exit_logits`).
+            transpose_output_once: bool. Multiply by a transposed copy of
+                the tied output table made once before the loop (see
+                `TokenEmbedding.output_kernel`), not by the table's transpose
+                at each step: the same tokens, faster under XLA on a CPU; an
+                export would store the copy beside the table.
 
         Returns:
             int32 tensor `[batch, max_length]`.
         """
         c = self.config
         sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
+        kernel = self.target_embedding.output_kernel() if transpose_output_once else None
         encoder_token_ids = ops.convert_to_tensor(encoder_token_ids, "int32")
         batch_size = ops.shape(encoder_token_ids)[0]
         cache = self.init_cache(encoder_token_ids, max_length + 1, depth)
@@ -297,8 +306,9 @@ class Seq2SeqTransformer(ElasticDepthModel):
         def next_token(prompt, cache, index):
             # Beam search runs this on batch_size * num_beams rows.
             token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
-            logits, hidden, cache = self.call_decoder_with_cache(token, cache, index - 1, depth,
-                                                                 exit_threshold)  # fmt: skip
+            logits, hidden, cache = self.call_decoder_with_cache(
+                token, cache, index - 1, depth, exit_threshold, kernel
+            )
             return logits[:, 0, :], hidden[:, 0, :], cache
 
         tokens = sampler(

@@ -127,7 +127,7 @@ class SharedCausalLM(ElasticDepthModel):
         return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype)
 
     def call_with_cache(self, token_ids, cache, cache_update_index, depth=None,
-                        exit_threshold=None):  # fmt: skip
+                        exit_threshold=None, output_kernel=None):  # fmt: skip
         """One incremental step.
 
         Args:
@@ -139,6 +139,8 @@ class SharedCausalLM(ElasticDepthModel):
             exit_threshold: float or `None`: per-token early exit (see
                 `SharedDecoder`); equals `exit_logits` with the same
                 threshold.
+            output_kernel: `None` or the token embedding's
+                `output_kernel()`, computed once by the caller.
 
         Returns:
             `(logits [batch, length, vocabulary_size], hidden_states [batch,
@@ -148,7 +150,7 @@ class SharedCausalLM(ElasticDepthModel):
         x, cache = self.decoder(x, self_attention_cache=cache,
                                 cache_update_index=cache_update_index, depth=depth,
                                 exit_threshold=exit_threshold)  # fmt: skip
-        return self.token_embedding(x, reverse=True), x, cache
+        return self.token_embedding.logits(x, output_kernel), x, cache
 
     def exit_logits(self, token_ids, exit_threshold, depth=None):
         """The full pass with per-token early exit (`SharedDecoder`'s rule:
@@ -173,7 +175,7 @@ class SharedCausalLM(ElasticDepthModel):
         return self.token_embedding(x, reverse=True), used
 
     def generate_step(self, prompt_ids, max_length, sampler="greedy", depth=None,
-                      exit_threshold=None):  # fmt: skip
+                      exit_threshold=None, transpose_output_once=False):  # fmt: skip
         """Continues each prompt to `max_length` tokens with the cache.
 
         Uses only `keras.ops` (a `tf.function` or an export can wrap it).
@@ -190,12 +192,18 @@ class SharedCausalLM(ElasticDepthModel):
             depth: int, one of `depths` (`None`: the plan's depth).
             exit_threshold: float or `None`: per-token early exit (see
                 `exit_logits`).
+            transpose_output_once: bool. Multiply by a transposed copy of
+                the tied output table made once before the loop (see
+                `TokenEmbedding.output_kernel`), not by the table's transpose
+                at each step: the same tokens, faster under XLA on a CPU; an
+                export would store the copy beside the table.
 
         Returns:
             int32 tensor `[batch, max_length]`.
         """
         c = self.config
         sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
+        kernel = self.token_embedding.output_kernel() if transpose_output_once else None
         prompt_ids = ops.convert_to_tensor(prompt_ids, "int32")
         batch_size, prompt_length = ops.shape(prompt_ids)[0], ops.shape(prompt_ids)[1]
         padding = ops.full((batch_size, max_length - prompt_length), c.pad_id, dtype="int32")
@@ -210,7 +218,7 @@ class SharedCausalLM(ElasticDepthModel):
         def next_token(prompt, cache, index):
             token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])
             logits, hidden, cache = self.call_with_cache(token, cache, index - 1, depth,
-                                                         exit_threshold)  # fmt: skip
+                                                         exit_threshold, kernel)  # fmt: skip
             return logits[:, 0, :], hidden[:, 0, :], cache
 
         tokens = sampler(next_token, tokens, cache=cache, index=start, mask=fixed,

@@ -232,9 +232,11 @@ class SharedDecoder(SharedStack):
 
     def compute_cross_attention_cache(self, encoder_outputs, depth=None):
         """Keys and values of `encoder_outputs` for every depth the stack
-        runs at `depth` (`None`: `num_layers`): `[batch, depth, 2,
-        source_length, num_heads, head_dim]`. Depths that share a
-        cross-attention instance share one computation."""
+        runs at `depth` (`None`: `num_layers`): a tuple with one `(keys,
+        values)` pair per depth, each `[batch, num_heads, source_length,
+        head_dim]` (see `CachedMultiHeadAttention.compute_key_value_heads`).
+        Depths that share a cross-attention instance share one computation
+        (the same pair)."""
         if not self.use_cross_attention:
             raise ValueError("This decoder has no cross-attention. Received: "
                              "use_cross_attention=False")  # fmt: skip
@@ -244,9 +246,9 @@ class SharedDecoder(SharedStack):
             layer, lora = block.cross_attention, block.lora("cross_attention")
             key = (id(layer), id(lora))  # per-depth LoRA makes each depth's own
             if key not in per_layer:
-                per_layer[key] = layer.compute_key_value_cache(encoder_outputs, lora=lora)
+                per_layer[key] = layer.compute_key_value_heads(encoder_outputs, lora=lora)
             slots.append(per_layer[key])
-        return ops.stack(slots, axis=1)
+        return tuple(slots)
 
     def call(
         self,
@@ -305,7 +307,7 @@ class SharedDecoder(SharedStack):
             x = self._enter_depth(x, position)
             cross_cache = None
             if cross_attention_cache is not None:
-                cross_cache = cross_attention_cache[:, position]
+                cross_cache = cross_attention_cache[position]
             kwargs = dict(self_attention_mask=self_mask, encoder_outputs=encoder_outputs,
                           cross_attention_mask=cross_mask, cross_attention_cache=cross_cache,
                           training=training)  # fmt: skip

@@ -52,6 +52,22 @@ def test_precomputed_cache_equals_direct_call():
     np.testing.assert_array_equal(returned, cache)
 
 
+def test_heads_first_cache_equals_direct_call():
+    layer = _layer()
+    q = np.random.rand(2, 3, 8).astype("float32")
+    memory = np.random.rand(2, 5, 8).astype("float32")
+    keys, values = layer.compute_key_value_heads(memory)
+    assert keys.shape == values.shape == (2, 2, 5, 4)  # batch, heads, length, head_dim
+    stacked = layer.compute_key_value_cache(memory)
+    np.testing.assert_allclose(values, np.transpose(stacked[:, 1], (0, 2, 1, 3)))
+    mask = np.array([[[True, True, True, False, False]] * 3] * 2)
+    out, returned = layer(q, attention_mask=mask, cache=(keys, values))
+    np.testing.assert_allclose(out, layer(q, memory, attention_mask=mask), rtol=1e-5, atol=1e-6)
+    assert returned[0] is keys and returned[1] is values
+    with pytest.raises(ValueError, match="read-only.*Received: cache_update_index=1"):
+        layer(q, cache=(keys, values), cache_update_index=1)
+
+
 def test_masked_keys_do_not_change_the_output():
     layer = _layer()
     q = np.random.rand(1, 2, 8).astype("float32")

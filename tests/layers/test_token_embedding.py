@@ -45,6 +45,25 @@ def test_reverse_logits_are_float32_under_mixed_precision():
     assert layer(hidden, reverse=True).dtype == "float32"
 
 
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize(
+    "kwargs", [dict(), dict(tie_weights=False), dict(embedding_dim=4)], ids=str
+)
+def test_output_kernel_gives_the_reverse_logits(kwargs, dtype):
+    layer = TokenEmbedding(10, 8, dtype=dtype, **kwargs)
+    layer.build()
+    rng = np.random.default_rng(0)
+    for weight in layer.weights:  # untied tables differ from the embedding
+        weight.assign(rng.normal(size=weight.shape).astype("float32"))
+    hidden = layer(np.array([[1, 2, 3]]))
+    kernel = layer.output_kernel()
+    table_dim = kwargs.get("embedding_dim", 8)
+    assert kernel.shape == (table_dim, 10) and kernel.dtype == "float32"
+    logits = layer.logits(hidden, output_kernel=kernel)
+    assert logits.dtype == "float32"
+    np.testing.assert_allclose(logits, layer(hidden, reverse=True), rtol=1e-6, atol=1e-6)
+
+
 def test_layer_contract(tmp_path):
     ids = np.array([[1, 2, 3], [4, 5, 0]], "int32")
     kwargs = {"vocabulary_size": 10, "hidden_dim": 8, "embedding_dim": 4, "tie_weights": False}

@@ -30,11 +30,39 @@ def test_compiled_core_matches_plain_kernels():
     assert not np.allclose(moved[:, 2], compiled[:, 2])
 
 
-def test_core_lowers_to_xla_hlo():
+@pytest.mark.parametrize("heads_first", [False, True])
+def test_core_lowers_to_xla_hlo(heads_first):
     q, k, v, mask = inputs()
-    hlo = xla_attention._compiled_attention.experimental_get_compiler_ir(q, k, v, mask)("hlo")
+    if heads_first:
+        k, v = (np.transpose(t, (0, 2, 1, 3)) for t in (k, v))
+    compiled = xla_attention._compiled[heads_first]
+    hlo = compiled.experimental_get_compiler_ir(q, k, v, mask)("hlo")
     assert "HloModule" in hlo
     assert "dot(" in hlo or "dot." in hlo
+
+
+@pytest.mark.parametrize("compiled", ["on", "off"])
+def test_heads_first_core_equals_keras_attention(compiled):
+    q, k, v, _ = inputs(query_length=1, key_length=6)
+    mask = np.arange(6)[None, None, None, :] < 5  # the last key is masked
+    heads = [np.transpose(t, (0, 2, 1, 3)) for t in (k, v)]
+    expected = ops.dot_product_attention(q, k, v, mask=mask)
+    with xla_attention.xla_attention(compiled):
+        # Twice with other lengths: traces relaxed to unknown shapes still run.
+        for length in (6, 4, 5):
+            mask_l = mask[..., :length]
+            got = xla_attention.attention_core(q, *(t[:, :, :length] for t in heads), mask_l,
+                                               heads_first=True)  # fmt: skip
+            want = ops.dot_product_attention(q, k[:, :length], v[:, :length], mask=mask_l)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    got = xla_attention.attention_core(q, *heads, mask, heads_first=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    # A masked key has no weight.
+    changed = np.array(heads[1])
+    changed[:, :, 5] += 10.0
+    np.testing.assert_allclose(xla_attention.attention_core(q, heads[0], changed, mask,
+                                                            heads_first=True), expected,
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
 
 
 def test_switch_is_scoped_and_restored():

@@ -81,10 +81,16 @@ def test_cache_is_keyed_by_depth_not_by_instance():
 def test_cross_attention_cache_shared_groups_compute_once():
     plan = SharingPlan(4, 2, strategy="cycle_rev")
     decoder = _decoder(plan)
-    cross = decoder.compute_cross_attention_cache(_x(2, 5, H))
-    assert cross.shape == (2, 4, 2, 5, HEADS, H // HEADS)
-    np.testing.assert_array_equal(cross[:, 0], cross[:, 3])
-    assert not np.allclose(cross[:, 0], cross[:, 1])
+    memory = _x(2, 5, H)
+    cross = decoder.compute_cross_attention_cache(memory)
+    assert len(cross) == 4
+    assert all(t.shape == (2, HEADS, 5, H // HEADS) for pair in cross for t in pair)
+    assert cross[0] is cross[3]  # one computation for the depths of a group
+    assert not np.allclose(cross[0][0], cross[1][0])
+    # Heads first: the keys of the layer's own [batch, 2, length, heads, dim] cache.
+    stacked = decoder.blocks[0].cross_attention.compute_key_value_cache(memory)
+    np.testing.assert_allclose(cross[0][0], np.transpose(stacked[:, 0], (0, 2, 1, 3)))
+    np.testing.assert_allclose(cross[0][1], np.transpose(stacked[:, 1], (0, 2, 1, 3)))
 
 
 @pytest.mark.parametrize("explicit", [False, True])
@@ -104,7 +110,7 @@ def test_one_cross_attention_for_all_depths(explicit):
     memory = _x(2, 5, H)
     cross = decoder.compute_cross_attention_cache(memory)
     for depth in range(1, 4):
-        np.testing.assert_array_equal(cross[:, depth], cross[:, 0])
+        assert cross[depth] is cross[0]
     y, memory_mask = _x(2, 6, H), np.array([[True] * 5, [True, True, False, False, False]])
     full = decoder(y, memory, encoder_padding_mask=memory_mask)
     steps, _ = _stepwise(decoder, y, memory, memory_mask)
