@@ -78,7 +78,8 @@ def parse_args(argv):
                        "preset's")  # fmt: skip
     train.add_argument("--spec-augment", type=spec_augment, metavar="TxW,FxB",
                        help="SpecAugment in training: T time masks of <= W frames, F "
-                       "frequency masks of <= B bands, e.g. 2x10,2x8; default none")  # fmt: skip
+                       "frequency masks of <= B bands, e.g. 2x10,2x8; none: off; default: the "
+                       "preset's (tiny: 2x5,2x4)")  # fmt: skip
     for command in ("train", "convert", "evaluate", "predict", "export"):
         sub = commands.choices.get(command) or commands.add_parser(command)
         if command not in ("train", "convert"):
@@ -101,10 +102,15 @@ def parse_args(argv):
 
 
 def spec_augment(text):
-    """argparse type: `TxW,FxB` -> the `AudioConfig` SpecAugment fields."""
+    """argparse type: `TxW,FxB` or `none` -> the `AudioConfig` SpecAugment
+    fields."""
+    if text == "none":
+        return {"time_masks": 0, "frequency_masks": 0}
     match = re.fullmatch(r"(\d+)x(\d+),(\d+)x(\d+)", text)
     if not match or int(match[2]) < 1 or int(match[4]) < 1:
-        raise argparse.ArgumentTypeError(f"expected TxW,FxB such as 2x10,2x8, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected TxW,FxB such as 2x10,2x8, or none, got {text!r}"
+        )
     names = ("time_masks", "time_mask_frames", "frequency_masks", "frequency_mask_bands")
     return dict(zip(names, map(int, match.groups()), strict=True))
 

@@ -74,6 +74,9 @@ def test_train_writes_a_complete_model_directory(trained):
     assert (out / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
     config = json.loads((out / "config.json").read_text())
     assert config["class_names"] == list(LABELS) and config["model"]["num_classes"] == 3
+    masks = [config["model"][k] for k in ("time_masks", "time_mask_frames", "frequency_masks",
+                                          "frequency_mask_bands")]  # fmt: skip
+    assert masks == [2, 5, 2, 4]  # the preset's SpecAugment
     report = json.loads((out / "parameter_report.json").read_text())
     assert 0 < report["unique_params"] < report["effective_params"]
     assert "unique parameters" in result.stdout and not (out / "backup").exists()
@@ -221,7 +224,8 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands_at_several_depths(tmp_p
         app.main(["train", "--data", "tfds:speech_commands", "--out", str(out), "--epochs", "1",
                   *SMALL, "--depths", "1,3", "--normalization", "band",
                   "--exit-heads", "per_depth",
-                  "--stem", "4,8", "--frames-per-patch", "5"])  # fmt: skip
+                  "--stem", "4,8", "--frames-per-patch", "5",
+                  "--spec-augment", "none"])  # fmt: skip
         app.main(["evaluate", "--model", str(out), "--num-examples", "10"])
     metrics = last_json(capsys.readouterr().out)
     assert metrics["num_examples"] == 10
@@ -232,6 +236,7 @@ def test_train_and_evaluate_on_tfds_mock_speech_commands_at_several_depths(tmp_p
     stem = {k: config["model"][k] for k in ("stem_filters", "stem_pooling", "stem_activation")}
     assert stem == {"stem_filters": [4, 8], "stem_pooling": True, "stem_activation": "relu"}
     assert config["model"]["frames_per_patch"] == 5
+    assert config["model"]["time_masks"] == config["model"]["frequency_masks"] == 0
     names = config["class_names"]
     assert names[-2:] == ["_silence_", "_unknown_"] and len(names) == 12
 

@@ -128,7 +128,7 @@ def test_spec_augment_masks_in_training_only_and_never_reaches_an_export(tmp_pat
     from sharedformer_tf.export.classifier_export import export_classifier
     from sharedformer_tf.export.tflite_classifier import TFLiteClassifier
 
-    plain = AudioClassifier(tiny())
+    plain = AudioClassifier(tiny(time_masks=0, frequency_masks=0))
     masked = AudioClassifier(tiny(time_masks=2, time_mask_frames=20, frequency_masks=1,
                                   frequency_mask_bands=4))  # fmt: skip
     masked.set_weights(plain.get_weights())  # the masking layer has no weights
