@@ -119,6 +119,19 @@ def test_generate_equals_greedy_decoding_without_cache_and_keeps_prompts():
         np.testing.assert_array_equal(row, expected)
 
 
+@pytest.mark.parametrize("changes", [{}, {"embedding_dim": 8}], ids=["tied", "factorized"])
+def test_xla_generation_with_the_transposed_table_equals_plain_generation(changes):
+    from sharedformer_tf.models import graph_generation
+
+    model = SharedCausalLM(_config(**changes))
+    prompts = np.array([[BOS, 5, 6, 7], [BOS, 8, 9, PAD]], "int32")
+    plain = np.asarray(model.generate_step(prompts, 10))
+    once = np.asarray(model.generate_step(prompts, 10, transpose_output_once=True))
+    compiled = np.asarray(graph_generation.generate(model, prompts, 10, jit_compile=True))
+    np.testing.assert_array_equal(once, plain)
+    np.testing.assert_array_equal(compiled, plain)
+
+
 def test_fit_learns_to_count_and_generate_continues_the_count():
     """Sequences count up by one (mod 13, ids 3..15) from a random start: the
     model must learn the successor rule and continue any prompt with it."""
