@@ -30,10 +30,10 @@ class CachedMultiHeadAttention(keras.layers.Layer):
             (`True` = may attend), or `None`.
         cache: `None`, or tensor `[batch, 2, cache_length, num_heads,
             key_dim]` holding keys (index 0) and values (index 1), or a
-            read-only pair `(keys, values)`, each `[batch, num_heads,
-            cache_length, key_dim]`, from `compute_key_value_heads` (a
-            cross-attention cache: read in the layout of the attention's
-            products, with no copy at each decoding step).
+            pair `(keys, values)`, each `[batch, num_heads, cache_length,
+            key_dim]` (heads first: the layout of the attention's products,
+            which read it with no copy at each decoding step under XLA),
+            e.g. from `compute_key_value_heads`.
         cache_update_index: `None` or int scalar. With a cache and an
             index, the keys and values of `value` are written into the cache
             at this position first (incremental decoding). With a cache and no
@@ -47,7 +47,8 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         cache_slot: `None`, or int: `cache` is a stack of caches `[batch,
             slots, 2, cache_length, num_heads, key_dim]` (a decoder's, one
             slot per depth or group) of which this call reads and writes
-            entry `cache_slot`, in place; the whole stack is returned.
+            entry `cache_slot`, in place; the whole stack is returned. Not
+            with a `(keys, values)` cache.
 
     Returns:
         Tensor `[batch, query_length, hidden_dim]`; with a cache or
@@ -138,16 +139,17 @@ class CachedMultiHeadAttention(keras.layers.Layer):
         value = query if value is None else value
         q = self._split_heads(layer_utils.project(self, "query_dense", query, lora))
         heads_first = isinstance(cache, (tuple, list))
-        if heads_first:
-            if cache_update_index is not None or cache_slot is not None:
-                raise ValueError(
-                    "A `(keys, values)` cache is read-only: it takes no "
-                    f"`cache_update_index` or `cache_slot`. Received: "
-                    f"cache_update_index={cache_update_index}, cache_slot={cache_slot}"
-                )
+        if heads_first and cache_slot is not None:
+            raise ValueError(
+                "A `(keys, values)` cache is one slot: it takes no `cache_slot`. "
+                f"Received: cache_slot={cache_slot}"
+            )
+        if cache is not None and cache_update_index is None:
+            key, val = cache if heads_first else layer_utils.read_cache(cache, cache_slot)
+        elif heads_first:
+            new = self.compute_key_value_heads(value, lora)
+            cache = layer_utils.write_cache(cache, new, cache_update_index)
             key, val = cache
-        elif cache is not None and cache_update_index is None:
-            key, val = layer_utils.read_cache(cache, cache_slot)
         else:
             # Keys and values are stacked only to write a cache: the stack and
             # slices copy them forward and backward (measured: half of this

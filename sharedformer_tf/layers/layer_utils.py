@@ -87,7 +87,14 @@ def write_cache(cache, keys_values, index, slot=None):
     head_dim]`, or with `slot` entry `slot` of a stack of caches `[batch,
     slots, 2, max_length, heads, head_dim]` (updated in place, so a decoder
     threads one tensor through its depths instead of splitting and
-    restacking it every step)."""
+    restacking it every step). A heads-first cache `(keys, values)`, each
+    `[batch, heads, max_length, head_dim]`, takes `keys_values` as a pair
+    `[batch, heads, length, head_dim]` and no `slot`."""
+    if isinstance(cache, (tuple, list)):
+        return tuple(
+            ops.slice_update(old, [0, 0, index, 0], ops.cast(new, old.dtype))
+            for old, new in zip(cache, keys_values, strict=True)
+        )
     keys_values = ops.cast(keys_values, cache.dtype)
     if slot is None:
         return ops.slice_update(cache, [0, 0, index, 0, 0], keys_values)

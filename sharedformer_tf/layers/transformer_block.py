@@ -74,8 +74,10 @@ class TransformerBlock(keras.layers.Layer):
             for cross-attention unless `cross_attention_cache` is given.
         cross_attention_mask: boolean `[batch, length, source_length]` or
             `None`.
-        self_attention_cache: `None` or `[batch, 2, max_length, num_heads,
-            head_dim]`, updated at `cache_update_index`.
+        self_attention_cache: `None`, `[batch, 2, max_length, num_heads,
+            head_dim]` or a heads-first pair `(keys, values)`, each `[batch,
+            num_heads, max_length, head_dim]`; updated at
+            `cache_update_index` (read as is without it).
         cache_update_index: int scalar, position of `inputs[:, 0]`.
         cross_attention_cache: `None`, or precomputed keys and values of
             the encoder: a pair `(keys, values)`, each `[batch, num_heads,
@@ -322,7 +324,7 @@ class TransformerBlock(keras.layers.Layer):
             inputs: float tensor `[batch, length, hidden_dim]`, the block's
                 input.
             self_attention_cache: `[batch, 2, max_length, num_heads,
-                head_dim]`.
+                head_dim]`, or heads-first `(keys, values)` (see `call`).
             cache_update_index: int scalar, the position of `inputs`' first
                 token.
             cache_slot: `None`, or int: the cache is a stack of caches and
@@ -332,7 +334,11 @@ class TransformerBlock(keras.layers.Layer):
             The updated cache.
         """
         h = self.self_attention_norm(inputs) if self.norm_first else inputs
-        new = self.self_attention.compute_key_value_cache(h, lora=self.lora("self_attention"))
+        lora = self.lora("self_attention")
+        if isinstance(self_attention_cache, (tuple, list)):
+            new = self.self_attention.compute_key_value_heads(h, lora=lora)
+        else:
+            new = self.self_attention.compute_key_value_cache(h, lora=lora)
         return layer_utils.write_cache(self_attention_cache, new, cache_update_index, cache_slot)
 
     def compute_output_shape(self, inputs_shape, encoder_outputs_shape=None):

@@ -25,8 +25,15 @@ def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False, 
             translator, prompts of a language model).
         max_length: int, passed to `generate_step`.
         sampler: sampler name or `keras_hub.samplers.Sampler` instance.
-        jit_compile: bool. Compile the decoding loop with XLA (and pass
-            `transpose_output_once=True`: XLA multiplies faster by the copy).
+        jit_compile: bool. Compile the decoding loop with XLA, and pass
+            `xla_layouts=True`: the loop multiplies by a transposed copy of
+            the tied output table made once before it (see
+            `TokenEmbedding.output_kernel`), not by the table's transpose at
+            each step, and keeps the self-attention cache as separate
+            heads-first `(keys, values)` pairs per slot (see
+            `SharedDecoder.init_cache`), which XLA on a CPU updates and reads
+            in place. Exports keep the other layouts: they would store the
+            table's copy beside it.
         depth: int or `None`: passed to `generate_step` when given (a model
             run at one of its elastic depths).
         exit_threshold: float or `None`: passed to `generate_step` when
@@ -41,8 +48,7 @@ def generate(model, token_ids, max_length, sampler="greedy", jit_compile=False, 
            exit_threshold)  # fmt: skip
     if key not in cache:
         owner = weakref.ref(model)  # the cache must not keep the model alive
-        # XLA multiplies by the stored copy faster than by the table's transpose.
-        extra = {"transpose_output_once": True} if jit_compile else {}
+        extra = {"xla_layouts": True} if jit_compile else {}
         if depth is not None:
             extra["depth"] = depth
         if exit_threshold is not None:

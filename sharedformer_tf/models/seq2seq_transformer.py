@@ -173,9 +173,11 @@ class Seq2SeqTransformer(ElasticDepthModel):
         x = self._embed(self.source_embedding, encoder_token_ids, training=training)
         return self.encoder(x, padding_mask=mask, training=training, depth=depth), mask
 
-    def init_cache(self, encoder_token_ids, max_length, depth=None):
+    def init_cache(self, encoder_token_ids, max_length, depth=None, per_slot=False):
         """Encodes the source (at `depth` depths, `None`: the plan's) and
-        sets up decoding state for `max_length` decoder positions.
+        sets up decoding state for `max_length` decoder positions (the
+        self-attention cache as one tensor, or with `per_slot` as heads-first
+        `(keys, values)` pairs: see `SharedDecoder.init_cache`).
 
         Returns:
             The tuple `(self_attention_cache, cross_attention_cache,
@@ -185,8 +187,8 @@ class Seq2SeqTransformer(ElasticDepthModel):
         encoder_outputs, mask = self.encode(encoder_token_ids, depth=depth)
         cross_cache = self.decoder.compute_cross_attention_cache(encoder_outputs, depth)
         batch_size = ops.shape(encoder_token_ids)[0]
-        self_cache = self.decoder.init_cache(batch_size, max_length,
-                                             dtype=encoder_outputs.dtype)  # fmt: skip
+        self_cache = self.decoder.init_cache(batch_size, max_length, dtype=encoder_outputs.dtype,
+                                             per_slot=per_slot)  # fmt: skip
         return self_cache, cross_cache, mask
 
     def call_decoder_with_cache(self, decoder_token_ids, cache, cache_update_index, depth=None,
@@ -257,7 +259,7 @@ class Seq2SeqTransformer(ElasticDepthModel):
         return self.target_embedding(x, reverse=True), used
 
     def generate_step(self, encoder_token_ids, max_length, sampler="greedy", depth=None,
-                      exit_threshold=None, transpose_output_once=False):  # fmt: skip
+                      exit_threshold=None, xla_layouts=False):  # fmt: skip
         """Decodes up to `max_length` tokens for a batch of token ids.
 
         Uses only `keras.ops`, so it can be wrapped in a `tf.function` (with
@@ -273,21 +275,19 @@ class Seq2SeqTransformer(ElasticDepthModel):
             depth: int, one of `depths` (`None`: the plan's depth).
             exit_threshold: float or `None`: per-token early exit (see
                 `exit_logits`).
-            transpose_output_once: bool. Multiply by a transposed copy of
-                the tied output table made once before the loop (see
-                `TokenEmbedding.output_kernel`), not by the table's transpose
-                at each step: the same tokens, faster under XLA on a CPU; an
-                export would store the copy beside the table.
+            xla_layouts: bool. The same tokens with the loop's tensors laid
+                out as XLA on a CPU runs them fastest (see
+                `graph_generation.generate`); exports keep the default.
 
         Returns:
             int32 tensor `[batch, max_length]`.
         """
         c = self.config
         sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
-        kernel = self.target_embedding.output_kernel() if transpose_output_once else None
+        kernel = self.target_embedding.output_kernel() if xla_layouts else None
         encoder_token_ids = ops.convert_to_tensor(encoder_token_ids, "int32")
         batch_size = ops.shape(encoder_token_ids)[0]
-        cache = self.init_cache(encoder_token_ids, max_length + 1, depth)
+        cache = self.init_cache(encoder_token_ids, max_length + 1, depth, per_slot=xla_layouts)
         prompt = ops.concatenate(
             [
                 ops.full((batch_size, 1), c.bos_id, dtype="int32"),

@@ -120,11 +120,14 @@ class SharedCausalLM(ElasticDepthModel):
         return embed_tokens(self.token_embedding, self.position_encoding, self.embedding_dropout,
                             token_ids, start_index, training)  # fmt: skip
 
-    def init_cache(self, batch_size, max_length):
+    def init_cache(self, batch_size, max_length, per_slot=False):
         """Zero key/value cache for `max_length` positions, one slot per
         depth (per self-attention group with `kv_sharing="group"`):
-        `[batch, num_cache_slots, 2, max_length, num_heads, head_dim]`."""
-        return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype)
+        `[batch, num_cache_slots, 2, max_length, num_heads, head_dim]`, or
+        with `per_slot` a tuple of heads-first `(keys, values)` pairs (see
+        `SharedDecoder.init_cache`)."""
+        return self.decoder.init_cache(batch_size, max_length, dtype=self.compute_dtype,
+                                       per_slot=per_slot)  # fmt: skip
 
     def call_with_cache(self, token_ids, cache, cache_update_index, depth=None,
                         exit_threshold=None, output_kernel=None):  # fmt: skip
@@ -175,7 +178,7 @@ class SharedCausalLM(ElasticDepthModel):
         return self.token_embedding(x, reverse=True), used
 
     def generate_step(self, prompt_ids, max_length, sampler="greedy", depth=None,
-                      exit_threshold=None, transpose_output_once=False):  # fmt: skip
+                      exit_threshold=None, xla_layouts=False):  # fmt: skip
         """Continues each prompt to `max_length` tokens with the cache.
 
         Uses only `keras.ops` (a `tf.function` or an export can wrap it).
@@ -192,18 +195,16 @@ class SharedCausalLM(ElasticDepthModel):
             depth: int, one of `depths` (`None`: the plan's depth).
             exit_threshold: float or `None`: per-token early exit (see
                 `exit_logits`).
-            transpose_output_once: bool. Multiply by a transposed copy of
-                the tied output table made once before the loop (see
-                `TokenEmbedding.output_kernel`), not by the table's transpose
-                at each step: the same tokens, faster under XLA on a CPU; an
-                export would store the copy beside the table.
+            xla_layouts: bool. The same tokens with the loop's tensors laid
+                out as XLA on a CPU runs them fastest (see
+                `graph_generation.generate`); exports keep the default.
 
         Returns:
             int32 tensor `[batch, max_length]`.
         """
         c = self.config
         sampler = GreedySampler() if sampler == "greedy" else keras_hub.samplers.get(sampler)
-        kernel = self.token_embedding.output_kernel() if transpose_output_once else None
+        kernel = self.token_embedding.output_kernel() if xla_layouts else None
         prompt_ids = ops.convert_to_tensor(prompt_ids, "int32")
         batch_size, prompt_length = ops.shape(prompt_ids)[0], ops.shape(prompt_ids)[1]
         padding = ops.full((batch_size, max_length - prompt_length), c.pad_id, dtype="int32")
@@ -212,8 +213,8 @@ class SharedCausalLM(ElasticDepthModel):
         start = ops.min(ops.sum(ops.cast(fixed, "int32"), axis=1))
         # Prefill every position; those from `start` on are rewritten as they
         # are generated (causal attention: a position sees only earlier ones).
-        _, _, cache = self.call_with_cache(tokens, self.init_cache(batch_size, max_length), 0,
-                                           depth, exit_threshold)  # fmt: skip
+        cache = self.init_cache(batch_size, max_length, per_slot=xla_layouts)
+        _, _, cache = self.call_with_cache(tokens, cache, 0, depth, exit_threshold)
 
         def next_token(prompt, cache, index):
             token = ops.slice(prompt, [0, index - 1], [ops.shape(prompt)[0], 1])

@@ -15,9 +15,10 @@ class SharedDecoder(SharedStack):
     depths share parameters by a `SharingPlan`, with cached step-by-step
     decoding.
 
-    The caches are tensors with one slot per depth, `[batch, max_depth, 2,
-    length, num_heads, head_dim]`: a sublayer shared by several depths still
-    keeps a separate key/value history for each depth it serves. With
+    The caches have one slot per depth, one tensor `[batch, max_depth, 2,
+    length, num_heads, head_dim]` or a tuple of heads-first `(keys, values)`
+    pairs (`init_cache(..., per_slot=True)`): a sublayer shared by several
+    depths still keeps a separate key/value history for each depth it serves. With
     `kv_sharing="group"` (Mixture-of-Recursions' recursive key/value sharing)
     the depths of a self-attention group share one slot: the group's first
     depth computes the keys and values, its later depths attend to them with
@@ -79,8 +80,10 @@ class SharedDecoder(SharedStack):
             when `cross_attention_cache` is given.
         decoder_padding_mask: boolean `[batch, length]` or `None`.
         encoder_padding_mask: boolean `[batch, source_length]` or `None`.
-        self_attention_cache: `None` or `[batch, num_cache_slots, 2,
-            max_length, num_heads, head_dim]`; see `init_cache`.
+        self_attention_cache: `None`, `[batch, num_cache_slots, 2,
+            max_length, num_heads, head_dim]` or a tuple of
+            `num_cache_slots` heads-first `(keys, values)` pairs; see
+            `init_cache`. Returned in the layout it came in.
         cache_update_index: int scalar, position of `inputs[:, 0]` in the
             cache.
         cross_attention_cache: `None` or the result of
@@ -222,12 +225,22 @@ class SharedDecoder(SharedStack):
         groups = self._groups_at(depth)["self_attention"]
         return groups.index(groups[position]) != position
 
-    def init_cache(self, batch_size, max_length, dtype=None):
+    def init_cache(self, batch_size, max_length, dtype=None, per_slot=False):
         """Zero self-attention cache `[batch, num_cache_slots, 2, max_length,
-        num_heads, head_dim]`."""
+        num_heads, head_dim]`; with `per_slot`, a tuple of `num_cache_slots`
+        pairs `(keys, values)`, each `[batch, num_heads, max_length,
+        head_dim]`: separate tensors in the layout of the attention's
+        products, which a decoding loop under XLA on a CPU updates and reads
+        without copying (the stacked layout costs a copy of every slot's keys
+        and values per step and depth)."""
+        dtype = dtype or self.compute_dtype
+        if per_slot:
+            shape = (batch_size, self.num_heads, max_length, self.head_dim)
+            return tuple((ops.zeros(shape, dtype), ops.zeros(shape, dtype))
+                         for _ in range(self.num_cache_slots))  # fmt: skip
         return ops.zeros(
             (batch_size, self.num_cache_slots, 2, max_length, self.num_heads, self.head_dim),
-            dtype=dtype or self.compute_dtype,
+            dtype=dtype,
         )
 
     def compute_cross_attention_cache(self, encoder_outputs, depth=None):
@@ -273,6 +286,7 @@ class SharedDecoder(SharedStack):
                 "`cross_attention_cache`. Received: use_cross_attention=False"
             )
         length = ops.shape(inputs)[1]
+        per_slot = isinstance(self_attention_cache, (tuple, list))
         if self_attention_cache is None:
             start, key_length = 0, length
         else:
@@ -281,7 +295,11 @@ class SharedDecoder(SharedStack):
                     "`cache_update_index` is required with `self_attention_cache`. "
                     "Received: cache_update_index=None"
                 )
-            start, key_length = cache_update_index, ops.shape(self_attention_cache)[3]
+            start = cache_update_index
+            if per_slot:  # (keys, values) of slot 0: [batch, heads, max_length, head_dim]
+                key_length = ops.shape(self_attention_cache[0][0])[2]
+            else:
+                key_length = ops.shape(self_attention_cache)[3]
         self_mask = layer_utils.causal_mask(length, key_length, start)
         if decoder_padding_mask is not None and self_attention_cache is None:
             self_mask = layer_utils.merge_masks(
@@ -295,6 +313,8 @@ class SharedDecoder(SharedStack):
         full_pass_sharing = self_attention_cache is None and self.kv_sharing == "group"
         if full_pass_sharing:  # filled by each group's first depth
             slots = [None] * self.num_cache_slots
+        elif per_slot:  # decoding: every depth reads and writes its own pair
+            slots = tuple(self_attention_cache)
         else:  # decoding: every depth reads and writes its slot of the one cache tensor
             slots = self_attention_cache
         blocks = self.blocks_at(depth)
@@ -326,20 +346,29 @@ class SharedDecoder(SharedStack):
                     x, _ = blocks[position](x, self_attention_cache=slots[slot], **kwargs)
                 return x, slots
             # A depth reading its owner's keys and values writes nothing.
+            index = None if reads else cache_update_index
+            if per_slot:
+                x, pair = blocks[position](x, self_attention_cache=slots[slot],
+                                           cache_update_index=index, **kwargs)  # fmt: skip
+                return x, slots[:slot] + (pair,) + slots[slot + 1 :]
             return blocks[position](
-                x, self_attention_cache=slots, cache_slot=slot,
-                cache_update_index=None if reads else cache_update_index, **kwargs,
+                x, self_attention_cache=slots, cache_slot=slot, cache_update_index=index,
+                **kwargs,
             )  # fmt: skip
 
         def write_rest(start, x, slots):
             """Every token has exited: the remaining depths only write the
             keys and values of the copied state."""
             for position in range(start, depth):
-                if not self._reads_shared_keys(position, depth):
-                    slots = blocks[position].write_self_attention_cache(
-                        self._enter_depth(x, position), slots, cache_update_index,
-                        cache_slot=self.cache_slot(position, depth),
-                    )  # fmt: skip
+                if self._reads_shared_keys(position, depth):
+                    continue
+                slot, h = self.cache_slot(position, depth), self._enter_depth(x, position)
+                write = blocks[position].write_self_attention_cache
+                if per_slot:
+                    pair = write(h, slots[slot], cache_update_index)
+                    slots = slots[:slot] + (pair,) + slots[slot + 1 :]
+                else:
+                    slots = write(h, slots, cache_update_index, cache_slot=slot)
             return x, slots
 
         bounds = [0, *exit_points, depth]

@@ -39,6 +39,15 @@ def test_incremental_cache_equals_full_causal_attention():
         out, cache = layer(x[:, i : i + 1], attention_mask=mask, cache=cache, cache_update_index=i)
         steps.append(out)
     np.testing.assert_allclose(ops.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
+    # The same with a heads-first (keys, values) cache, written in place.
+    pair, steps = (ops.zeros((2, 2, 6, 4)), ops.zeros((2, 2, 6, 4))), []
+    for i in range(6):
+        mask = layer_utils.causal_mask(1, 6, start_index=i)
+        out, pair = layer(x[:, i : i + 1], attention_mask=mask, cache=pair, cache_update_index=i)
+        steps.append(out)
+    np.testing.assert_allclose(ops.concatenate(steps, axis=1), full, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pair[0], ops.transpose(cache[:, 0], (0, 2, 1, 3)), atol=1e-6)
+    np.testing.assert_allclose(pair[1], ops.transpose(cache[:, 1], (0, 2, 1, 3)), atol=1e-6)
 
 
 def test_precomputed_cache_equals_direct_call():
@@ -64,8 +73,8 @@ def test_heads_first_cache_equals_direct_call():
     out, returned = layer(q, attention_mask=mask, cache=(keys, values))
     np.testing.assert_allclose(out, layer(q, memory, attention_mask=mask), rtol=1e-5, atol=1e-6)
     assert returned[0] is keys and returned[1] is values
-    with pytest.raises(ValueError, match="read-only.*Received: cache_update_index=1"):
-        layer(q, cache=(keys, values), cache_update_index=1)
+    with pytest.raises(ValueError, match="one slot.*Received: cache_slot=0"):
+        layer(q, cache=(keys, values), cache_slot=0)
 
 
 def test_masked_keys_do_not_change_the_output():

@@ -119,14 +119,18 @@ def test_generate_equals_greedy_decoding_without_cache_and_keeps_prompts():
         np.testing.assert_array_equal(row, expected)
 
 
-@pytest.mark.parametrize("changes", [{}, {"embedding_dim": 8}], ids=["tied", "factorized"])
-def test_xla_generation_with_the_transposed_table_equals_plain_generation(changes):
+@pytest.mark.parametrize(
+    "changes", [{}, {"embedding_dim": 8}, {"kv_sharing": "group"}],
+    ids=["tied", "factorized", "kv_group"],
+)  # fmt: skip
+def test_xla_layouts_generate_what_plain_generation_does(changes):
+    """The transposed output table and the per-slot heads-first cache."""
     from sharedformer_tf.models import graph_generation
 
     model = SharedCausalLM(_config(**changes))
     prompts = np.array([[BOS, 5, 6, 7], [BOS, 8, 9, PAD]], "int32")
     plain = np.asarray(model.generate_step(prompts, 10))
-    once = np.asarray(model.generate_step(prompts, 10, transpose_output_once=True))
+    once = np.asarray(model.generate_step(prompts, 10, xla_layouts=True))
     compiled = np.asarray(graph_generation.generate(model, prompts, 10, jit_compile=True))
     np.testing.assert_array_equal(once, plain)
     np.testing.assert_array_equal(compiled, plain)

@@ -27,9 +27,9 @@ def _encoder(plan, **kwargs):
     return encoder
 
 
-def _stepwise(decoder, y, memory, memory_mask):
+def _stepwise(decoder, y, memory, memory_mask, per_slot=False):
     batch, length, _ = y.shape
-    cache = decoder.init_cache(batch, length)
+    cache = decoder.init_cache(batch, length, per_slot=per_slot)
     cross = decoder.compute_cross_attention_cache(memory)
     outputs = []
     for i in range(length):
@@ -65,6 +65,17 @@ def test_cached_decoding_equals_full_forward(plan, norm_first):
     steps, cache = _stepwise(decoder, y, memory, memory_mask)
     np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
     assert cache.shape == (2, plan.num_layers, 2, 6, HEADS, H // HEADS)
+    # Per-slot heads-first pairs: the same outputs, and each slot holds the
+    # stacked cache's entry in its own layout.
+    steps, pairs = _stepwise(decoder, y, memory, memory_mask, per_slot=True)
+    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+    assert len(pairs) == plan.num_layers
+    for slot, (keys, values) in enumerate(pairs):
+        assert tuple(keys.shape) == (2, HEADS, 6, H // HEADS)
+        np.testing.assert_allclose(keys, ops.transpose(cache[:, slot, 0], (0, 2, 1, 3)),
+                                   atol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(values, ops.transpose(cache[:, slot, 1], (0, 2, 1, 3)),
+                                   atol=1e-6)  # fmt: skip
 
 
 def test_cache_is_keyed_by_depth_not_by_instance():
@@ -318,9 +329,10 @@ def test_decoder_only_stack_refuses_encoder_inputs_and_round_trips():
     ).use_cross_attention
 
 
+@pytest.mark.parametrize("per_slot", [False, True], ids=["stacked", "per_slot"])
 @pytest.mark.parametrize("use_cross_attention", [False, True])
 def test_kv_sharing_is_causal_and_its_cache_of_group_slots_equals_the_full_forward(
-    use_cross_attention,
+    use_cross_attention, per_slot
 ):
     plan = SharingPlan(6, 3, strategy="cycle_rev")  # A B C C B A: owners 0, 1, 2
     decoder = SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, kv_sharing="group",
@@ -330,8 +342,11 @@ def test_kv_sharing_is_causal_and_its_cache_of_group_slots_equals_the_full_forwa
     y, memory = _x(2, 6, H), (_x(2, 4, H) if use_cross_attention else None)
     full = decoder(y, memory)
     cross = decoder.compute_cross_attention_cache(memory) if use_cross_attention else None
-    cache, steps = decoder.init_cache(2, 6), []
-    assert tuple(cache.shape) == (2, 3, 2, 6, HEADS, H // HEADS)
+    cache, steps = decoder.init_cache(2, 6, per_slot=per_slot), []
+    if per_slot:
+        assert [tuple(k.shape) for k, _ in cache] == [(2, HEADS, 6, H // HEADS)] * 3
+    else:
+        assert tuple(cache.shape) == (2, 3, 2, 6, HEADS, H // HEADS)
     for i in range(6):
         out, cache = decoder(y[:, i : i + 1], self_attention_cache=cache, cache_update_index=i,
                              cross_attention_cache=cross)  # fmt: skip
@@ -347,8 +362,8 @@ def test_kv_sharing_is_causal_and_its_cache_of_group_slots_equals_the_full_forwa
         SharedDecoder(plan, num_heads=HEADS, intermediate_dim=F, kv_sharing="layer")
 
 
-def _exit_steps(decoder, y, threshold, depth):
-    cache, steps, used = decoder.init_cache(y.shape[0], y.shape[1]), [], []
+def _exit_steps(decoder, y, threshold, depth, per_slot=False):
+    cache, steps, used = decoder.init_cache(y.shape[0], y.shape[1], per_slot=per_slot), [], []
     for i in range(y.shape[1]):
         out, cache, exits = decoder(y[:, i : i + 1], self_attention_cache=cache,
                                     cache_update_index=i, depth=depth,
@@ -383,9 +398,10 @@ def test_per_token_early_exit_cached_equals_the_full_pass_with_the_same_exits(kv
     assert mixed is not None
     full, used = decoder(y, depth=6, exit_threshold=mixed, return_exit_depths=True)
     assert np.abs(np.asarray(full) - np.asarray(plain)).max() > 1e-4
-    steps, step_used = _exit_steps(decoder, y, mixed, 6)
-    np.testing.assert_array_equal(step_used, used)
-    np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
+    for per_slot in (False, True):
+        steps, step_used = _exit_steps(decoder, y, mixed, 6, per_slot)
+        np.testing.assert_array_equal(step_used, used)
+        np.testing.assert_allclose(steps, full, rtol=1e-5, atol=1e-5)
     # Two sequences at once: a step skips only once both tokens exited.
     y2 = np.concatenate([y, _x(1, 10, H)])
     full2, used2 = decoder(y2, depth=6, exit_threshold=mixed, return_exit_depths=True)
