@@ -36,10 +36,16 @@ from sharedformer_tf.data.wav_files import decode_wav, fit_length, resample
 
 COMMANDS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes")
 LABELS = COMMANDS + ("_silence_", "_unknown_")
-# Words chosen to sound unlike every command.
-UNKNOWN_WORDS = ("apple", "basket", "candle", "dinner", "eleven", "forest", "guitar",
-                 "happy", "jacket", "kitchen", "lemon", "marble", "nature", "pencil",
-                 "rabbit", "seven", "tiger", "velvet", "window", "zebra")  # fmt: skip
+# Words chosen to sound unlike every command, of one syllable (as every
+# command is) and of more: each speaker says as many of each kind, so the
+# length of a word does not tell a command from another word.
+SHORT_UNKNOWN_WORDS = ("bath", "beach", "bed", "bird", "book", "cake", "cat", "chair", "cheese",
+                       "fish", "girl", "glass", "jam", "king", "milk", "moon", "sand", "sheep",
+                       "tree", "wheel")  # fmt: skip
+LONG_UNKNOWN_WORDS = ("apple", "basket", "candle", "dinner", "eleven", "forest", "guitar",
+                      "happy", "jacket", "kitchen", "lemon", "marble", "nature", "pencil",
+                      "rabbit", "seven", "tiger", "velvet", "window", "zebra")  # fmt: skip
+UNKNOWN_WORDS = SHORT_UNKNOWN_WORDS + LONG_UNKNOWN_WORDS
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-gb-x-gbclan",
            "en-gb-x-gbcwmd", "en-us-nyc")  # fmt: skip
 SPLITS = ("train", "validation", "test")
@@ -144,7 +150,12 @@ def engine_of(speaker):
 def _speaker_clips(speaker, unknown_per_speaker, silence_per_speaker):
     rng = np.random.default_rng(zlib.crc32(speaker.encode()))
     plan = [(speaker, word, LABELS.index(word)) for word in COMMANDS]
-    for word in rng.choice(UNKNOWN_WORDS, unknown_per_speaker, replace=False):
+    short = unknown_per_speaker // 2
+    words = [
+        *rng.choice(SHORT_UNKNOWN_WORDS, short, replace=False),
+        *rng.choice(LONG_UNKNOWN_WORDS, unknown_per_speaker - short, replace=False),
+    ]
+    for word in words:
         plan.append((speaker, str(word), LABELS.index("_unknown_")))
     return plan + [(speaker, None, LABELS.index("_silence_"))] * silence_per_speaker
 
