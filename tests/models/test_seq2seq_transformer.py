@@ -93,19 +93,20 @@ def test_forward_shape_and_dtype(model):
 def test_cached_decoding_equals_full_forward(model):
     source, target = _ids()
     full = model(_inputs(source, target))
-    cache = model.init_cache(source, max_length=target.shape[1])
-    steps = []
-    for i in range(target.shape[1]):
-        logits, hidden, cache = model.call_decoder_with_cache(target[:, i : i + 1], cache, i)
-        assert hidden.shape == (2, 1, 8)
-        steps.append(logits)
-    steps = ops.concatenate(steps, axis=1)
-    # Padded target positions attend differently in the full pass; compare
-    # the real positions.
-    real = target != PAD
-    np.testing.assert_allclose(
-        np.asarray(steps)[real], np.asarray(full)[real], rtol=1e-4, atol=1e-5
-    )
+    for per_slot in (False, True):  # the stacked cache and XLA loops' per-slot pairs
+        cache = model.init_cache(source, max_length=target.shape[1], per_slot=per_slot)
+        steps = []
+        for i in range(target.shape[1]):
+            logits, hidden, cache = model.call_decoder_with_cache(target[:, i : i + 1], cache, i)
+            assert hidden.shape == (2, 1, 8)
+            steps.append(logits)
+        steps = ops.concatenate(steps, axis=1)
+        # Padded target positions attend differently in the full pass;
+        # compare the real positions.
+        real = target != PAD
+        np.testing.assert_allclose(
+            np.asarray(steps)[real], np.asarray(full)[real], rtol=1e-4, atol=1e-5
+        )
 
 
 def _greedy_without_cache(model, source, max_length):

@@ -45,11 +45,12 @@ def test_cached_decoding_equals_the_full_forward_pass(changes):
             variable.assign(rng.normal(0, 0.3, variable.shape).astype("float32"))
     ids = _ids()
     full = np.asarray(model(ids))
-    cache, steps = model.init_cache(2, 7), []
-    for i in range(7):
-        logits, _, cache = model.call_with_cache(ids[:, i : i + 1], cache, i)
-        steps.append(np.asarray(logits))
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-4)
+    for per_slot in (False, True):  # the stacked cache and XLA loops' per-slot pairs
+        cache, steps = model.init_cache(2, 7, per_slot=per_slot), []
+        for i in range(7):
+            logits, _, cache = model.call_with_cache(ids[:, i : i + 1], cache, i)
+            steps.append(np.asarray(logits))
+        np.testing.assert_allclose(np.concatenate(steps, axis=1), full, rtol=1e-4, atol=1e-4)
 
 
 def test_kv_sharing_keeps_one_cache_slot_per_group_and_changes_later_depths():
