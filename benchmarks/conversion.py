@@ -6,8 +6,8 @@ en-fr pairs; `--app keyword_spotting` on the synthesized spoken commands;
 
 - `teacher`: the `tiny` preset's shape unshared (`--sharing none`), trained
   `--teacher-epochs` epochs (default: 5 for translate, 12 otherwise);
-- `scratch`: the shared model (`--sharing S --groups G`) trained from
-  scratch for `--epochs` epochs;
+- `scratch`: the shared model (`--sharing S --groups G [--groups-ffn F]`)
+  trained from scratch for `--epochs` epochs;
 - for each `--inits` init (and, with `--relax lora,adapter`, each init with
   per-depth LoRA deltas of rank `--rank` / adapters of width `--rank`): the
   teacher converted by `convert.to_shared`, scored right after conversion
@@ -36,6 +36,7 @@ error.
     python benchmarks/conversion.py [--app translate|keyword_spotting|classify_images]
         [--data SPEC] [--max-length N] [--teacher-epochs 5] [--epochs 1] [--seeds 0,1,2]
         [--inits stepwise,average,lower] [--relax lora,adapter] [--rank 16] [--out DIR]
+        [--distill-alpha 0.5] [--temperature 2] [--learning-rate LR (scratch, uptraining)]
         [--teacher DIR (a teacher trained by an earlier run: reused, not retrained)]
 """
 
@@ -67,11 +68,15 @@ def parse_args():
                         "for translate, 2 otherwise)")  # fmt: skip
     parser.add_argument("--sharing", default="cycle_rev")
     parser.add_argument("--groups", type=int, default=2)
+    parser.add_argument("--groups-ffn", type=int, help="feed-forward groups, if not --groups")
     parser.add_argument("--inits", default="stepwise,average,lower")
     parser.add_argument("--relax", default="", help="comma-separated: lora, adapter (also "
                         "convert with each)")  # fmt: skip
     parser.add_argument("--rank", type=int, default=16)
     parser.add_argument("--distill-alpha", default="0.5")
+    parser.add_argument("--temperature", default="2", help="distillation temperature")
+    parser.add_argument("--learning-rate", help="peak learning rate of scratch and uptraining "
+                        "(default: the preset's, the teacher's)")  # fmt: skip
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; one run per seed")  # fmt: skip
     parser.add_argument("--max-length", type=int, help="translate: longest sequence in tokens "
@@ -125,15 +130,16 @@ def score_conversion(teacher_dir, args, init, relax):
     spec = saved["run"]["data"]
     if args.app == "translate":
         teacher = Translator.load(teacher_dir)
-        plan = SharingPlan(teacher.model.encoder.num_layers, args.groups, strategy=args.sharing)
+        plan = SharingPlan(teacher.model.encoder.num_layers, args.groups, strategy=args.sharing,
+                           num_groups_ffn=args.groups_ffn)  # fmt: skip
         student = to_shared(teacher.model, plan, **options)
         metrics, _ = evaluate(Translator(student, teacher.tokenizer),
                               text_pairs.read_pairs(spec, "test"), jit_compile=True)  # fmt: skip
         return {"bleu": metrics["bleu"], "chrf": metrics["chrf"]}
     teacher, _ = classification.load_classifier(teacher_dir)
     c = teacher.config
-    student = to_shared(teacher, SharingPlan(c.plan.num_layers, args.groups, args.sharing),
-                        **options)  # fmt: skip
+    plan = SharingPlan(c.plan.num_layers, args.groups, args.sharing, num_groups_ffn=args.groups_ffn)
+    student = to_shared(teacher, plan, **options)
     if args.app == "keyword_spotting":
         data = read_audio(spec, "test", c.sample_rate, c.clip_samples, seed=saved["run"]["seed"])
         inputs = data.waveforms
@@ -222,6 +228,10 @@ def run_seed(args, seed, directory, export_lora):
         common += ["--train-examples", str(args.train_examples)]
     lengths = ["--max-length", str(args.max_length)] if args.max_length else []
     shared = ["--sharing", args.sharing, "--groups", str(args.groups)]
+    if args.groups_ffn:
+        shared += ["--groups-ffn", str(args.groups_ffn)]
+    if args.learning_rate:  # scratch and uptraining, not the teacher
+        shared += ["--learning-rate", args.learning_rate]
     rows, export = [], None
     teacher_dir, seconds = args.teacher, None
     if teacher_dir is None:
@@ -244,6 +254,7 @@ def run_seed(args, seed, directory, export_lora):
             _, seconds = app_sharing_comparison.run_app(
                 args.path, "convert", "--model", teacher_dir, "--out", out, "--init", init,
                 "--epochs", str(args.epochs), "--distill-alpha", args.distill_alpha,
+                "--temperature", args.temperature,
                 *shared, *extra, *common)  # fmt: skip
             row = score(args, out, name, seconds)
             row["before_uptraining"] = before
@@ -291,7 +302,10 @@ def main():
     targets, paired = summarize(args, rows)
     print(json.dumps({"app": args.app, "data": args.data, "max_length": args.max_length,
                       "teacher_epochs": args.teacher_epochs, "epochs": args.epochs,
-                      "sharing": args.sharing, "groups": args.groups, "seeds": args.seeds,
+                      "sharing": args.sharing, "groups": args.groups,
+                      "groups_ffn": args.groups_ffn, "seeds": args.seeds,
+                      "distill_alpha": args.distill_alpha, "temperature": args.temperature,
+                      "learning_rate": args.learning_rate,
                       "rows": rows, "targets": targets, "paired": paired,
                       "lora_export": export}))  # fmt: skip
 
