@@ -53,6 +53,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import app_sharing_comparison  # noqa: E402
 
+from sharedformer_tf.app import flags  # noqa: E402
+
 APPS = ("translate", "keyword_spotting", "classify_images")
 
 
@@ -73,10 +75,12 @@ def parse_args():
     parser.add_argument("--relax", default="", help="comma-separated: lora, adapter (also "
                         "convert with each)")  # fmt: skip
     parser.add_argument("--rank", type=int, default=16)
-    parser.add_argument("--distill-alpha", default="0.5")
-    parser.add_argument("--temperature", default="2", help="distillation temperature")
-    parser.add_argument("--learning-rate", help="peak learning rate of scratch and uptraining "
-                        "(default: the preset's, the teacher's)")  # fmt: skip
+    parser.add_argument("--distill-alpha", type=flags.weight, default=0.5)
+    parser.add_argument("--temperature", type=flags.positive_float, default=2.0,
+                        help="distillation temperature")  # fmt: skip
+    parser.add_argument("--learning-rate", type=flags.positive_float,
+                        help="peak learning rate of scratch and uptraining (default: the "
+                        "preset's, the teacher's)")  # fmt: skip
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; one run per seed")  # fmt: skip
     parser.add_argument("--max-length", type=int, help="translate: longest sequence in tokens "
@@ -231,7 +235,7 @@ def run_seed(args, seed, directory, export_lora):
     if args.groups_ffn:
         shared += ["--groups-ffn", str(args.groups_ffn)]
     if args.learning_rate:  # scratch and uptraining, not the teacher
-        shared += ["--learning-rate", args.learning_rate]
+        shared += ["--learning-rate", str(args.learning_rate)]
     rows, export = [], None
     teacher_dir, seconds = args.teacher, None
     if teacher_dir is None:
@@ -253,8 +257,8 @@ def run_seed(args, seed, directory, export_lora):
             extra = ["--relax", relax, "--rank", str(args.rank)] if relax else []
             _, seconds = app_sharing_comparison.run_app(
                 args.path, "convert", "--model", teacher_dir, "--out", out, "--init", init,
-                "--epochs", str(args.epochs), "--distill-alpha", args.distill_alpha,
-                "--temperature", args.temperature,
+                "--epochs", str(args.epochs), "--distill-alpha", str(args.distill_alpha),
+                "--temperature", str(args.temperature),
                 *shared, *extra, *common)  # fmt: skip
             row = score(args, out, name, seconds)
             row["before_uptraining"] = before
