@@ -116,7 +116,7 @@ def model_config(args, data):
         raise ValueError(f"{args.data} has {height}x{width} images; the ViT takes square ones")
     changes = {"image_size": height, "channels": channels, "num_classes": len(data.class_names),
                "plan": flags.plan_from_flags(args, config.plan),
-               **flags.depth_config(args)}  # fmt: skip
+               **flags.sharing_config(args), **flags.depth_config(args)}  # fmt: skip
     if args.pooling:
         changes["pooling"] = args.pooling
     return config.replace(**changes)
@@ -152,7 +152,8 @@ def train(args):
     run = app.TrainingRun(args)
     preset = vit_config.preset(args.preset)
     # Bad flags fail before the data is read.
-    preset.replace(plan=flags.plan_from_flags(args, preset.plan), **flags.depth_config(args))
+    preset.replace(plan=flags.plan_from_flags(args, preset.plan), **flags.sharing_config(args),
+                   **flags.depth_config(args))  # fmt: skip
     data = read_images(args.data, "train", preset.image_size, preset.channels, args.tfds_data_dir)
     config = model_config(args, data)
     train_ds, valid_ds, augment = training_datasets(args, data, run.global_batch_size)

@@ -120,7 +120,7 @@ def model_config(args, vocabulary_size):
         changes["dropout"] = args.dropout
     if args.kv_sharing is not None:
         changes["kv_sharing"] = args.kv_sharing
-    return config.replace(**flags.depth_config(args), **changes)
+    return config.replace(**flags.sharing_config(args), **flags.depth_config(args), **changes)
 
 
 def training_windows(args, documents, valid, config, tokenizer, batch_size):

@@ -178,7 +178,7 @@ def train(args):
     run = app.TrainingRun(args)
     config = audio_config.preset(args.preset)
     plan = flags.plan_from_flags(args, config.plan)  # bad flags fail before the data is read
-    config = config.replace(plan=plan, **flags.depth_config(args),
+    config = config.replace(plan=plan, **flags.sharing_config(args), **flags.depth_config(args),
                             **({"pooling": args.pooling} if args.pooling else {}),
                             **({"normalization": args.normalization}
                                if args.normalization else {}),

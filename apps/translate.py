@@ -3,6 +3,7 @@
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
     python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
     python apps/translate.py convert --model DIR --out DIR [--sharing S --groups M] [--init I]
+                                     [--share-cross-attention] [--no-per-depth-norms]
                                      [--relax lora|adapter --rank R] [--epochs N]
                                      [--distill-alpha A]
     python apps/translate.py evaluate --model DIR [--data SPEC] [--beam K] [--no-jit]
@@ -73,7 +74,9 @@ def parse_args(argv):
             "--out", required=True, help="directory for model, tokenizer, config, report"
         )
         sub.add_argument("--epochs", type=flags.positive_int, default=3 if sub is train else 1)
-        flags.add_sharing_flags(sub)
+        flags.add_sharing_flags(sub).add_argument(
+            "--share-cross-attention", action=argparse.BooleanOptionalAction,
+            help="one cross-attention for all decoder depths")  # fmt: skip
         sub.add_argument("--batch-size", type=flags.positive_int, default=64, help="per replica")
         sub.add_argument(
             "--learning-rate", type=flags.positive_float, help="peak (default: preset's)"
@@ -90,7 +93,6 @@ def parse_args(argv):
     train.add_argument("--preset", choices=sorted(seq2seq_config.PRESETS), default="tiny")
     on_off = argparse.BooleanOptionalAction
     train.add_argument("--share-encoder-decoder", action=on_off, help="decoder uses encoder groups")
-    train.add_argument("--share-cross-attention", action=on_off, help="one for all decoder depths")
     train.add_argument("--tie-embeddings", action=on_off)
     flags.add_kv_sharing_flag(train)
     train.add_argument(
@@ -155,7 +157,7 @@ def model_config(args, vocabulary_size):
         changes.update(tie_embeddings=args.tie_embeddings, tie_output=args.tie_embeddings)
     if args.kv_sharing is not None:
         changes["kv_sharing"] = args.kv_sharing
-    return config.replace(**flags.depth_config(args), **changes)
+    return config.replace(**flags.sharing_config(args), **flags.depth_config(args), **changes)
 
 
 def load_training_data(args):

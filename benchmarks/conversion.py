@@ -6,8 +6,9 @@ en-fr pairs; `--app keyword_spotting` on the synthesized spoken commands;
 
 - `teacher`: the `tiny` preset's shape unshared (`--sharing none`), trained
   `--teacher-epochs` epochs (default: 5 for translate, 12 otherwise);
-- `scratch`: the shared model (`--sharing S --groups G [--groups-ffn F]`)
-  trained from scratch for `--epochs` epochs;
+- `scratch`: the shared model (`--sharing S --groups G [--groups-ffn F]
+  [--share-cross-attention] [--no-per-depth-norms]`) trained from scratch
+  for `--epochs` epochs;
 - for each `--inits` init (and, with `--relax lora,adapter`, each init with
   per-depth LoRA deltas of rank `--rank` / adapters of width `--rank`): the
   teacher converted by `convert.to_shared`, scored right after conversion
@@ -37,6 +38,7 @@ error.
         [--data SPEC] [--max-length N] [--teacher-epochs 5] [--epochs 1] [--seeds 0,1,2]
         [--inits stepwise,average,lower] [--relax lora,adapter] [--rank 16] [--out DIR]
         [--distill-alpha 0.5] [--temperature 2] [--learning-rate LR (scratch, uptraining)]
+        [--share-cross-attention (translate)] [--no-per-depth-norms]
         [--teacher DIR (a teacher trained by an earlier run: reused, not retrained)]
 """
 
@@ -71,6 +73,13 @@ def parse_args():
     parser.add_argument("--sharing", default="cycle_rev")
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--groups-ffn", type=int, help="feed-forward groups, if not --groups")
+    parser.add_argument("--share-cross-attention", action="store_true",
+                        help="translate: one cross-attention for all decoder depths")  # fmt: skip
+    parser.add_argument(
+        "--per-depth-norms",
+        action=argparse.BooleanOptionalAction,
+        help="every depth its own layer norms (default: the teacher's)",
+    )
     parser.add_argument("--inits", default="stepwise,average,lower")
     parser.add_argument("--relax", default="", help="comma-separated: lora, adapter (also "
                         "convert with each)")  # fmt: skip
@@ -100,6 +109,8 @@ def parse_args():
         parser.error("--teacher is one seed's teacher: give one --seeds value with it")
     if args.max_length is not None and not translate:
         parser.error(f"--max-length is for --app translate. Received: --app {args.app}")
+    if args.share_cross_attention and not translate:
+        parser.error(f"--share-cross-attention is for --app translate. Received: --app {args.app}")
     if args.max_length is not None and args.max_length < 8:
         parser.error(f"--max-length must be at least 8. Received: {args.max_length}")
     if set(args.relax) - {"lora", "adapter"}:
@@ -121,29 +132,33 @@ def score(args, model_dir, name, seconds=None):
 def score_conversion(teacher_dir, args, init, relax):
     """The quality of the converted teacher before any training: BLEU and
     chrF, or test accuracy."""
-    from sharedformer_tf import SharingPlan, classification
+    from sharedformer_tf import classification
+    from sharedformer_tf.app import conversion_options
     from sharedformer_tf.convert import to_shared
     from sharedformer_tf.data import text_pairs
     from sharedformer_tf.data.audio_data import read_audio
     from sharedformer_tf.data.image_data import read_images
     from sharedformer_tf.translation import Translator, evaluate
 
-    options = dict(init=init, relax=relax, rank=args.rank if relax else None)
+    # What the app's `convert` is given (see `run_seed`), as its flags.
+    flags = argparse.Namespace(
+        layers=None, groups=args.groups, groups_ffn=args.groups_ffn, sharing=args.sharing,
+        share_scope=None, per_depth_norms=args.per_depth_norms,
+        share_cross_attention=args.share_cross_attention, init=init, relax=relax,
+        rank=args.rank if relax else None)  # fmt: skip
     with open(os.path.join(teacher_dir, "config.json")) as f:
         saved = json.load(f)
     spec = saved["run"]["data"]
     if args.app == "translate":
         teacher = Translator.load(teacher_dir)
-        plan = SharingPlan(teacher.model.encoder.num_layers, args.groups, strategy=args.sharing,
-                           num_groups_ffn=args.groups_ffn)  # fmt: skip
-        student = to_shared(teacher.model, plan, **options)
+        options = conversion_options(flags, teacher.model.encoder.num_layers)
+        student = to_shared(teacher.model, **options)
         metrics, _ = evaluate(Translator(student, teacher.tokenizer),
                               text_pairs.read_pairs(spec, "test"), jit_compile=True)  # fmt: skip
         return {"bleu": metrics["bleu"], "chrf": metrics["chrf"]}
     teacher, _ = classification.load_classifier(teacher_dir)
     c = teacher.config
-    plan = SharingPlan(c.plan.num_layers, args.groups, args.sharing, num_groups_ffn=args.groups_ffn)
-    student = to_shared(teacher, plan, **options)
+    student = to_shared(teacher, **conversion_options(flags, c.plan.num_layers))
     if args.app == "keyword_spotting":
         data = read_audio(spec, "test", c.sample_rate, c.clip_samples, seed=saved["run"]["seed"])
         inputs = data.waveforms
@@ -234,6 +249,10 @@ def run_seed(args, seed, directory, export_lora):
     shared = ["--sharing", args.sharing, "--groups", str(args.groups)]
     if args.groups_ffn:
         shared += ["--groups-ffn", str(args.groups_ffn)]
+    if args.share_cross_attention:
+        shared += ["--share-cross-attention"]
+    if args.per_depth_norms is not None:
+        shared += ["--per-depth-norms" if args.per_depth_norms else "--no-per-depth-norms"]
     if args.learning_rate:  # scratch and uptraining, not the teacher
         shared += ["--learning-rate", str(args.learning_rate)]
     rows, export = [], None
@@ -307,7 +326,9 @@ def main():
     print(json.dumps({"app": args.app, "data": args.data, "max_length": args.max_length,
                       "teacher_epochs": args.teacher_epochs, "epochs": args.epochs,
                       "sharing": args.sharing, "groups": args.groups,
-                      "groups_ffn": args.groups_ffn, "seeds": args.seeds,
+                      "groups_ffn": args.groups_ffn,
+                      "share_cross_attention": args.share_cross_attention,
+                      "per_depth_norms": args.per_depth_norms, "seeds": args.seeds,
                       "distill_alpha": args.distill_alpha, "temperature": args.temperature,
                       "learning_rate": args.learning_rate,
                       "rows": rows, "targets": targets, "paired": paired,

@@ -206,7 +206,7 @@ def change_list(text):
 
 
 # Attributes that `add_sharing_flags` adds to the parsed arguments.
-SHARING_FLAGS = ("layers", "groups", "groups_ffn", "sharing", "share_scope")
+SHARING_FLAGS = ("layers", "groups", "groups_ffn", "sharing", "share_scope", "per_depth_norms")
 
 
 def add_classifier_training_flags(parser, epochs, batch_size):
@@ -229,8 +229,8 @@ def add_classifier_training_flags(parser, epochs, batch_size):
 
 def add_sharing_flags(parser):
     """`--layers N --groups M --groups-ffn M --sharing STRATEGY --share-scope
-    SCOPE` (`--unique`, `--unique-ffn`: former names of `--groups`,
-    `--groups-ffn`)."""
+    SCOPE --[no-]per-depth-norms` (`--unique`, `--unique-ffn`: former names
+    of `--groups`, `--groups-ffn`)."""
     group = parser.add_argument_group("parameter sharing (default: the preset's plan)")
     group.add_argument("--layers", type=positive_int, help="depths per stack")
     group.add_argument("--groups", "--unique", type=positive_int, dest="groups",
@@ -239,6 +239,9 @@ def add_sharing_flags(parser):
                        help="feed-forward groups, if not --groups")  # fmt: skip
     group.add_argument("--sharing", choices=STRATEGIES, help="sharing strategy")
     group.add_argument("--share-scope", choices=SCOPES, help="sublayers that are shared")
+    group.add_argument("--per-depth-norms", action=argparse.BooleanOptionalAction,
+                       help="every depth its own layer norms (default: the preset's, on); "
+                       "off: the norms are shared with their group's sublayers")  # fmt: skip
     return group
 
 
@@ -299,6 +302,12 @@ def setup_devices(args):
 def plan_from_flags(args, plan):
     """`plan` with the sharing flags of `args` applied."""
     return plan.replace(args.layers, args.groups, args.sharing, args.share_scope, args.groups_ffn)
+
+
+def sharing_config(args):
+    """The config fields the sharing flags set beside the plan:
+    `{"per_depth_norms": ...}` when given, else `{}` (the preset's)."""
+    return {} if args.per_depth_norms is None else {"per_depth_norms": args.per_depth_norms}
 
 
 def run(commands, parser, args):

@@ -37,10 +37,16 @@ def add_conversion_flags(parser):
 
 def conversion_options(args, num_layers):
     """`to_shared`'s arguments from the flags: the sharing flags' plan
-    (default: `cycle_rev` over half the source's `num_layers` depths)."""
-    default = SharingPlan(num_layers, max(1, num_layers // 2), "cycle_rev")
-    return dict(plan=flags.plan_from_flags(args, default), init=args.init, relax=args.relax,
-                rank=args.rank)  # fmt: skip
+    (default: `cycle_rev` over half the source's `num_layers` depths) and
+    `--[no-]per-depth-norms`; with the translator's `--share-cross-attention`,
+    a decoder plan whose one cross-attention serves every depth."""
+    plan = flags.plan_from_flags(args, SharingPlan(num_layers, max(1, num_layers // 2),
+                                                   "cycle_rev"))  # fmt: skip
+    options = dict(plan=plan, init=args.init, relax=args.relax, rank=args.rank,
+                   per_depth_norms=args.per_depth_norms)  # fmt: skip
+    if getattr(args, "share_cross_attention", None):
+        options["decoder_plan"] = plan.with_assignments(cross_attention=(0,) * plan.num_layers)
+    return options
 
 
 def conversion_record(args):

@@ -120,7 +120,7 @@ def _as_block(layer):
     )
 
 
-def convert(model, plan, init, relax, rank):
+def convert(model, plan, init, relax, rank, per_depth_norms=None):
     """`to_shared` of a keras-hub model (see the module docstring and
     `to_shared` for the arguments).
 
@@ -143,6 +143,7 @@ def convert(model, plan, init, relax, rank):
                    activation=source.activation, layer_norm_epsilon=source.layer_norm_epsilon,
                    adapter_dim=rank if relax == "adapter" else None,
                    lora_rank=rank if relax == "lora" and rank else None,
+                   per_depth_norms=per_depth_norms is not False,  # keras-hub's layers: own norms
                    dtype=model.dtype_policy, name="shared_stack")  # fmt: skip
     if isinstance(source, keras_hub.layers.TransformerEncoder):
         stack = SharedEncoder(plan, **options)

@@ -28,7 +28,9 @@ def _plan_fields(model):
                      f"{type(model).__name__}")  # fmt: skip
 
 
-def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=None):
+def to_shared(
+    model, plan, init="stepwise", relax=None, rank=None, decoder_plan=None, per_depth_norms=None
+):
     """A new model of `model`'s family whose stack follows `plan`, its
     weights taken from `model` (Relaxed Recursive Transformers' conversion
     of a trained model into a looped one).
@@ -74,6 +76,12 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
             0 it is the plain shared model (no deltas).
         rank: int, the adapter width or LoRA rank (`relax` set).
         decoder_plan: a `Seq2SeqTransformer`'s decoder plan (`None`: `plan`).
+            Its explicit cross-attention assignments (`plan.with_assignments(
+            cross_attention=(0,) * depth)`: one cross-attention for every
+            depth) are converted like any other sublayer.
+        per_depth_norms: bool or `None` (the source's). `False`: the layer
+            norms join their sublayers' groups and are set by `init` like
+            them (fewer stored weights); `relax="lora"` needs them per depth.
 
     Returns:
         The converted model (same class, dtype policy and name). For a
@@ -103,11 +111,18 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
                               or rank < (relax == "adapter")):  # fmt: skip
         raise ValueError(f"`rank` must be an int >= {int(relax == 'adapter')} with "
                          f"relax={relax!r}. Received: rank={rank!r}")  # fmt: skip
+    if per_depth_norms is not None and not isinstance(per_depth_norms, bool):
+        raise ValueError(f"`per_depth_norms` must be None, True or False. Received: "
+                         f"per_depth_norms={per_depth_norms!r}")  # fmt: skip
+    if relax == "lora" and rank and per_depth_norms is False:
+        raise ValueError("LoRA deltas keep every depth's own layer norms (what makes full rank "
+                         "exact). Received: relax='lora', per_depth_norms=False")  # fmt: skip
     if keras_hub_conversion.transformer_layers(model):
         if decoder_plan is not None:
             raise ValueError("A keras-hub model has one stack: it takes `plan` only. Received: "
                              f"decoder_plan={decoder_plan!r}")  # fmt: skip
-        return keras_hub_conversion.convert(model, SharingPlan.coerce(plan), init, relax, rank)
+        return keras_hub_conversion.convert(model, SharingPlan.coerce(plan), init, relax, rank,
+                                            per_depth_norms)  # fmt: skip
     fields = _plan_fields(model)
     config = model.config
     if getattr(config, "lora_rank", None) is not None:
@@ -132,6 +147,8 @@ def to_shared(model, plan, init="stepwise", relax=None, rank=None, decoder_plan=
             raise ValueError(f"A {type(model).__name__} has no adapters; relax it with "
                              "relax='lora'. Received: relax='adapter'")  # fmt: skip
         changes["adapter_dim"] = rank
+    if per_depth_norms is not None:
+        changes["per_depth_norms"] = per_depth_norms
     if relax == "lora" and rank:
         changes.update(lora_rank=rank, per_depth_norms=True)
     target = type(model)(config.replace(**changes), dtype=model.dtype_policy, name=model.name)

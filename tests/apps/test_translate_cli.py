@@ -302,6 +302,26 @@ def test_sharing_flags_shape_the_model_config():
     assert config("--sharing", "none", "--share-encoder-decoder").share_encoder_decoder
     assert not config("--no-share-encoder-decoder").share_encoder_decoder
     assert shared.kv_sharing == "none" and config("--kv-sharing", "group").kv_sharing == "group"
+    assert shared.per_depth_norms and not config("--no-per-depth-norms").per_depth_norms
+
+
+def test_convert_flags_share_cross_attention_and_norms():
+    from sharedformer_tf.app import conversion_options
+
+    app = load_app()
+
+    def options(*flags):
+        _, args = app.parse_args(["convert", "--model", "m", "--out", "o", *flags])
+        return conversion_options(args, 4)
+
+    default = options()
+    assert default["plan"] == SharingPlan(4, 2, "cycle_rev") and "decoder_plan" not in default
+    assert default["per_depth_norms"] is None  # the teacher's
+    grouped = options("--share-cross-attention", "--no-per-depth-norms")
+    decoder = grouped["decoder_plan"]
+    assert decoder.assignments_of("cross_attention") == (0, 0, 0, 0)
+    assert decoder.assignments_of("self_attention") == (0, 1, 1, 0)
+    assert grouped["per_depth_norms"] is False
 
 
 @pytest.mark.parametrize(
@@ -466,6 +486,7 @@ def test_convert_makes_a_shared_student_of_a_trained_translator(corpus, tmp_path
         (["--layers", "3"], "keeps the source's 2 depths"),
         (["--relax", "lora"], "rank=None"),
         (["--init", "middle"], "invalid choice: 'middle'"),
+        (["--relax", "lora", "--rank", "2", "--no-per-depth-norms"], "per_depth_norms=False"),
     ]:
         code, error = exit_code_and_error(["convert", "--model", str(teacher), "--out",
                                            str(student), *argv], capsys)  # fmt: skip

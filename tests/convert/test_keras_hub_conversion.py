@@ -70,6 +70,18 @@ def test_stepwise_takes_evenly_spaced_layers_and_stores_fewer_weights(family):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs.kernel).reshape(8, 8))
     block = 4 * (8 * 8 + 8) + (8 * 16 + 16 + 16 * 8 + 8)  # two blocks stored instead of four
     assert parameter_report(converted)["unique_params"] == model.count_params() - 2 * block
+    # Group norms: each taken from its group's source layer, two depths' fewer.
+    grouped = to_shared(model, SharingPlan(4, 2, strategy="cycle"), per_depth_norms=False)
+    norms = grouped.get_layer("shared_stack").blocks
+    assert norms[0].feed_forward_norm is norms[2].feed_forward_norm
+    np.testing.assert_array_equal(
+        np.asarray(norms[1].feed_forward_norm.gamma),
+        np.asarray(model.get_layer("transformer_layer_2")._feedforward_layer_norm.gamma),
+    )
+    saved = (
+        parameter_report(converted)["unique_params"] - parameter_report(grouped)["unique_params"]
+    )
+    assert saved == 2 * 2 * 2 * 8  # 2 depths x 2 norms x (gamma, beta) of width 8
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

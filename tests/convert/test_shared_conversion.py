@@ -97,6 +97,40 @@ def test_each_init_takes_the_documented_source_layers(init, attention, feed_forw
     assert stored < parameter_report(model)["unique_params"]
 
 
+@pytest.mark.parametrize("init, depths", [("stepwise", [0]), ("average", [0, 1, 2, 3])])
+def test_one_cross_attention_and_group_norms_take_the_documented_source_layers(init, depths):
+    model, x = FAMILIES["seq2seq"]
+    _randomize(model, seed=3)
+    plan = SharingPlan(4, 2, strategy="cycle_rev")  # ABBA
+    decoder_plan = plan.with_assignments(cross_attention=(0, 0, 0, 0))
+    converted = to_shared(model, plan, init=init, decoder_plan=decoder_plan,
+                          per_depth_norms=False)  # fmt: skip
+    source, target = model.decoder.blocks, converted.decoder.blocks
+    assert len({id(block.cross_attention) for block in target}) == 1
+    for name in ("cross_attention", "cross_attention_norm"):
+        want = [np.mean([getattr(source[d], name).get_weights()[i] for d in depths], axis=0)
+                for i in range(len(getattr(source[0], name).get_weights()))]  # fmt: skip
+        for got, expected in zip(getattr(target[3], name).get_weights(), want, strict=True):
+            np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # Group B (depths 1 and 2): its norms are shared and taken like its attention.
+    assert target[1].self_attention_norm is target[2].self_attention_norm
+    assert target[0].self_attention_norm is not target[1].self_attention_norm
+    picked = [2] if init == "stepwise" else [1, 2]
+    np.testing.assert_allclose(
+        target[1].self_attention_norm.get_weights()[0],
+        np.mean([source[d].self_attention_norm.get_weights()[0] for d in picked], axis=0),
+        rtol=1e-6,
+    )
+    assert not converted.config.per_depth_norms
+    kept = to_shared(model, plan, init=init)
+    saved = parameter_report(kept)["unique_params"] - parameter_report(converted)["unique_params"]
+    # One of the plan's 2 cross-attentions (H=8: 4 kernels 8x8 and biases);
+    # 11 of the 20 per-depth norms (gamma and beta): 2 depths' of each stack
+    # (2 norms per encoder block, 3 per decoder block) and 3 cross-attention norms.
+    assert saved == 4 * (8 * 8 + 8) + (2 * 2 + 2 * 3 + 1) * 2 * 8
+    assert converted(x).shape == model(x).shape
+
+
 def test_adapters_start_at_the_plain_shared_model_and_round_trip(tmp_path):
     model, x = FAMILIES["seq2seq"]
     _randomize(model, seed=3)
@@ -187,6 +221,11 @@ def test_elastic_sources_keep_their_extra_positions():
         (lambda m: to_shared(m, NONE, rank=4), "rank=4"),
         (lambda m: to_shared(m, NONE, relax="lora", rank=-1), "rank=-1"),
         (lambda m: to_shared(m, NONE, relax="adapter", rank=0), "rank=0"),
+        (lambda m: to_shared(m, NONE, per_depth_norms=1), "per_depth_norms=1"),
+        (
+            lambda m: to_shared(m, NONE, relax="lora", rank=2, per_depth_norms=False),
+            "per_depth_norms=False",
+        ),
         (lambda m: to_shared(to_shared(m, NONE, relax="lora", rank=2), NONE), "lora_rank=2"),
     ],
 )
