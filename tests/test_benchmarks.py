@@ -352,3 +352,25 @@ def test_lm_quality_gives_lora_to_the_shared_models_only():
     assert counts["shared", 2] == counts["shared", None] + lora
     assert counts["shared_kv", 2] == counts["shared", 2]
     assert counts["unshared", 2] == counts["unshared", None]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--learning-rate", "x"], "--learning-rate"),
+        (["--temperature", "0"], "--temperature"),
+        (["--distill-alpha", "2"], "--distill-alpha"),
+        (["--app", "keyword_spotting", "--share-cross-attention"], "--share-cross-attention"),
+        (["--app", "classify_images", "--max-length", "64"], "--max-length"),
+    ],
+)
+def test_conversion_flags_are_checked_before_any_training(argv, message, monkeypatch, capsys):
+    conversion = import_benchmark("conversion")
+    monkeypatch.setattr(sys, "argv", ["conversion.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        conversion.parse_args()
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["conversion.py", "--share-cross-attention",
+                                      "--no-per-depth-norms"])  # fmt: skip
+    args = conversion.parse_args()
+    assert args.share_cross_attention and args.per_depth_norms is False
