@@ -246,9 +246,10 @@ def convert(args):
                                         seed=args.seed, drop_remainder=True)  # fmt: skip
     valid_ds = make_translation_dataset(valid, preprocessor, batch_size)
     steps = int(train_ds.cardinality()) * args.epochs
-    log.info("Converted to %s (%s init); distilling on %d pairs for %d epochs, alpha %g, "
-             "temperature %g", shared["plan"], args.init, len(pairs), args.epochs,
-             args.distill_alpha, args.temperature)  # fmt: skip
+    log.info("Converted to %s, decoder %s (%s init); distilling on %d pairs for %d epochs, "
+             "alpha %g, temperature %g", shared["plan"], shared.get("decoder_plan", "the same"),
+             args.init, len(pairs), args.epochs, args.distill_alpha,
+             args.temperature)  # fmt: skip
 
     def build(jit_compile):  # in the strategy's scope: the teacher's variables too
         distiller = app.conversion_distiller(Translator.load(args.model).model, shared, args)

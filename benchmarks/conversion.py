@@ -38,6 +38,7 @@ error.
         [--data SPEC] [--max-length N] [--teacher-epochs 5] [--epochs 1] [--seeds 0,1,2]
         [--inits stepwise,average,lower] [--relax lora,adapter] [--rank 16] [--out DIR]
         [--distill-alpha 0.5] [--temperature 2] [--learning-rate LR (scratch, uptraining)]
+        [--batch-size B (scratch, uptraining; default: the app's)]
         [--share-cross-attention (translate)] [--no-per-depth-norms]
         [--teacher DIR (a teacher trained by an earlier run: reused, not retrained)]
 """
@@ -90,6 +91,9 @@ def parse_args():
     parser.add_argument("--learning-rate", type=flags.positive_float,
                         help="peak learning rate of scratch and uptraining (default: the "
                         "preset's, the teacher's)")  # fmt: skip
+    parser.add_argument("--batch-size", type=flags.positive_int,
+                        help="per replica, of scratch and uptraining (default: the app's, the "
+                        "teacher's)")  # fmt: skip
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; one run per seed")  # fmt: skip
     parser.add_argument("--max-length", type=int, help="translate: longest sequence in tokens "
@@ -255,6 +259,8 @@ def run_seed(args, seed, directory, export_lora):
         shared += ["--per-depth-norms" if args.per_depth_norms else "--no-per-depth-norms"]
     if args.learning_rate:  # scratch and uptraining, not the teacher
         shared += ["--learning-rate", str(args.learning_rate)]
+    if args.batch_size:
+        shared += ["--batch-size", str(args.batch_size)]
     rows, export = [], None
     teacher_dir, seconds = args.teacher, None
     if teacher_dir is None:
@@ -330,7 +336,7 @@ def main():
                       "share_cross_attention": args.share_cross_attention,
                       "per_depth_norms": args.per_depth_norms, "seeds": args.seeds,
                       "distill_alpha": args.distill_alpha, "temperature": args.temperature,
-                      "learning_rate": args.learning_rate,
+                      "learning_rate": args.learning_rate, "batch_size": args.batch_size,
                       "rows": rows, "targets": targets, "paired": paired,
                       "lora_export": export}))  # fmt: skip
 

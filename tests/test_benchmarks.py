@@ -359,6 +359,7 @@ def test_lm_quality_gives_lora_to_the_shared_models_only():
     [
         (["--learning-rate", "x"], "--learning-rate"),
         (["--temperature", "0"], "--temperature"),
+        (["--batch-size", "0"], "--batch-size"),
         (["--distill-alpha", "2"], "--distill-alpha"),
         (["--app", "keyword_spotting", "--share-cross-attention"], "--share-cross-attention"),
         (["--app", "classify_images", "--max-length", "64"], "--max-length"),
