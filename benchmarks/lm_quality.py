@@ -5,7 +5,7 @@ token windows in the same order for the same number of epochs.
 
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
         [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence] [--adapter-dim D]
-        [--lora-rank R]
+        [--lora-rank R] [--embedding-dim E] [--depth-embedding]
         [--models shared,shared_kv,unshared,keras_hub]
 
 Models (`--preset`'s width, heads, feed-forward and context):
@@ -14,9 +14,14 @@ Models (`--preset`'s width, heads, feed-forward and context):
   feed-forward sublayers over `--groups-ffn` groups if given, with a
   per-depth adapter of width `--adapter-dim` if given and per-depth LoRA
   deltas of rank `--lora-rank` on its attention and feed-forward kernels if
-  given (relaxed recursions, trained from scratch with the shared weights);
+  given (relaxed recursions, trained from scratch with the shared weights),
+  an ALBERT-factorized embedding of width `--embedding-dim` if given and
+  learned per-depth vectors with `--depth-embedding` (Universal
+  Transformer);
 - `shared_kv`: the same with `kv_sharing="group"` (one KV-cache slot per group);
-- `unshared`: `--layers` depths, no sharing (and no adapters or LoRA);
+- `unshared`: `--layers` depths, no sharing (and none of the shared
+  model's adapters, LoRA, factorized embedding or depth vectors: the
+  preset's plain model);
 - `keras_hub`: `keras_hub.models.GPT2Backbone` with as many layers as the
   shared model stores blocks (its largest number of groups; pre-LN, learned
   positions, tied output, as ours), its feed-forward width chosen so that
@@ -110,7 +115,8 @@ def build(name, config, args):
     changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     if name == "unshared":
         changes.update(plan=config.plan.replace(strategy="none"), adapter_dim=None,
-                       lora_rank=None)  # fmt: skip
+                       lora_rank=None, embedding_dim=None,
+                       use_depth_embedding=False)  # fmt: skip
     return SharedCausalLM(config.replace(**changes))
 
 
@@ -224,6 +230,8 @@ def main():
     parser.add_argument("--groups-ffn", type=flags.positive_int)
     parser.add_argument("--adapter-dim", type=flags.positive_int)
     parser.add_argument("--lora-rank", type=flags.positive_int)
+    parser.add_argument("--embedding-dim", type=flags.positive_int)
+    parser.add_argument("--depth-embedding", action="store_true")
     parser.add_argument("--sharing", default="sequence")
     parser.add_argument("--context", type=flags.int_at_least(8))
     parser.add_argument("--vocab-size", type=flags.positive_int)
@@ -250,7 +258,9 @@ def main():
                           num_groups_ffn=args.groups_ffn)  # fmt: skip
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
                             max_length=args.context or preset.max_length,
-                            adapter_dim=args.adapter_dim, lora_rank=args.lora_rank)  # fmt: skip
+                            adapter_dim=args.adapter_dim, lora_rank=args.lora_rank,
+                            embedding_dim=args.embedding_dim,
+                            use_depth_embedding=args.depth_embedding)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
     train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
     test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
@@ -269,6 +279,7 @@ def main():
              for name, group in means.items()}  # fmt: skip
     summary = {"data": args.data, "preset": args.preset, "plan": plan.get_config(),
                "adapter_dim": args.adapter_dim, "lora_rank": args.lora_rank,
+               "embedding_dim": args.embedding_dim, "depth_embedding": args.depth_embedding,
                "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
                "epochs": args.epochs, "train_windows": len(train_windows),

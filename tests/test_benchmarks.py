@@ -354,6 +354,28 @@ def test_lm_quality_gives_lora_to_the_shared_models_only():
     assert counts["unshared", 2] == counts["unshared", None]
 
 
+def test_lm_quality_factorizes_and_depth_embeds_the_shared_models_only():
+    import sharedformer_tf as sf
+    from sharedformer_tf.models import causal_lm_config
+    from tests.apps.app_helpers import load_app
+
+    lm_quality = load_app(str(ROOT / "benchmarks" / "lm_quality.py"))
+    config = causal_lm_config.tiny(vocabulary_size=50, hidden_dim=16, num_heads=2,
+                                   intermediate_dim=32, max_length=8,
+                                   plan=sf.SharingPlan(4, 2, strategy="sequence"))  # fmt: skip
+    ids = np.ones((1, 8), "int32")
+    counts = {}
+    for name in ("shared", "unshared"):
+        for changes in ({}, {"embedding_dim": 4, "use_depth_embedding": True}):
+            model = lm_quality.build(name, config.replace(**changes), args=None)
+            model(ids)
+            counts[name, bool(changes)] = sf.parameter_report(model)["unique_params"]
+    # A 50 x 4 table and a 4 x 16 projection instead of 50 x 16; 4 depth
+    # vectors of 16.
+    assert counts["shared", True] == counts["shared", False] - 50 * 16 + 50 * 4 + 4 * 16 + 4 * 16
+    assert counts["unshared", True] == counts["unshared", False]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
