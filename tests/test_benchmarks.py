@@ -330,7 +330,9 @@ def test_seed_list_refuses_repeated_and_non_integer_seeds():
             comparison.seed_list(text)
 
 
-def test_lm_quality_gives_lora_to_the_shared_models_only():
+def lm_quality_param_counts(names, changes):
+    """Stored parameters of `lm_quality.build(name, ...)` for each model name
+    and config change (`changes`: label -> config fields) at a tiny size."""
     import sharedformer_tf as sf
     from sharedformer_tf.models import causal_lm_config
     from tests.apps.app_helpers import load_app
@@ -341,11 +343,17 @@ def test_lm_quality_gives_lora_to_the_shared_models_only():
                                    plan=sf.SharingPlan(4, 2, strategy="sequence"))  # fmt: skip
     ids = np.ones((1, 8), "int32")
     counts = {}
-    for name in ("shared", "shared_kv", "unshared"):
-        for rank in (None, 2):
-            model = lm_quality.build(name, config.replace(lora_rank=rank), args=None)
+    for name in names:
+        for label, fields in changes.items():
+            model = lm_quality.build(name, config.replace(**fields), args=None)
             model(ids)
-            counts[name, rank] = sf.parameter_report(model)["unique_params"]
+            counts[name, label] = sf.parameter_report(model)["unique_params"]
+    return counts
+
+
+def test_lm_quality_gives_lora_to_the_shared_models_only():
+    counts = lm_quality_param_counts(("shared", "shared_kv", "unshared"),
+                                     {None: {"lora_rank": None}, 2: {"lora_rank": 2}})  # fmt: skip
     # Rank 2 on 4 depths: A [in, 2], B [2, out] and a bias delta [out] of the
     # 4 attention kernels (16 x 16) and the two feed-forward ones (16 x 32, 32 x 16).
     lora = 4 * (2 * (4 * (16 + 16) + 2 * (16 + 32)) + 4 * 16 + 32 + 16)
@@ -355,21 +363,8 @@ def test_lm_quality_gives_lora_to_the_shared_models_only():
 
 
 def test_lm_quality_factorizes_and_depth_embeds_the_shared_models_only():
-    import sharedformer_tf as sf
-    from sharedformer_tf.models import causal_lm_config
-    from tests.apps.app_helpers import load_app
-
-    lm_quality = load_app(str(ROOT / "benchmarks" / "lm_quality.py"))
-    config = causal_lm_config.tiny(vocabulary_size=50, hidden_dim=16, num_heads=2,
-                                   intermediate_dim=32, max_length=8,
-                                   plan=sf.SharingPlan(4, 2, strategy="sequence"))  # fmt: skip
-    ids = np.ones((1, 8), "int32")
-    counts = {}
-    for name in ("shared", "unshared"):
-        for changes in ({}, {"embedding_dim": 4, "use_depth_embedding": True}):
-            model = lm_quality.build(name, config.replace(**changes), args=None)
-            model(ids)
-            counts[name, bool(changes)] = sf.parameter_report(model)["unique_params"]
+    changes = {False: {}, True: {"embedding_dim": 4, "use_depth_embedding": True}}
+    counts = lm_quality_param_counts(("shared", "unshared"), changes)
     # A 50 x 4 table and a 4 x 16 projection instead of 50 x 16; 4 depth
     # vectors of 16.
     assert counts["shared", True] == counts["shared", False] - 50 * 16 + 50 * 4 + 4 * 16 + 4 * 16
