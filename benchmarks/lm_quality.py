@@ -5,7 +5,7 @@ token windows in the same order for the same number of epochs.
 
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
         [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence] [--adapter-dim D]
-        [--lora-rank R] [--embedding-dim E] [--depth-embedding]
+        [--lora-rank R] [--embedding-dim E] [--depth-embedding] [--intermediate-dim F]
         [--models shared,shared_kv,unshared,keras_hub]
 
 Models (`--preset`'s width, heads, feed-forward and context):
@@ -15,13 +15,14 @@ Models (`--preset`'s width, heads, feed-forward and context):
   per-depth adapter of width `--adapter-dim` if given and per-depth LoRA
   deltas of rank `--lora-rank` on its attention and feed-forward kernels if
   given (relaxed recursions, trained from scratch with the shared weights),
-  an ALBERT-factorized embedding of width `--embedding-dim` if given and
+  an ALBERT-factorized embedding of width `--embedding-dim` if given,
   learned per-depth vectors with `--depth-embedding` (Universal
-  Transformer);
+  Transformer), and a feed-forward width of `--intermediate-dim` if given
+  (to fit a stored budget);
 - `shared_kv`: the same with `kv_sharing="group"` (one KV-cache slot per group);
 - `unshared`: `--layers` depths, no sharing (and none of the shared
-  model's adapters, LoRA, factorized embedding or depth vectors: the
-  preset's plain model);
+  model's adapters, LoRA, factorized embedding, depth vectors or
+  feed-forward width: the preset's plain model);
 - `keras_hub`: `keras_hub.models.GPT2Backbone` with as many layers as the
   shared model stores blocks (its largest number of groups; pre-LN, learned
   positions, tied output, as ours), its feed-forward width chosen so that
@@ -108,15 +109,16 @@ def keras_hub_shape(config):
     return layers, width + round((target - at_width) / per_unit)
 
 
-def build(name, config, args):
+def build(name, config, plain):
+    """Model `name` of `MODELS`: `config` is the shared model's, `plain` the
+    preset's config of the same plan and vocabulary, without the shared
+    model's extras, which the unshared anchor follows."""
     if name == "keras_hub":
         backbone = gpt2_backbone(config, *keras_hub_shape(config))
         return KerasHubLM(keras_hub.models.GPT2CausalLM(backbone, preprocessor=None))
-    changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     if name == "unshared":
-        changes.update(plan=config.plan.replace(strategy="none"), adapter_dim=None,
-                       lora_rank=None, embedding_dim=None,
-                       use_depth_embedding=False)  # fmt: skip
+        return SharedCausalLM(plain.replace(plan=plain.plan.replace(strategy="none")))
+    changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     return SharedCausalLM(config.replace(**changes))
 
 
@@ -157,12 +159,12 @@ def tflite_speed(model, prompts, new_tokens):
     return round(len(prompts) * new_tokens / (time.perf_counter() - start), 1)
 
 
-def run(name, config, args, train_windows, test_windows, num_bytes, seed):
+def run(name, config, plain, args, train_windows, test_windows, num_bytes, seed):
     keras.utils.set_random_seed(seed)
     # A new dataset per model: every model sees the same batches in the same order.
     train_ds = make_lm_dataset(train_windows, args.batch_size, shuffle=True, seed=seed,
                                drop_remainder=True)  # fmt: skip
-    model = build(name, config, args)
+    model = build(name, config, plain)
     steps = int(train_ds.cardinality()) * args.epochs
     training.compile_seq2seq(model, steps, args.learning_rate, None, 0.0, config.pad_id,
                              jit_compile=not args.no_jit)  # fmt: skip
@@ -232,6 +234,7 @@ def main():
     parser.add_argument("--lora-rank", type=flags.positive_int)
     parser.add_argument("--embedding-dim", type=flags.positive_int)
     parser.add_argument("--depth-embedding", action="store_true")
+    parser.add_argument("--intermediate-dim", type=flags.positive_int)
     parser.add_argument("--sharing", default="sequence")
     parser.add_argument("--context", type=flags.int_at_least(8))
     parser.add_argument("--vocab-size", type=flags.positive_int)
@@ -256,11 +259,12 @@ def main():
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     plan = sf.SharingPlan(args.layers, args.groups, strategy=args.sharing,
                           num_groups_ffn=args.groups_ffn)  # fmt: skip
-    config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
-                            max_length=args.context or preset.max_length,
-                            adapter_dim=args.adapter_dim, lora_rank=args.lora_rank,
-                            embedding_dim=args.embedding_dim,
-                            use_depth_embedding=args.depth_embedding)  # fmt: skip
+    plain = preset.replace(vocabulary_size=tokenizer.vocabulary_size(), plan=plan,
+                           max_length=args.context or preset.max_length)  # fmt: skip
+    config = plain.replace(adapter_dim=args.adapter_dim, lora_rank=args.lora_rank,
+                           embedding_dim=args.embedding_dim,
+                           use_depth_embedding=args.depth_embedding,
+                           intermediate_dim=args.intermediate_dim or preset.intermediate_dim)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
     train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
     test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
@@ -269,7 +273,9 @@ def main():
     rows = []
     for seed in args.seeds:
         for name in names:  # interleaved: a noisy machine slows all models alike
-            rows.append(run(name, config, args, train_windows, test_windows, num_bytes, seed))
+            rows.append(
+                run(name, config, plain, args, train_windows, test_windows, num_bytes, seed)
+            )
     means = {}
     for row in rows:
         means.setdefault(row["model"], []).append(row)
@@ -280,6 +286,7 @@ def main():
     summary = {"data": args.data, "preset": args.preset, "plan": plan.get_config(),
                "adapter_dim": args.adapter_dim, "lora_rank": args.lora_rank,
                "embedding_dim": args.embedding_dim, "depth_embedding": args.depth_embedding,
+               "intermediate_dim": config.intermediate_dim,
                "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
                "epochs": args.epochs, "train_windows": len(train_windows),

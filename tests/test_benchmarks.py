@@ -345,7 +345,7 @@ def lm_quality_param_counts(names, changes):
     counts = {}
     for name in names:
         for label, fields in changes.items():
-            model = lm_quality.build(name, config.replace(**fields), args=None)
+            model = lm_quality.build(name, config.replace(**fields), plain=config)
             model(ids)
             counts[name, label] = sf.parameter_report(model)["unique_params"]
     return counts
@@ -362,12 +362,14 @@ def test_lm_quality_gives_lora_to_the_shared_models_only():
     assert counts["unshared", 2] == counts["unshared", None]
 
 
-def test_lm_quality_factorizes_and_depth_embeds_the_shared_models_only():
-    changes = {False: {}, True: {"embedding_dim": 4, "use_depth_embedding": True}}
-    counts = lm_quality_param_counts(("shared", "unshared"), changes)
+def test_lm_quality_gives_its_size_and_depth_options_to_the_shared_models_only():
+    extras = {"embedding_dim": 4, "use_depth_embedding": True, "intermediate_dim": 24}
+    counts = lm_quality_param_counts(("shared", "unshared"), {False: {}, True: extras})
     # A 50 x 4 table and a 4 x 16 projection instead of 50 x 16; 4 depth
-    # vectors of 16.
-    assert counts["shared", True] == counts["shared", False] - 50 * 16 + 50 * 4 + 4 * 16 + 4 * 16
+    # vectors of 16; 2 stored feed-forward networks 8 units narrower (kernels
+    # 16 x 8 and 8 x 16, biases 8).
+    fewer = 50 * 16 - 50 * 4 - 4 * 16 - 4 * 16 + 2 * (2 * 16 * 8 + 8)
+    assert counts["shared", True] == counts["shared", False] - fewer
     assert counts["unshared", True] == counts["unshared", False]
 
 
