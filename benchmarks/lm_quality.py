@@ -264,7 +264,8 @@ def main():
     config = plain.replace(adapter_dim=args.adapter_dim, lora_rank=args.lora_rank,
                            embedding_dim=args.embedding_dim,
                            use_depth_embedding=args.depth_embedding,
-                           intermediate_dim=args.intermediate_dim or preset.intermediate_dim)  # fmt: skip
+                           intermediate_dim=args.intermediate_dim
+                           or plain.intermediate_dim)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
     train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
     test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
