@@ -30,8 +30,11 @@ Models (`--preset`'s width, heads, feed-forward and context):
   attention and feed-forward groups are equal), wrapped in `GPT2CausalLM`
   for its cached `generate`.
 
-Every model trains at `--learning-rate` (AdamW, warmup, cosine decay). Test
-perplexity and bits per byte are computed the same way for all
+Every model trains at `--learning-rate` (AdamW, warmup, cosine decay; run
+the command once per rate to tune it, and choose on the validation
+perplexity of each row, the 5% of chapters before the test chapters).
+Validation and test perplexity and bits per byte are computed the same way
+for all
 (`generation.token_nll` on the packed test chapters). Speed: cached greedy
 generation tokens/s of each model's own `generate` (ours: `SharedCausalLM.
 generate`; keras-hub: `GPT2CausalLM.generate` with its cache), and for the
@@ -159,10 +162,12 @@ def tflite_speed(model, prompts, new_tokens):
     return round(len(prompts) * new_tokens / (time.perf_counter() - start), 1)
 
 
-def run(name, config, plain, args, train_windows, test_windows, num_bytes, seed):
+def run(name, config, plain, args, windows, num_bytes, seed):
+    """Trains model `name` on `windows["train"]` and scores it on the
+    held-out `windows` (`"validation"`: for choosing a recipe, `"test"`)."""
     keras.utils.set_random_seed(seed)
     # A new dataset per model: every model sees the same batches in the same order.
-    train_ds = make_lm_dataset(train_windows, args.batch_size, shuffle=True, seed=seed,
+    train_ds = make_lm_dataset(windows["train"], args.batch_size, shuffle=True, seed=seed,
                                drop_remainder=True)  # fmt: skip
     model = build(name, config, plain)
     steps = int(train_ds.cardinality()) * args.epochs
@@ -172,11 +177,13 @@ def run(name, config, plain, args, train_windows, test_windows, num_bytes, seed)
     model.fit(train_ds, epochs=args.epochs, verbose=2)
     train_seconds = time.perf_counter() - start
     model.config = model.config or config  # token_nll reads pad_id and max_length
-    total, count, _ = token_nll(model, test_windows, args.batch_size)
-    prompts = test_windows[: args.speed_prompts, : args.prompt_tokens]
+    val_total, val_count, _ = token_nll(model, windows["validation"], args.batch_size)
+    total, count, _ = token_nll(model, windows["test"], args.batch_size)
+    prompts = windows["test"][: args.speed_prompts, : args.prompt_tokens]
     row = {
-        "model": name, "seed": seed,
+        "model": name, "seed": seed, "learning_rate": args.learning_rate,
         "unique_params": sf.parameter_report(model)["unique_params"],
+        "validation_perplexity": round(math.exp(val_total / val_count), 3),
         "test_perplexity": round(math.exp(total / count), 3),
         "test_bits_per_byte": round(total / math.log(2) / num_bytes, 5),
         "kv_cache_bytes": cache_bytes(model),
@@ -253,7 +260,8 @@ def main():
         parser.error(f"--models: unknown {sorted(set(names) - set(MODELS))}; known {MODELS}")
 
     documents = text_documents.read_documents(args.data, "train")
-    test = text_documents.read_documents(args.data, "test")
+    held_out = {split: text_documents.read_documents(args.data, split)
+                for split in ("validation", "test")}  # fmt: skip
     preset = causal_lm_config.preset(args.preset)
     proto = train_sentencepiece(documents, args.vocab_size or preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
@@ -267,20 +275,24 @@ def main():
                            intermediate_dim=args.intermediate_dim
                            or plain.intermediate_dim)  # fmt: skip
     preprocessor = CausalLMPreprocessor.for_model(config, tokenizer)
-    train_windows = pack_windows(token_stream(documents, preprocessor), config.max_length, 0)
-    test_windows = pack_windows(token_stream(test, preprocessor), config.max_length, 0,
-                                keep_last=True)  # fmt: skip
-    num_bytes = sum(len(d.encode("utf-8")) for d in test)
+    windows = {"train": pack_windows(token_stream(documents, preprocessor), config.max_length, 0)}
+    for split, texts in held_out.items():
+        windows[split] = pack_windows(token_stream(texts, preprocessor), config.max_length, 0,
+                                      keep_last=True)  # fmt: skip
+    num_bytes = sum(len(d.encode("utf-8")) for d in held_out["test"])
     rows = []
     for seed in args.seeds:
         for name in names:  # interleaved: a noisy machine slows all models alike
-            rows.append(
-                run(name, config, plain, args, train_windows, test_windows, num_bytes, seed)
-            )
+            rows.append(run(name, config, plain, args, windows, num_bytes, seed))
     means = {}
     for row in rows:
         means.setdefault(row["model"], []).append(row)
-    keys = ("test_perplexity", "test_bits_per_byte", "generate_tokens_per_second")
+    keys = (
+        "validation_perplexity",
+        "test_perplexity",
+        "test_bits_per_byte",
+        "generate_tokens_per_second",
+    )
     means = {name: {k: round(statistics.fmean(r[k] for r in group), 3) for k in keys}
              | {"unique_params": group[0]["unique_params"], "seeds": len(group)}
              for name, group in means.items()}  # fmt: skip
@@ -290,8 +302,9 @@ def main():
                "intermediate_dim": config.intermediate_dim,
                "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
-               "epochs": args.epochs, "train_windows": len(train_windows),
-               "test_tokens": int((test_windows[:, 1:] != 0).sum()), "seeds": args.seeds,
+               "epochs": args.epochs, "learning_rate": args.learning_rate,
+               "train_windows": len(windows["train"]),
+               "test_tokens": int((windows["test"][:, 1:] != 0).sum()), "seeds": args.seeds,
                "mean": means, "paired_perplexity": paired(rows, "test_perplexity"),
                "target": target(rows), "rows": rows}  # fmt: skip
     print(json.dumps(summary))
