@@ -35,7 +35,7 @@ the command once per rate to tune it, and choose on the validation
 perplexity of each row, the 5% of chapters before the test chapters).
 Validation and test perplexity and bits per byte are computed the same way
 for all
-(`generation.token_nll` on the packed test chapters). Speed: cached greedy
+(`generation.token_nll` on the packed held-out chapters). Speed: cached greedy
 generation tokens/s of each model's own `generate` (ours: `SharedCausalLM.
 generate`; keras-hub: `GPT2CausalLM.generate` with its cache), and for the
 shared model its TFLite `prefill`+`decode` file on LiteRT. The last stdout
