@@ -56,6 +56,30 @@ def paired(differences):
     return {"mean": round(mean, 4), "standard_error": se and round(se, 4), "pairs": n}
 
 
+def add_learning_rate_flags(parser, baseline_default, baseline_help):
+    """`--learning-rate` (every model's) and `--baseline-learning-rate`
+    (keras-hub's; `baseline_help` says whose) of a side-by-side benchmark."""
+    from sharedformer_tf.app.flags import positive_float  # the apps' benchmarks never need it
+
+    parser.add_argument("--learning-rate", type=positive_float,
+                        help="every model's peak learning rate (default: the preset's for "
+                        "ours, --baseline-learning-rate for keras-hub)")  # fmt: skip
+    parser.add_argument("--baseline-learning-rate", type=positive_float,
+                        default=baseline_default, help=baseline_help)  # fmt: skip
+
+
+def learning_rate(name, args, preset_rates):
+    """The peak learning rate of model `name` in a side-by-side benchmark:
+    `--learning-rate` for every model if given, else `--baseline-learning-rate`
+    for `keras_hub` and the preset's recipe (`preset_rates[args.preset]`) for
+    the sharedformer_tf models."""
+    if args.learning_rate:
+        return args.learning_rate
+    if name == "keras_hub":
+        return args.baseline_learning_rate
+    return preset_rates[args.preset]
+
+
 def run_model(app, name, args, directory):
     model_dir = os.path.join(directory, name)
     train = ["train", "--data", args.data, "--out", model_dir, "--epochs", str(args.epochs),

@@ -6,7 +6,8 @@ token windows in the same order for the same number of epochs.
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
         [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence] [--adapter-dim D]
         [--lora-rank R] [--embedding-dim E] [--depth-embedding] [--intermediate-dim F]
-        [--models shared,shared_kv,unshared,keras_hub]
+        [--models shared,shared_kv,unshared,keras_hub] [--learning-rate LR]
+        [--baseline-learning-rate LR] [--rows FILE]
 
 Models (`--preset`'s width, heads, feed-forward and context):
 
@@ -30,9 +31,12 @@ Models (`--preset`'s width, heads, feed-forward and context):
   attention and feed-forward groups are equal), wrapped in `GPT2CausalLM`
   for its cached `generate`.
 
-Every model trains at `--learning-rate` (AdamW, warmup, cosine decay; run
-the command once per rate to tune it, and choose on the validation
-perplexity of each row, the 5% of chapters before the test chapters).
+Each model trains at its own peak learning rate (AdamW, warmup, cosine
+decay): the preset's (`training.recipes.CAUSAL_LM_LEARNING_RATES`) for the
+sharedformer_tf models, `--baseline-learning-rate` for keras-hub;
+`--learning-rate` sets one for all. To tune a rate, run the command once
+per rate and choose on the validation perplexity of each row (the 5% of
+chapters before the test chapters), never on the test chapters.
 Validation and test perplexity and bits per byte are computed the same way
 for all
 (`generation.token_nll` on the packed held-out chapters). Speed: cached greedy
@@ -41,6 +45,12 @@ generate`; keras-hub: `GPT2CausalLM.generate` with its cache), and for the
 shared model its TFLite `prefill`+`decode` file on LiteRT. The last stdout
 line is one JSON object: a row per model and seed, means, and paired
 differences of test perplexity against `shared` with standard errors.
+
+With `--rows FILE` every finished row is also appended to FILE (JSON lines,
+with the settings it was trained with and the commit), and a row already
+there for the same settings, model, seed and learning rate is reused instead of trained
+again (`rows_file`): later runs of the same command with more `--seeds` add
+seeds, and the summary pairs them all.
 """
 
 import argparse
@@ -58,6 +68,7 @@ import app_sharing_comparison  # noqa: E402
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
+import rows_file  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
 from sharedformer_tf import training  # noqa: E402
@@ -72,6 +83,7 @@ from sharedformer_tf.export.causal_lm_export import (  # noqa: E402
 from sharedformer_tf.generation import token_nll  # noqa: E402
 from sharedformer_tf.models import SharedCausalLM, causal_lm_config  # noqa: E402
 from sharedformer_tf.preprocessing import CausalLMPreprocessor  # noqa: E402
+from sharedformer_tf.training import recipes  # noqa: E402
 
 MODELS = ("shared", "shared_kv", "unshared", "keras_hub")
 
@@ -162,16 +174,17 @@ def tflite_speed(model, prompts, new_tokens):
     return round(len(prompts) * new_tokens / (time.perf_counter() - start), 1)
 
 
-def run(name, config, plain, args, windows, num_bytes, seed):
+def run(name, config, plain, args, windows, num_bytes, seed, rate):
     """Trains model `name` on `windows["train"]` and scores it on the
-    held-out `windows` (`"validation"`: for choosing a recipe, `"test"`)."""
+    held-out `windows` (`"validation"`: for choosing a recipe, `"test"`)
+    at the peak learning rate `rate`."""
     keras.utils.set_random_seed(seed)
     # A new dataset per model: every model sees the same batches in the same order.
     train_ds = make_lm_dataset(windows["train"], args.batch_size, shuffle=True, seed=seed,
                                drop_remainder=True)  # fmt: skip
     model = build(name, config, plain)
     steps = int(train_ds.cardinality()) * args.epochs
-    training.compile_seq2seq(model, steps, args.learning_rate, None, 0.0, config.pad_id,
+    training.compile_seq2seq(model, steps, rate, None, 0.0, config.pad_id,
                              jit_compile=not args.no_jit)  # fmt: skip
     start = time.perf_counter()
     model.fit(train_ds, epochs=args.epochs, verbose=2)
@@ -181,7 +194,7 @@ def run(name, config, plain, args, windows, num_bytes, seed):
     total, count, _ = token_nll(model, windows["test"], args.batch_size)
     prompts = windows["test"][: args.speed_prompts, : args.prompt_tokens]
     row = {
-        "model": name, "seed": seed, "learning_rate": args.learning_rate,
+        "model": name, "seed": seed, "learning_rate": rate,
         "unique_params": sf.parameter_report(model)["unique_params"],
         "validation_perplexity": round(math.exp(val_total / val_count), 3),
         "test_perplexity": round(math.exp(total / count), 3),
@@ -228,6 +241,15 @@ def target(rows):
     }
 
 
+# The flags a row depends on besides its model, seed and learning rate: rows
+# of a `--rows` file are reused only by a run whose values of all of these
+# are equal.
+SETTINGS = ("data", "preset", "layers", "groups", "groups_ffn", "adapter_dim", "lora_rank",
+            "embedding_dim", "depth_embedding", "intermediate_dim", "sharing", "context",
+            "vocab_size", "epochs", "batch_size", "speed_prompts", "prompt_tokens",
+            "new_tokens", "no_jit")  # fmt: skip
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -247,17 +269,25 @@ def main():
     parser.add_argument("--vocab-size", type=flags.positive_int)
     parser.add_argument("--epochs", type=flags.positive_int, default=3)
     parser.add_argument("--batch-size", type=flags.positive_int, default=32)
-    parser.add_argument("--learning-rate", type=flags.positive_float, default=1e-3)
+    app_sharing_comparison.add_learning_rate_flags(parser, 1e-3, "keras-hub GPT-2's")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0])
     parser.add_argument("--speed-prompts", type=flags.positive_int, default=16)
     parser.add_argument("--prompt-tokens", type=flags.positive_int, default=16)
     parser.add_argument("--new-tokens", type=flags.positive_int, default=48)
     parser.add_argument("--no-jit", action="store_true")
+    rows_file.add_flag(parser)
     args = parser.parse_args()
     names = args.models.split(",")
     if set(names) - set(MODELS):
         parser.error(f"--models: unknown {sorted(set(names) - set(MODELS))}; known {MODELS}")
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    revision = rows_file.commit()  # read once, before anything trains
+    rows_file.check_path(parser, args.rows)
+    done = rows_file.read_rows(args.rows, settings)
+    rates = {name: app_sharing_comparison.learning_rate(name, args,
+                                                        recipes.CAUSAL_LM_LEARNING_RATES)
+             for name in names}  # fmt: skip
 
     documents = text_documents.read_documents(args.data, "train")
     held_out = {split: text_documents.read_documents(args.data, split)
@@ -283,7 +313,13 @@ def main():
     rows = []
     for seed in args.seeds:
         for name in names:  # interleaved: a noisy machine slows all models alike
-            rows.append(run(name, config, plain, args, windows, num_bytes, seed))
+            if (name, seed, rates[name]) in done:
+                rows.append(done[(name, seed, rates[name])])
+                continue
+            row = run(name, config, plain, args, windows, num_bytes, seed, rates[name])
+            row.update(settings=settings, commit=revision)
+            rows.append(row)
+            rows_file.append_row(args.rows, row)
     means = {}
     for row in rows:
         means.setdefault(row["model"], []).append(row)
@@ -302,7 +338,8 @@ def main():
                "intermediate_dim": config.intermediate_dim,
                "keras_hub_layers_and_width": keras_hub_shape(config),
                "context": config.max_length, "vocabulary_size": config.vocabulary_size,
-               "epochs": args.epochs, "learning_rate": args.learning_rate,
+               "epochs": args.epochs,
+               "learning_rates": {name: rates[name] for name in names},
                "train_windows": len(windows["train"]),
                "test_tokens": int((windows["test"][:, 1:] != 0).sum()), "seeds": args.seeds,
                "mean": means, "paired_perplexity": paired(rows, "test_perplexity"),

@@ -23,7 +23,8 @@ keras-hub model at the corpus' vocabulary and at the preset's.
 
 With `--rows FILE` every finished row is also appended to FILE (JSON lines,
 each with the settings it was trained with), and a row already there for the
-same settings, model and seed is reused instead of trained again: seeds too
+same settings, model, seed and learning rate is reused instead of trained again
+(`rows_file`): seeds too
 long for one sitting can be added by later runs of the same command with
 more `--seeds`, and the summary pairs them all.
 """
@@ -31,7 +32,6 @@ more `--seeds`, and the summary pairs them all.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -43,6 +43,7 @@ import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import keras_hub_baseline  # noqa: E402
 import numpy as np  # noqa: E402
+import rows_file  # noqa: E402
 
 import sharedformer_tf as sf  # noqa: E402
 from sharedformer_tf import training  # noqa: E402
@@ -108,8 +109,9 @@ def stored_params_vs_keras_hub(config, baseline_layers):
             "keras_hub": baseline, "ratio": round(shared / baseline, 3)}  # fmt: skip
 
 
-def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
-    """Builds, trains and scores the model called `name`; returns its row."""
+def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser, rate):
+    """Builds, trains at the peak learning rate `rate` and scores the model
+    called `name`; returns its row."""
     if name in ("shared", "shared_kv", "unshared"):
         if name == "shared_kv":
             config = config.replace(kv_sharing="group")
@@ -120,7 +122,6 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
                                     cross_attention_plan=None, adapter_dim=None)  # fmt: skip
         model = Seq2SeqTransformer(config)
         translator = Translator(model, tokenizer)
-        rate = args.learning_rate or recipes.SEQ2SEQ_LEARNING_RATES[args.preset]
         return run(name, model, translator.translate, train_ds, tokens, test, args, rate)
     if name != "keras_hub":
         parser.error(f"unknown model {name!r}")
@@ -135,43 +136,14 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser):
         return outputs
 
     layers = f"{args.baseline_layers}+{args.baseline_layers}"
-    rate = args.learning_rate or args.baseline_learning_rate
     return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, test, args, rate)
 
 
-# The flags a row depends on: rows of a `--rows` file are reused only by a
-# run whose values of all of these are equal.
+# The flags a row depends on besides its model, seed and learning rate: rows
+# of a `--rows` file are reused only by a run whose values of all of these
+# are equal.
 SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_examples",
-            "batch_size", "learning_rate", "baseline_learning_rate", "baseline_layers",
-            "no_jit")  # fmt: skip
-
-
-def commit():
-    """The repository's commit (where a row was trained), or `None` (no git,
-    or not a checkout)."""
-    try:
-        result = subprocess.run(["git", "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True,
-                                cwd=os.path.dirname(os.path.abspath(__file__)))  # fmt: skip
-    except OSError:
-        return None
-    return result.stdout.strip() or None
-
-
-def read_rows(path, settings):
-    """The rows of the JSON-lines file `path` (if it exists) trained with
-    `settings`, keyed by `(model, seed)`."""
-    if not path or not os.path.exists(path):
-        return {}
-    rows = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}, line {number}: not a JSON row ({error})") from None
-    return {(r["model"], r["seed"]): r for r in rows if r.get("settings") == settings}
+            "batch_size", "baseline_layers", "no_jit")  # fmt: skip
 
 
 def summarize(rows, seeds):
@@ -208,35 +180,21 @@ def main():
                         help="longest sequence in tokens (default: the preset's)")  # fmt: skip
     parser.add_argument("--test-examples", type=flags.positive_int, default=1000)
     parser.add_argument("--batch-size", type=flags.positive_int, default=64)
-    parser.add_argument(
-        "--learning-rate",
-        type=flags.positive_float,
-        help="every model's peak learning rate (default: the preset's for "
-        "sharedformer_tf models, --baseline-learning-rate for keras-hub)",
-    )
-    parser.add_argument(
-        "--baseline-learning-rate",
-        type=flags.positive_float,
-        default=1e-3,
-        help="keras-hub's (post-LN; the best of 5e-4, 1e-3, 2e-3 for small)",
+    app_sharing_comparison.add_learning_rate_flags(
+        parser, 1e-3, "keras-hub's (post-LN; the best of 5e-4, 1e-3, 2e-3 for small)"
     )
     parser.add_argument("--baseline-layers", type=flags.positive_int, default=3)
     parser.add_argument("--models", default="shared,unshared,keras_hub")
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; every model per seed")  # fmt: skip
     parser.add_argument("--no-jit", action="store_true")
-    parser.add_argument("--rows", help="JSON-lines file of finished rows: appended to, and "
-                        "rows of the same settings are reused")  # fmt: skip
+    rows_file.add_flag(parser)
     args = parser.parse_args()
     seeds = args.seeds
     settings = {key: getattr(args, key) for key in SETTINGS}
-    revision = commit()  # read once, before anything trains
-    if args.rows and not os.path.isdir(os.path.dirname(os.path.abspath(args.rows))):
-        parser.error(f"--rows: no directory for {args.rows!r}")
-    try:
-        done = read_rows(args.rows, settings)
-    except ValueError as error:
-        parser.error(f"--rows: {error}")
+    revision = rows_file.commit()  # read once, before anything trains
+    rows_file.check_path(parser, args.rows)
+    done = rows_file.read_rows(args.rows, settings)
 
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
@@ -252,8 +210,9 @@ def main():
         for name in args.models.split(","):
             layers = args.baseline_layers
             key = (f"keras_hub_{layers}+{layers}" if name == "keras_hub" else name, seed)
-            if key in done:
-                rows.append(done[key])
+            rate = app_sharing_comparison.learning_rate(name, args, recipes.SEQ2SEQ_LEARNING_RATES)
+            if (*key, rate) in done:
+                rows.append(done[(*key, rate)])
                 continue
             # A new dataset per model: every model sees the same batches in
             # the same order (iterating one shuffled dataset again reshuffles).
@@ -263,12 +222,10 @@ def main():
             tokens = target_tokens(train_ds)
             keras.utils.set_random_seed(seed)
             row, signature = run_model(name, config, tokenizer, train_ds, tokens, test, args,
-                                       parser)  # fmt: skip
+                                       parser, rate)  # fmt: skip
             row.update(seed=seed, signature=signature, settings=settings, commit=revision)
             rows.append(row)
-            if args.rows:
-                with open(args.rows, "a") as f:
-                    f.write(json.dumps(row) + "\n")
+            rows_file.append_row(args.rows, row)
     means, paired = summarize(rows, seeds)
     signature = rows[-1]["signature"]
     summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,

@@ -238,23 +238,31 @@ def test_conversion_summary_pairs_each_conversion_with_scratch_of_its_seed():
     assert paired["converted_lower / teacher"]["mean"] == pytest.approx(0.9167, abs=1e-4)
 
 
-def test_translate_quality_reuses_only_rows_of_the_same_settings(tmp_path):
-    translate_quality = import_benchmark("translate_quality")
+def test_rows_file_reuses_only_rows_of_the_same_settings(tmp_path):
+    rows_file = import_benchmark("rows_file")
     settings = {"data": "bible:es-en", "epochs": 5}
     rows = [
-        {"model": "shared", "seed": 0, "settings": settings, "bleu": 12.0},
-        {"model": "shared", "seed": 1, "settings": {**settings, "epochs": 3}, "bleu": 9.0},
-        {"model": "keras_hub_3+3", "seed": 0, "settings": settings, "bleu": 10.0},
-    ]
+        {"model": "shared", "seed": 0, "learning_rate": 1e-3, "settings": settings},
+        {"model": "shared", "seed": 0, "learning_rate": 2e-3, "settings": settings},
+        {"model": "shared", "seed": 1, "learning_rate": 1e-3,
+         "settings": {**settings, "epochs": 3}},
+        # Written by an older version that recorded one more setting.
+        {"model": "keras_hub_3+3", "seed": 0, "learning_rate": 1e-3,
+         "settings": {**settings, "no_jit": False}},
+        # An older version that did not record `epochs`: not the same settings.
+        {"model": "keras_hub_3+3", "seed": 1, "learning_rate": 1e-3,
+         "settings": {"data": "bible:es-en"}},
+    ]  # fmt: skip
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = translate_quality.read_rows(str(path), settings)
-    # The 3-epoch row is another run's: not reused.
-    assert sorted(done) == [("keras_hub_3+3", 0), ("shared", 0)]
-    assert translate_quality.read_rows(str(tmp_path / "missing.jsonl"), settings) == {}
+    done = rows_file.read_rows(str(path), settings)
+    # The 3-epoch row is another run's: not reused; both rates of seed 0 are kept.
+    assert sorted(done) == [("keras_hub_3+3", 0, 1e-3), ("shared", 0, 1e-3), ("shared", 0, 2e-3)]
+    assert done[("shared", 0, 2e-3)] == rows[1]
+    assert rows_file.read_rows(str(tmp_path / "missing.jsonl"), settings) == {}
     path.write_text(json.dumps(rows[0]) + "\n{not json\n")
     with pytest.raises(ValueError, match="rows.jsonl, line 2: not a JSON row"):
-        translate_quality.read_rows(str(path), settings)
+        rows_file.read_rows(str(path), settings)
 
 
 def test_translate_quality_summary_pairs_models_by_seed():
@@ -394,3 +402,44 @@ def test_conversion_flags_are_checked_before_any_training(argv, message, monkeyp
                                       "--no-per-depth-norms"])  # fmt: skip
     args = conversion.parse_args()
     assert args.share_cross_attention and args.per_depth_norms is False
+
+
+def test_lm_quality_rows_file_adds_seeds_and_retrains_rows_of_another_rate(tmp_path):
+    from sharedformer_tf.training import recipes
+    from tests.generation.lm_fixtures import sentences
+
+    corpus = tmp_path / "story.txt"
+    corpus.write_text("".join(f"{s}\n" for s in sentences(300)), encoding="utf-8")
+    rows_path = tmp_path / "rows.jsonl"
+
+    def benchmark(*extra):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "benchmarks" / "lm_quality.py"), "--data",
+             f"text:{corpus}", "--layers", "2", "--groups", "1", "--vocab-size", "48",
+             "--context", "16", "--batch-size", "8", "--epochs", "1", "--models",
+             "shared,keras_hub", "--baseline-learning-rate", "3e-3", "--speed-prompts", "2",
+             "--prompt-tokens", "4", "--new-tokens", "4", "--no-jit", "--rows", str(rows_path),
+             *extra],
+            capture_output=True, text=True, timeout=900, cwd=ROOT,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    first = benchmark("--seeds", "0")
+    shared, keras_hub = first["rows"]
+    assert shared["learning_rate"] == recipes.CAUSAL_LM_LEARNING_RATES["tiny"]
+    assert keras_hub["learning_rate"] == 3e-3
+    assert first["learning_rates"] == {"shared": shared["learning_rate"], "keras_hub": 3e-3}
+    written = [json.loads(line) for line in rows_path.read_text().splitlines()]
+    assert written == first["rows"]
+    # A row of another rate (an older recipe) is trained again, not reused.
+    written[1]["learning_rate"] = 9e-3
+    rows_path.write_text("".join(json.dumps(r) + "\n" for r in written))
+    second = benchmark("--seeds", "0,1")
+    assert second["rows"][0] == shared  # reused: the same train seconds
+    assert [(r["model"], r["seed"]) for r in second["rows"]] == [
+        ("shared", 0), ("keras_hub", 0), ("shared", 1), ("keras_hub", 1)]  # fmt: skip
+    assert second["rows"][1]["learning_rate"] == 3e-3
+    assert second["paired_perplexity"]["keras_hub - shared"]["pairs"] == 2
+    assert len(rows_path.read_text().splitlines()) == 2 + 3
