@@ -57,27 +57,26 @@ def paired(differences):
 
 
 def add_learning_rate_flags(parser, baseline_default, baseline_help):
-    """`--learning-rate` (every model's) and `--baseline-learning-rate`
-    (keras-hub's; `baseline_help` says whose) of a side-by-side benchmark."""
+    """`--learning-rate` (the sharedformer_tf models') and
+    `--baseline-learning-rate` (keras-hub's; `baseline_help` says whose) of a
+    side-by-side benchmark: each model family is tuned on its own."""
     from sharedformer_tf.app.flags import positive_float  # the apps' benchmarks never need it
 
     parser.add_argument("--learning-rate", type=positive_float,
-                        help="every model's peak learning rate (default: the preset's for "
-                        "ours, --baseline-learning-rate for keras-hub)")  # fmt: skip
+                        help="peak learning rate of the sharedformer_tf models (default: "
+                        "the preset's)")  # fmt: skip
     parser.add_argument("--baseline-learning-rate", type=positive_float,
                         default=baseline_default, help=baseline_help)  # fmt: skip
 
 
 def learning_rate(name, args, preset_rates):
     """The peak learning rate of model `name` in a side-by-side benchmark:
-    `--learning-rate` for every model if given, else `--baseline-learning-rate`
-    for `keras_hub` and the preset's recipe (`preset_rates[args.preset]`) for
-    the sharedformer_tf models."""
-    if args.learning_rate:
-        return args.learning_rate
+    `--baseline-learning-rate` for `keras_hub`; for the sharedformer_tf
+    models `--learning-rate`, or the preset's recipe
+    (`preset_rates[args.preset]`) without it."""
     if name == "keras_hub":
         return args.baseline_learning_rate
-    return preset_rates[args.preset]
+    return args.learning_rate or preset_rates[args.preset]
 
 
 def run_model(app, name, args, directory):

@@ -31,15 +31,14 @@ Models (`--preset`'s width, heads, feed-forward and context):
   attention and feed-forward groups are equal), wrapped in `GPT2CausalLM`
   for its cached `generate`.
 
-Each model trains at its own peak learning rate (AdamW, warmup, cosine
-decay): the preset's (`training.recipes.CAUSAL_LM_LEARNING_RATES`) for the
-sharedformer_tf models, `--baseline-learning-rate` for keras-hub;
-`--learning-rate` sets one for all. To tune a rate, run the command once
-per rate and choose on the validation perplexity of each row (the 5% of
-chapters before the test chapters), never on the test chapters.
+Each model family trains at its own peak learning rate (AdamW, warmup,
+cosine decay): `--learning-rate` for the sharedformer_tf models (default:
+the preset's, `training.recipes.CAUSAL_LM_LEARNING_RATES`),
+`--baseline-learning-rate` for keras-hub. To tune a rate, run the command
+once per rate and choose on the validation perplexity of each row (the 5%
+of chapters before the test chapters), never on the test chapters.
 Validation and test perplexity and bits per byte are computed the same way
-for all
-(`generation.token_nll` on the packed held-out chapters). Speed: cached greedy
+for all (`generation.token_nll` on the packed held-out chapters). Speed: cached greedy
 generation tokens/s of each model's own `generate` (ours: `SharedCausalLM.
 generate`; keras-hub: `GPT2CausalLM.generate` with its cache), and for the
 shared model its TFLite `prefill`+`decode` file on LiteRT. The last stdout
@@ -48,9 +47,9 @@ differences of test perplexity against `shared` with standard errors.
 
 With `--rows FILE` every finished row is also appended to FILE (JSON lines,
 with the settings it was trained with and the commit), and a row already
-there for the same settings, model, seed and learning rate is reused instead of trained
-again (`rows_file`): later runs of the same command with more `--seeds` add
-seeds, and the summary pairs them all.
+there for the same settings, model, seed and learning rate is reused
+instead of trained again (`rows_file`): later runs of the same command with
+more `--seeds` add seeds, and the summary pairs them all.
 """
 
 import argparse

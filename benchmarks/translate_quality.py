@@ -11,11 +11,11 @@ preset's shape without sharing) and `keras_hub`.
                                            [--max-length N] [--models shared,keras_hub]
                                            [--seeds 0,1] [--rows FILE]
 
-The keras-hub model gets the preset's dropout. Each model trains at its own
-peak learning rate: the preset's (`training.recipes.SEQ2SEQ_LEARNING_RATES`) for the
-sharedformer_tf models, `--baseline-learning-rate` for keras-hub (post-LN, it
-needs a lower one); `--learning-rate` sets one for all. The last stdout line
-is one JSON object with a row per model and seed (with its learning rate),
+The keras-hub model gets the preset's dropout. Each model family trains at
+its own peak learning rate: `--learning-rate` for the sharedformer_tf models
+(default: the preset's, `training.recipes.SEQ2SEQ_LEARNING_RATES`),
+`--baseline-learning-rate` for keras-hub (post-LN, it needs a lower one).
+The last stdout line is one JSON object with a row per model and seed (with its learning rate),
 each model's mean over the seeds, the paired differences of every model
 from `shared` over the seeds (BLEU and chrF, mean and standard error),
 sacrebleu's signatures, and the stored parameters of the preset against the

@@ -1,3 +1,4 @@
+import argparse
 import json
 import os
 import pathlib
@@ -329,13 +330,23 @@ def test_elastic_depth_summary_pairs_each_model_with_the_single_model_of_its_see
 
 
 def test_seed_list_refuses_repeated_and_non_integer_seeds():
-    import argparse
 
     comparison = import_benchmark("app_sharing_comparison")
     assert comparison.seed_list("2,0,1") == [2, 0, 1]
     for text in ("0,0", "0,x", ""):
         with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
             comparison.seed_list(text)
+
+
+def test_each_model_family_trains_at_its_own_learning_rate():
+    comparison = import_benchmark("app_sharing_comparison")
+    rates = {"tiny": 1e-3, "small": 2e-3}
+    args = argparse.Namespace(preset="small", learning_rate=None, baseline_learning_rate=5e-4)
+    assert [comparison.learning_rate(n, args, rates) for n in ("shared", "keras_hub")] == [
+        2e-3, 5e-4]  # fmt: skip
+    args.learning_rate = 8e-3  # the sharedformer_tf models' only
+    assert [comparison.learning_rate(n, args, rates) for n in ("unshared", "keras_hub")] == [
+        8e-3, 5e-4]  # fmt: skip
 
 
 def lm_quality_param_counts(names, changes):
