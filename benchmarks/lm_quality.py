@@ -6,7 +6,7 @@ token windows in the same order for the same number of epochs.
     python benchmarks/lm_quality.py [--data bible:en] [--epochs 3] [--seeds 0,1,2]
         [--layers 8 --groups 4 [--groups-ffn G] --sharing sequence] [--adapter-dim D]
         [--lora-rank R] [--embedding-dim E] [--depth-embedding] [--intermediate-dim F]
-        [--models shared,shared_kv,unshared,keras_hub] [--learning-rate LR]
+        [--models shared,shared_kv,unshared,shallow,keras_hub] [--learning-rate LR]
         [--baseline-learning-rate LR] [--rows FILE]
 
 Models (`--preset`'s width, heads, feed-forward and context):
@@ -24,6 +24,12 @@ Models (`--preset`'s width, heads, feed-forward and context):
 - `unshared`: `--layers` depths, no sharing (and none of the shared
   model's adapters, LoRA, factorized embedding, depth vectors or
   feed-forward width: the preset's plain model);
+- `shallow`: the unshared model of as many depths as the shared model
+  stores blocks (its largest number of groups), at the shared model's
+  feed-forward width: the same stored size up to the shared model's
+  per-depth norms, from the same code (MobileLLM's comparison: deeper with
+  sharing against shallower without, at equal size, with nothing else
+  different);
 - `keras_hub`: `keras_hub.models.GPT2Backbone` with as many layers as the
   shared model stores blocks (its largest number of groups; pre-LN, learned
   positions, tied output, as ours), its feed-forward width chosen so that
@@ -84,7 +90,7 @@ from sharedformer_tf.models import SharedCausalLM, causal_lm_config  # noqa: E40
 from sharedformer_tf.preprocessing import CausalLMPreprocessor  # noqa: E402
 from sharedformer_tf.training import recipes  # noqa: E402
 
-MODELS = ("shared", "shared_kv", "unshared", "keras_hub")
+MODELS = ("shared", "shared_kv", "unshared", "shallow", "keras_hub")
 
 
 class KerasHubLM(keras.Model):
@@ -110,12 +116,16 @@ def gpt2_backbone(config, num_layers, intermediate_dim):
     )  # fmt: skip
 
 
+def stored_blocks(plan):
+    """How many blocks a model of `plan` stores: its largest number of groups."""
+    return max(plan.groups_of("self_attention"), plan.groups_of("feed_forward"))
+
+
 def keras_hub_shape(config):
     """`(num_layers, intermediate_dim)` of the GPT-2 backbone that stores as
     many parameters as the shared model of `config` (parameters grow
     linearly with the feed-forward width)."""
-    plan = config.plan
-    layers = max(plan.groups_of("self_attention"), plan.groups_of("feed_forward"))
+    layers = stored_blocks(config.plan)
     target = sf.parameter_report(SharedCausalLM(config))["unique_params"]
     width = config.intermediate_dim
     at_width = gpt2_backbone(config, layers, width).count_params()
@@ -132,6 +142,10 @@ def build(name, config, plain):
         return KerasHubLM(keras_hub.models.GPT2CausalLM(backbone, preprocessor=None))
     if name == "unshared":
         return SharedCausalLM(plain.replace(plan=plain.plan.replace(strategy="none")))
+    if name == "shallow":
+        blocks = stored_blocks(config.plan)
+        plan = plain.plan.replace(num_layers=blocks, strategy="none")
+        return SharedCausalLM(plain.replace(plan=plan, intermediate_dim=config.intermediate_dim))
     changes = {"kv_sharing": "group"} if name == "shared_kv" else {}
     return SharedCausalLM(config.replace(**changes))
 

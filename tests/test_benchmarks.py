@@ -392,6 +392,16 @@ def test_lm_quality_gives_its_size_and_depth_options_to_the_shared_models_only()
     assert counts["unshared", True] == counts["unshared", False]
 
 
+def test_lm_quality_shallow_model_stores_the_shared_blocks_without_sharing():
+    counts = lm_quality_param_counts(("shared", "shallow"),
+                                     {32: {}, 24: {"intermediate_dim": 24}})  # fmt: skip
+    # 4 depths over 2 groups against 2 unshared depths at the same
+    # feed-forward width: the same blocks, but the shared model keeps its
+    # two layer norms (scale and offset of 16) at each of its 2 extra depths.
+    for width in (32, 24):
+        assert counts["shallow", width] == counts["shared", width] - 2 * 2 * 2 * 16
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
