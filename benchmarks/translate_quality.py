@@ -10,13 +10,17 @@ preset's shape without sharing) and `keras_hub`.
     python benchmarks/translate_quality.py [--preset tiny] [--epochs 3] [--data builtin:en-fr]
                                            [--max-length N] [--models shared,keras_hub]
                                            [--seeds 0,1] [--rows FILE]
+                                           [--validation-examples N]
 
 The keras-hub model gets the preset's dropout. Each model family trains at
 its own peak learning rate: `--learning-rate` for the sharedformer_tf models
 (default: the preset's, `training.recipes.SEQ2SEQ_LEARNING_RATES`),
 `--baseline-learning-rate` for keras-hub (post-LN, it needs a lower one).
-The last stdout line is one JSON object with a row per model and seed (with its learning rate),
-each model's mean over the seeds, the paired differences of every model
+With `--validation-examples N` each row also scores the first N pairs of
+the validation split (`validation_bleu`, `validation_chrf`): choose a
+recipe on those, never on the test pairs. The last stdout line is one
+JSON object with a row per model and seed (with its learning rate), each
+model's mean over the seeds, the paired differences of every model
 from `shared` over the seeds (BLEU and chrF, mean and standard error),
 sacrebleu's signatures, and the stored parameters of the preset against the
 keras-hub model at the corpus' vocabulary and at the preset's.
@@ -69,7 +73,11 @@ def target_tokens(dataset):
     return int(sum(int(np.sum(labels != 0)) for _, labels in dataset.as_numpy_iterator()))
 
 
-def run(name, model, translator_fn, train_ds, tokens, test, args, learning_rate):
+def run(name, model, translator_fn, train_ds, tokens, held_out, args, learning_rate):
+    """Trains `model` and scores it on the `held_out["test"]` pairs, and on
+    `held_out["validation"]` if any (to choose a recipe without the test
+    pairs)."""
+    test = held_out["test"]
     steps = int(train_ds.cardinality()) * args.epochs
     training.compile_seq2seq(model, steps, learning_rate, jit_compile=not args.no_jit)
     timer = EpochTimer()
@@ -88,6 +96,10 @@ def run(name, model, translator_fn, train_ds, tokens, test, args, learning_rate)
     steady = timer.seconds[1:] or timer.seconds
     row["train_tokens_per_second"] = round(tokens / (sum(steady) / len(steady)), 1)
     row["decode_sentences_per_second"] = round(len(test) / decode_seconds, 1)
+    if held_out["validation"]:
+        sources, references = zip(*held_out["validation"], strict=True)
+        scores = score(translator_fn(list(sources)), list(references))
+        row.update(validation_bleu=scores["bleu"], validation_chrf=scores["chrf"])
     print(json.dumps(row), flush=True)
     return row, signature
 
@@ -109,7 +121,7 @@ def stored_params_vs_keras_hub(config, baseline_layers):
             "keras_hub": baseline, "ratio": round(shared / baseline, 3)}  # fmt: skip
 
 
-def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser, rate):
+def run_model(name, config, tokenizer, train_ds, tokens, held_out, args, parser, rate):
     """Builds, trains at the peak learning rate `rate` and scores the model
     called `name`; returns its row."""
     if name in ("shared", "shared_kv", "unshared"):
@@ -122,7 +134,7 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser, rat
                                     cross_attention_plan=None, adapter_dim=None)  # fmt: skip
         model = Seq2SeqTransformer(config)
         translator = Translator(model, tokenizer)
-        return run(name, model, translator.translate, train_ds, tokens, test, args, rate)
+        return run(name, model, translator.translate, train_ds, tokens, held_out, args, rate)
     if name != "keras_hub":
         parser.error(f"unknown model {name!r}")
     model = build_baseline(config, args.baseline_layers)
@@ -136,14 +148,14 @@ def run_model(name, config, tokenizer, train_ds, tokens, test, args, parser, rat
         return outputs
 
     layers = f"{args.baseline_layers}+{args.baseline_layers}"
-    return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, test, args, rate)
+    return run(f"keras_hub_{layers}", model, translate, train_ds, tokens, held_out, args, rate)
 
 
 # The flags a row depends on besides its model, seed and learning rate: rows
 # of a `--rows` file are reused only by a run whose values of all of these
 # are equal.
 SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_examples",
-            "batch_size", "baseline_layers", "no_jit")  # fmt: skip
+            "batch_size", "baseline_layers", "no_jit", "validation_examples")  # fmt: skip
 
 
 def summarize(rows, seeds):
@@ -179,6 +191,8 @@ def main():
     parser.add_argument("--max-length", type=flags.int_at_least(8),
                         help="longest sequence in tokens (default: the preset's)")  # fmt: skip
     parser.add_argument("--test-examples", type=flags.positive_int, default=1000)
+    parser.add_argument("--validation-examples", type=flags.positive_int,
+                        help="also score this many validation pairs (for tuning)")  # fmt: skip
     parser.add_argument("--batch-size", type=flags.positive_int, default=64)
     app_sharing_comparison.add_learning_rate_flags(
         parser, 1e-3, "keras-hub's (post-LN; the best of 5e-4, 1e-3, 2e-3 for small)"
@@ -199,6 +213,10 @@ def main():
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
     test = text_pairs.read_pairs(args.data, "test", args.test_examples)
+    validation = args.validation_examples and text_pairs.read_pairs(
+        args.data, "valid", args.validation_examples
+    )
+    held_out = {"test": test, "validation": validation or []}
     preset = seq2seq_config.preset(args.preset)
     proto = train_sentencepiece([t for p in pairs for t in p], preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
@@ -221,7 +239,7 @@ def main():
                                                 drop_remainder=True)  # fmt: skip
             tokens = target_tokens(train_ds)
             keras.utils.set_random_seed(seed)
-            row, signature = run_model(name, config, tokenizer, train_ds, tokens, test, args,
+            row, signature = run_model(name, config, tokenizer, train_ds, tokens, held_out, args,
                                        parser, rate)  # fmt: skip
             row.update(seed=seed, signature=signature, settings=settings, commit=revision)
             rows.append(row)

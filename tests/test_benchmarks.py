@@ -126,7 +126,8 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "translate_quality.py"), "--train-examples",
          "200", "--test-examples", "8", "--epochs", "1", "--seeds", "0,1", "--batch-size", "16",
-         "--no-jit", "--baseline-learning-rate", "5e-4", "--max-length", "24"],
+         "--no-jit", "--baseline-learning-rate", "5e-4", "--max-length", "24",
+         "--validation-examples", "6"],
         capture_output=True, text=True, timeout=1800, cwd=ROOT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
     )  # fmt: skip
@@ -139,6 +140,7 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     assert set(summary["mean"]) == set(models)
     for row in summary["rows"]:
         assert 0 <= row["bleu"] <= 100 and row["num_examples"] == 8
+        assert 0 <= row["validation_bleu"] <= 100 and row["validation_chrf"] >= 0
     shared, unshared, keras_hub = summary["rows"][:3]
     from sharedformer_tf.training import recipes
 
