@@ -297,7 +297,6 @@ def main():
     settings = {key: getattr(args, key) for key in SETTINGS}
     revision = rows_file.commit()  # read once, before anything trains
     rows_file.check_path(parser, args.rows)
-    done = rows_file.read_rows(args.rows, settings)
     rates = {name: app_sharing_comparison.learning_rate(name, args,
                                                         recipes.CAUSAL_LM_LEARNING_RATES)
              for name in names}  # fmt: skip
@@ -326,8 +325,9 @@ def main():
     rows = []
     for seed in args.seeds:
         for name in names:  # interleaved: a noisy machine slows all models alike
-            if (name, seed, rates[name]) in done:
-                rows.append(done[(name, seed, rates[name])])
+            done = rows_file.find_row(args.rows, settings, (name, seed, rates[name]))
+            if done:
+                rows.append(done)
                 continue
             row = run(name, config, plain, args, windows, num_bytes, seed, rates[name])
             row.update(settings=settings, commit=revision)

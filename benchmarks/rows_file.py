@@ -10,6 +10,9 @@ import json
 import os
 import subprocess
 
+# What identifies a row within equal settings.
+KEY = ("model", "seed", "learning_rate")
+
 
 def commit():
     """The repository's commit (where a row was trained), or `None` (no git,
@@ -53,12 +56,24 @@ def read_rows(path, settings):
         for number, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as error:
                     raise ValueError(f"{path}, line {number}: not a JSON row ({error})") from None
-    return {(r["model"], r["seed"], r["learning_rate"]): r for r in rows
+                missing = [k for k in KEY if not isinstance(row, dict) or k not in row]
+                if missing:
+                    raise ValueError(f"{path}, line {number}: a row without {missing}")
+                rows.append(row)
+    return {tuple(r[k] for k in KEY): r for r in rows
             if settings is None or all(r.get("settings", {}).get(k, None) == v
                                        for k, v in settings.items())}  # fmt: skip
+
+
+def find_row(path, settings, key):
+    """The row of `path` for `key` (`(model, seed, learning_rate)`) trained
+    with `settings`, or `None`. The file is read again on every call, so a
+    row another run of the same command has just appended is reused, not
+    trained twice."""
+    return read_rows(path, settings).get(key)
 
 
 def append_row(path, row):

@@ -28,9 +28,8 @@ keras-hub model at the corpus' vocabulary and at the preset's.
 With `--rows FILE` every finished row is also appended to FILE (JSON lines,
 each with the settings it was trained with), and a row already there for the
 same settings, model, seed and learning rate is reused instead of trained again
-(`rows_file`): seeds too
-long for one sitting can be added by later runs of the same command with
-more `--seeds`, and the summary pairs them all.
+(`rows_file`): seeds too long for one sitting can be added by later runs of
+the same command with more `--seeds`, and the summary pairs them all.
 """
 
 import argparse
@@ -208,7 +207,13 @@ def main():
     settings = {key: getattr(args, key) for key in SETTINGS}
     revision = rows_file.commit()  # read once, before anything trains
     rows_file.check_path(parser, args.rows)
-    done = rows_file.read_rows(args.rows, settings)
+    try:
+        spec = text_pairs.parse_spec(args.data)
+    except ValueError as error:
+        parser.error(f"--data: {error}")
+    if args.validation_examples and (spec.kind not in text_pairs.SPLIT_KINDS or spec.split):
+        parser.error(f"--validation-examples: {args.data!r} has no validation split of its own "
+                     "(a file, or a SPEC naming one split)")  # fmt: skip
 
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
@@ -229,8 +234,9 @@ def main():
             layers = args.baseline_layers
             key = (f"keras_hub_{layers}+{layers}" if name == "keras_hub" else name, seed)
             rate = app_sharing_comparison.learning_rate(name, args, recipes.SEQ2SEQ_LEARNING_RATES)
-            if (*key, rate) in done:
-                rows.append(done[(*key, rate)])
+            done = rows_file.find_row(args.rows, settings, (*key, rate))
+            if done:
+                rows.append(done)
                 continue
             # A new dataset per model: every model sees the same batches in
             # the same order (iterating one shuffled dataset again reshuffles).

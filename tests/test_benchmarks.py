@@ -266,6 +266,38 @@ def test_rows_file_reuses_only_rows_of_the_same_settings(tmp_path):
     path.write_text(json.dumps(rows[0]) + "\n{not json\n")
     with pytest.raises(ValueError, match="rows.jsonl, line 2: not a JSON row"):
         rows_file.read_rows(str(path), settings)
+    path.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"model": "shared", "seed": 2}))
+    with pytest.raises(ValueError, match=r"line 2: a row without \['learning_rate'\]"):
+        rows_file.read_rows(str(path), settings)
+
+
+def test_rows_file_finds_a_row_appended_after_the_run_started(tmp_path):
+    # Two runs of one command share a file: a row the other run has just
+    # finished is reused, not trained again.
+    rows_file = import_benchmark("rows_file")
+    settings = {"epochs": 5}
+    path = str(tmp_path / "rows.jsonl")
+    rows_file.check_path(argparse.ArgumentParser(), path)
+    assert rows_file.find_row(path, settings, ("shared", 0, 1e-3)) is None
+    row = {"model": "shared", "seed": 0, "learning_rate": 1e-3, "settings": settings}
+    rows_file.append_row(path, row)
+    assert rows_file.find_row(path, settings, ("shared", 0, 1e-3)) == row
+    assert rows_file.find_row(path, {"epochs": 3}, ("shared", 0, 1e-3)) is None
+
+
+@pytest.mark.parametrize("data", ["tsv:pairs.tsv", "bible:es-en:test"])
+def test_translate_quality_refuses_validation_examples_without_a_validation_split(data, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "translate_quality.py"), "--data", data,
+         "--validation-examples", "6"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--validation-examples" in result.stderr
+    assert "has no validation split" in result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_translate_quality_summary_pairs_models_by_seed():
