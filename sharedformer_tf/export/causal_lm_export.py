@@ -95,7 +95,12 @@ def convert_prefill_decode(model, quantization="fp32"):
     cache_shape = tuple(model.init_cache(1, length).shape)
 
     def prefill(token_ids):
-        logits, _, cache = model.call_with_cache(token_ids, model.init_cache(1, length), 0)
+        # The empty cache is filled at run time with a zero computed from
+        # the input: `model.init_cache` would be a constant of zeros that the
+        # converter folds into the file (1 MiB at the demo's context).
+        zero = tf.cast(tf.reduce_min(token_ids) * 0, tf.float32)
+        empty = tf.fill(cache_shape, zero)
+        logits, _, cache = model.call_with_cache(token_ids, empty, 0)
         return logits, cache
 
     def decode(token_ids, position, cache):
