@@ -121,6 +121,35 @@ def test_small_preset_stores_at_most_half_of_the_keras_hub_baseline(vocabulary_s
     assert small["ratio"] <= 0.5
 
 
+def test_translate_quality_decodes_keras_hub_with_its_caches_as_its_uncached_loop(
+    builtin_vocabulary,
+):
+    import keras
+    import keras_hub
+
+    from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+    from sharedformer_tf.translation import Translator
+
+    translate_quality = import_benchmark("translate_quality")
+    keras_hub_baseline = import_benchmark("keras_hub_baseline")
+    pairs, proto = builtin_vocabulary
+    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
+    config = seq2seq_config.tiny(vocabulary_size=tokenizer.vocabulary_size(), hidden_dim=32,
+                                 num_heads=2, intermediate_dim=64, max_length=12)  # fmt: skip
+    keras.utils.set_random_seed(3)
+    model = translate_quality.build_baseline(config, 2)
+    helper = Translator(Seq2SeqTransformer(config), tokenizer)
+    texts = [source for source, _ in pairs[:7]]
+    # Batches of 3 sorted by length: the order is restored.
+    cached = translate_quality.keras_hub_translate(model, helper, batch_size=3)(texts)
+    uncached = [
+        helper.decode(keras_hub_baseline.greedy(model, helper.encode([text]), 11))[0]
+        for text in texts
+    ]
+    assert cached == uncached
+    assert len(set(cached)) > 1
+
+
 @pytest.mark.slow
 def test_translate_quality_benchmark_reports_every_model_and_seed():
     result = subprocess.run(
