@@ -11,8 +11,14 @@ preset's shape without sharing) and `keras_hub`.
                                            [--max-length N] [--models shared,keras_hub]
                                            [--seeds 0,1] [--rows FILE]
                                            [--validation-examples N]
+                                           [--groups-ffn M] [--share-encoder-decoder]
+                                           [--adapter-dim D] [other sharing flags]
 
-The keras-hub model gets the preset's dropout. Each model decodes greedily
+The sharing flags of `apps/translate.py train` (`--layers`, `--groups`,
+`--groups-ffn`, `--sharing`, `--share-scope`, `--[no-]per-depth-norms`,
+`--[no-]share-encoder-decoder`, `--adapter-dim`) change the preset's shared
+models, to measure a design against the same anchors; `unshared` takes only
+`--layers` from them. The keras-hub model gets the preset's dropout. Each model decodes greedily
 with its fastest path at these lengths: ours with its caches, XLA-compiled
 (`Translator.translate(jit_compile=True)`; `--no-jit` turns XLA off for
 training and decoding), keras-hub with its own caches as a graph
@@ -184,6 +190,36 @@ SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_ex
             "batch_size", "baseline_layers", "no_jit", "validation_examples")  # fmt: skip
 
 
+# The flags that change the preset's shared models (`shared`, `shared_kv`);
+# of them only `--layers` shapes `unshared` (depths per stack), and none the
+# keras-hub model. A row's settings hold the ones that shaped its model.
+DESIGN = flags.SHARING_FLAGS + ("share_encoder_decoder", "adapter_dim")
+
+
+def model_settings(name, settings, args):
+    """`settings` with the design flags that shape the model `name`."""
+    shaping = {"keras_hub": (), "unshared": ("layers",)}.get(name, DESIGN)
+    return {**settings, **{key: getattr(args, key) for key in shaping}}
+
+
+def design(config, args):
+    """`config` with the design flags applied (`None`: the preset's): the
+    sharing flags to both stacks' plans, the encoder-decoder tie and the
+    adapters."""
+    changes = {"encoder_plan": flags.plan_from_flags(args, config.encoder_plan),
+               "decoder_plan": flags.plan_from_flags(args, config.decoder_plan),
+               **flags.sharing_config(args)}  # fmt: skip
+    if config.cross_attention_plan is not None:
+        changes["cross_attention_plan"] = config.cross_attention_plan.replace(
+            num_layers=changes["decoder_plan"].num_layers
+        )
+    if args.share_encoder_decoder is not None:
+        changes["share_encoder_decoder"] = args.share_encoder_decoder
+    if args.adapter_dim is not None:
+        changes["adapter_dim"] = args.adapter_dim
+    return config.replace(**changes)
+
+
 def summarize(rows, seeds):
     """Each model's mean over `seeds` and the paired differences of every
     model from `shared` (BLEU and chrF: mean and standard error)."""
@@ -228,6 +264,17 @@ def main():
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; every model per seed")  # fmt: skip
     parser.add_argument("--no-jit", action="store_true")
+    flags.add_sharing_flags(parser)
+    parser.add_argument(
+        "--share-encoder-decoder",
+        action=argparse.BooleanOptionalAction,
+        help="the decoder uses the encoder's groups (default: the preset's)",
+    )
+    parser.add_argument(
+        "--adapter-dim",
+        type=flags.positive_int,
+        help="per-depth adapter width (relaxed sharing; default: the preset's)",
+    )
     rows_file.add_flag(parser)
     args = parser.parse_args()
     seeds = args.seeds
@@ -242,6 +289,11 @@ def main():
         parser.error(f"--validation-examples: {args.data!r} has no validation split of its own "
                      "(a file, or a SPEC naming one split)")  # fmt: skip
 
+    try:
+        preset = design(seq2seq_config.preset(args.preset), args)
+    except ValueError as error:
+        parser.error(str(error))
+
     keras.utils.set_random_seed(0)
     pairs = text_pairs.read_pairs(args.data, "train", args.train_examples)
     test = text_pairs.read_pairs(args.data, "test", args.test_examples)
@@ -249,7 +301,6 @@ def main():
         args.data, "valid", args.validation_examples
     )
     held_out = {"test": test, "validation": validation or []}
-    preset = seq2seq_config.preset(args.preset)
     proto = train_sentencepiece([t for p in pairs for t in p], preset.vocabulary_size)
     tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(proto=proto)
     config = preset.replace(vocabulary_size=tokenizer.vocabulary_size(),
@@ -261,7 +312,8 @@ def main():
             layers = args.baseline_layers
             key = (f"keras_hub_{layers}+{layers}" if name == "keras_hub" else name, seed)
             rate = app_sharing_comparison.learning_rate(name, args, recipes.SEQ2SEQ_LEARNING_RATES)
-            done = rows_file.find_row(args.rows, settings, (*key, rate))
+            shaped_by = model_settings(name, settings, args)
+            done = rows_file.find_row(args.rows, shaped_by, (*key, rate))
             if done:
                 rows.append(done)
                 continue
@@ -274,12 +326,13 @@ def main():
             keras.utils.set_random_seed(seed)
             row, signature = run_model(name, config, tokenizer, train_ds, tokens, held_out, args,
                                        parser, rate)  # fmt: skip
-            row.update(seed=seed, signature=signature, settings=settings, commit=revision)
+            row.update(seed=seed, signature=signature, settings=shaped_by, commit=revision)
             rows.append(row)
             rows_file.append_row(args.rows, row)
     means, paired = summarize(rows, seeds)
     signature = rows[-1]["signature"]
-    summary = {"preset": args.preset, "data": args.data, "epochs": args.epochs,
+    summary = {"preset": args.preset, "design": {k: getattr(args, k) for k in DESIGN},
+               "data": args.data, "epochs": args.epochs,
                "max_length": config.max_length, "train_pairs": len(pairs),
                "test_pairs": len(test), "seeds": seeds, "mean": means, "paired": paired,
                "signature": signature, "rows": rows}  # fmt: skip

@@ -329,6 +329,40 @@ def test_translate_quality_refuses_validation_examples_without_a_validation_spli
     assert os.listdir(tmp_path) == []
 
 
+def test_translate_quality_design_flags_shape_the_shared_models_only():
+    from sharedformer_tf.models import seq2seq_config
+
+    translate_quality = import_benchmark("translate_quality")
+    names = translate_quality.DESIGN
+    given = {"groups_ffn": 3, "share_encoder_decoder": True, "adapter_dim": 16, "layers": 6}
+    args = argparse.Namespace(**{**dict.fromkeys(names), **given})
+    config = translate_quality.design(seq2seq_config.tiny(), args)
+    for plan in (config.encoder_plan, config.decoder_plan):
+        assert (plan.num_layers, plan.num_groups, plan.num_groups_ffn) == (6, 2, 3)
+        assert plan.strategy == "cycle_rev"
+    assert config.share_encoder_decoder and config.adapter_dim == 16
+    # Unset flags keep the preset.
+    assert translate_quality.design(seq2seq_config.small(), argparse.Namespace(
+        **dict.fromkeys(names))) == seq2seq_config.small()  # fmt: skip
+    settings = {"data": "bible:es-en"}
+    assert translate_quality.model_settings("keras_hub", settings, args) == settings
+    assert translate_quality.model_settings("unshared", settings, args) == {**settings, "layers": 6}
+    shared = translate_quality.model_settings("shared", settings, args)
+    assert shared == {**settings, **{name: getattr(args, name) for name in names}}
+
+
+def test_translate_quality_refuses_a_design_the_preset_cannot_take(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "translate_quality.py"), "--groups", "5"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "num_groups=5" in last and "Traceback" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def test_translate_quality_summary_pairs_models_by_seed():
     translate_quality = import_benchmark("translate_quality")
     metrics = {"exact_match": 0.0, "length_ratio": 1.0}
