@@ -18,11 +18,13 @@ The sharing flags of `apps/translate.py train` (`--layers`, `--groups`,
 `--groups-ffn`, `--sharing`, `--share-scope`, `--[no-]per-depth-norms`,
 `--[no-]share-encoder-decoder`, `--adapter-dim`) change the preset's shared
 models, to measure a design against the same anchors; `unshared` takes only
-`--layers` from them. The keras-hub model gets the preset's dropout. Each model decodes greedily
-with its fastest path at these lengths: ours with its caches, XLA-compiled
-(`Translator.translate(jit_compile=True)`; `--no-jit` turns XLA off for
-training and decoding), keras-hub with its own caches as a graph
-(`keras_hub_translate`). Each model family trains at
+`--layers` from them. The keras-hub model gets the preset's dropout.
+
+Each model decodes greedily with its fastest path at these lengths: ours
+with its caches, XLA-compiled (`Translator.translate(jit_compile=True)`;
+`--no-jit` turns XLA off for training and decoding), keras-hub with its own
+caches as a graph (`keras_hub_translate`); the decoding speed of a row
+includes compiling. Each model family trains at
 its own peak learning rate: `--learning-rate` for the sharedformer_tf models
 (default: the preset's, `training.recipes.SEQ2SEQ_LEARNING_RATES`),
 `--baseline-learning-rate` for keras-hub (post-LN, it needs a lower one).
