@@ -34,8 +34,10 @@ recipe on those, never on the test pairs. The last stdout line is one
 JSON object with a row per model and seed (with its learning rate), each
 model's mean over the seeds, the paired differences of every model
 from `shared` over the seeds (BLEU and chrF, mean and standard error),
-sacrebleu's signatures, and the stored parameters of the preset against the
-keras-hub model at the corpus' vocabulary and at the preset's.
+sacrebleu's signatures, how many training pairs have a side longer than
+`--max-length` (`truncated_train_pairs`: cut to it in training), and the
+stored parameters of the preset against the keras-hub model at the corpus'
+vocabulary and at the preset's.
 
 With `--rows FILE` every finished row is also appended to FILE (JSON lines,
 each with the settings it was trained with), and a row already there for the
@@ -65,7 +67,10 @@ from sharedformer_tf import training  # noqa: E402
 from sharedformer_tf.app import flags  # noqa: E402
 from sharedformer_tf.data import text_pairs  # noqa: E402
 from sharedformer_tf.data.sentencepiece_vocabulary import train_sentencepiece  # noqa: E402
-from sharedformer_tf.data.translation_dataset import make_translation_dataset  # noqa: E402
+from sharedformer_tf.data.translation_dataset import (  # noqa: E402
+    count_truncated_pairs,
+    make_translation_dataset,
+)
 from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config  # noqa: E402
 from sharedformer_tf.preprocessing import Seq2SeqPreprocessor  # noqa: E402
 from sharedformer_tf.training import recipes  # noqa: E402
@@ -336,6 +341,7 @@ def main():
     summary = {"preset": args.preset, "design": {k: getattr(args, k) for k in DESIGN},
                "data": args.data, "epochs": args.epochs,
                "max_length": config.max_length, "train_pairs": len(pairs),
+               "truncated_train_pairs": count_truncated_pairs(pairs, preprocessor),
                "test_pairs": len(test), "seeds": seeds, "mean": means, "paired": paired,
                "signature": signature, "rows": rows}  # fmt: skip
     # Stored parameters against the keras-hub model, at the corpus' trained

@@ -178,6 +178,7 @@ def test_translate_quality_benchmark_reports_every_model_and_seed():
     assert keras_hub["learning_rate"] == 5e-4
     assert shared["effective_params"] == unshared["unique_params"] > shared["unique_params"]
     assert summary["max_length"] == 24 and summary["signature"]["bleu"].startswith("nrefs:1")
+    assert 0 <= summary["truncated_train_pairs"] <= summary["train_pairs"] == 200
     for name in ("unshared", "keras_hub_3+3"):
         differences = [
             r["bleu"] - s["bleu"]
