@@ -13,12 +13,15 @@ preset's shape without sharing) and `keras_hub`.
                                            [--validation-examples N]
                                            [--groups-ffn M] [--share-encoder-decoder]
                                            [--adapter-dim D] [other sharing flags]
+                                           [--dropout P]
 
 The sharing flags of `apps/translate.py train` (`--layers`, `--groups`,
 `--groups-ffn`, `--sharing`, `--share-scope`, `--[no-]per-depth-norms`,
 `--[no-]share-encoder-decoder`, `--adapter-dim`) change the preset's shared
 models, to measure a design against the same anchors; `unshared` takes only
-`--layers` from them. The keras-hub model gets the preset's dropout.
+`--layers` from them. `--dropout P` sets every model's residual, attention
+and feed-forward dropout, the keras-hub model's too (default: the preset's),
+to tune it per model with `--models M`.
 
 Each model decodes greedily with its fastest path at these lengths: ours
 with its caches, XLA-compiled (`Translator.translate(jit_compile=True)`;
@@ -194,7 +197,8 @@ def run_model(name, config, tokenizer, train_ds, tokens, held_out, args, parser,
 # of a `--rows` file are reused only by a run whose values of all of these
 # are equal.
 SETTINGS = ("preset", "data", "epochs", "train_examples", "max_length", "test_examples",
-            "batch_size", "baseline_layers", "no_jit", "validation_examples")  # fmt: skip
+            "batch_size", "baseline_layers", "no_jit", "validation_examples",
+            "dropout")  # fmt: skip
 
 
 # The flags that change the preset's shared models (`shared`, `shared_kv`);
@@ -212,7 +216,8 @@ def model_settings(name, settings, args):
 def design(config, args):
     """`config` with the design flags applied (`None`: the preset's): the
     sharing flags to both stacks' plans, the encoder-decoder tie and the
-    adapters."""
+    adapters; and `--dropout`, which every model (keras-hub's too) is built
+    with."""
     changes = {"encoder_plan": flags.plan_from_flags(args, config.encoder_plan),
                "decoder_plan": flags.plan_from_flags(args, config.decoder_plan),
                **flags.sharing_config(args)}  # fmt: skip
@@ -224,6 +229,8 @@ def design(config, args):
         changes["share_encoder_decoder"] = args.share_encoder_decoder
     if args.adapter_dim is not None:
         changes["adapter_dim"] = args.adapter_dim
+    if args.dropout is not None:
+        changes["dropout"] = args.dropout
     return config.replace(**changes)
 
 
@@ -271,6 +278,8 @@ def main():
     parser.add_argument("--seeds", type=app_sharing_comparison.seed_list, default=[0],
                         help="comma-separated; every model per seed")  # fmt: skip
     parser.add_argument("--no-jit", action="store_true")
+    parser.add_argument("--dropout", type=flags.fraction,
+                        help="every model's dropout (default: the preset's)")  # fmt: skip
     flags.add_sharing_flags(parser)
     parser.add_argument(
         "--share-encoder-decoder",

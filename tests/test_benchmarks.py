@@ -336,20 +336,49 @@ def test_translate_quality_design_flags_shape_the_shared_models_only():
     translate_quality = import_benchmark("translate_quality")
     names = translate_quality.DESIGN
     given = {"groups_ffn": 3, "share_encoder_decoder": True, "adapter_dim": 16, "layers": 6}
-    args = argparse.Namespace(**{**dict.fromkeys(names), **given})
+    args = argparse.Namespace(**{**dict.fromkeys(names), **given, "dropout": None})
     config = translate_quality.design(seq2seq_config.tiny(), args)
     for plan in (config.encoder_plan, config.decoder_plan):
         assert (plan.num_layers, plan.num_groups, plan.num_groups_ffn) == (6, 2, 3)
         assert plan.strategy == "cycle_rev"
     assert config.share_encoder_decoder and config.adapter_dim == 16
     # Unset flags keep the preset.
-    assert translate_quality.design(seq2seq_config.small(), argparse.Namespace(
-        **dict.fromkeys(names))) == seq2seq_config.small()  # fmt: skip
+    unset = argparse.Namespace(**dict.fromkeys((*names, "dropout")))
+    assert translate_quality.design(seq2seq_config.small(), unset) == seq2seq_config.small()
     settings = {"data": "bible:es-en"}
     assert translate_quality.model_settings("keras_hub", settings, args) == settings
     assert translate_quality.model_settings("unshared", settings, args) == {**settings, "layers": 6}
     shared = translate_quality.model_settings("shared", settings, args)
     assert shared == {**settings, **{name: getattr(args, name) for name in names}}
+
+
+def test_translate_quality_dropout_reaches_every_model_and_keys_the_rows():
+    import keras
+
+    from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
+
+    translate_quality = import_benchmark("translate_quality")
+    names = (*translate_quality.DESIGN, "dropout")
+    args = argparse.Namespace(**{**dict.fromkeys(names), "dropout": 0.0})
+    tiny = seq2seq_config.tiny(hidden_dim=32, num_heads=2, intermediate_dim=64, max_length=12)
+    assert tiny.dropout == 0.1
+    config = translate_quality.design(tiny, args)
+    assert config == tiny.replace(dropout=0.0)
+
+    def rates(model):
+        return {layer.rate for layer in model._flatten_layers() if isinstance(
+            layer, keras.layers.Dropout)}  # fmt: skip
+
+    ours = Seq2SeqTransformer(config)
+    ids = np.ones((1, 4), "int32")  # a forward pass builds every sublayer
+    ours({"encoder_token_ids": ids, "decoder_token_ids": ids,
+          "encoder_padding_mask": ids > 0, "decoder_padding_mask": ids > 0})  # fmt: skip
+    assert rates(ours) == {0.0}
+    assert rates(translate_quality.build_baseline(config, 2)) == {0.0}
+    assert rates(translate_quality.build_baseline(tiny, 2)) == {0.1}
+    # A row of another dropout is not reused; rows before the flag (no
+    # `dropout` in their settings) are the preset's.
+    assert "dropout" in translate_quality.SETTINGS
 
 
 def test_translate_quality_refuses_a_design_the_preset_cannot_take(tmp_path):
