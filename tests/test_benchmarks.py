@@ -352,7 +352,7 @@ def test_translate_quality_design_flags_shape_the_shared_models_only():
     assert shared == {**settings, **{name: getattr(args, name) for name in names}}
 
 
-def test_translate_quality_dropout_reaches_every_model_and_keys_the_rows():
+def test_translate_quality_dropout_reaches_every_model_and_keys_the_rows(tmp_path):
     import keras
 
     from sharedformer_tf.models import Seq2SeqTransformer, seq2seq_config
@@ -378,7 +378,18 @@ def test_translate_quality_dropout_reaches_every_model_and_keys_the_rows():
     assert rates(translate_quality.build_baseline(tiny, 2)) == {0.1}
     # A row of another dropout is not reused; rows before the flag (no
     # `dropout` in their settings) are the preset's.
-    assert "dropout" in translate_quality.SETTINGS
+    rows_file = import_benchmark("rows_file")
+    path = str(tmp_path / "rows.jsonl")
+    old = {"model": "shared", "seed": 0, "learning_rate": 4e-3, "settings": {"data": "bible:es-en"}}
+    rows_file.append_row(path, old)
+    rows_file.append_row(path, {**old, "seed": 1, "settings": {**old["settings"], "dropout": 0.0}})
+    for dropout, seeds in ((None, [0]), (0.0, [1]), (0.2, [])):
+        run = argparse.Namespace(**{**vars(args), "dropout": dropout})
+        settings = {key: getattr(run, key, None) for key in translate_quality.SETTINGS}
+        settings["data"] = "bible:es-en"
+        kept = translate_quality.model_settings("keras_hub", settings, run)
+        found = [s for s in (0, 1) if rows_file.find_row(path, kept, ("shared", s, 4e-3))]
+        assert found == seeds, dropout
 
 
 def test_translate_quality_refuses_a_design_the_preset_cannot_take(tmp_path):
