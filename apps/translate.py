@@ -1,7 +1,7 @@
 """Train, evaluate, run and export a parameter-shared translator.
 
     python apps/translate.py                 # demo: builtin en-fr corpus, train, evaluate, export
-    python apps/translate.py train --data SPEC --out DIR [--preset tiny|small|base] ...
+    python apps/translate.py train --data SPEC --out DIR [--preset tiny|tiny_relaxed|small|base] ...
     python apps/translate.py convert --model DIR --out DIR [--sharing S --groups M] [--init I]
                                      [--share-cross-attention] [--no-per-depth-norms]
                                      [--relax lora|adapter --rank R] [--epochs N]

@@ -121,6 +121,28 @@ def test_small_preset_stores_at_most_half_of_the_keras_hub_baseline(vocabulary_s
     assert small["ratio"] <= 0.5
 
 
+def test_tiny_relaxed_preset_stores_under_half_of_the_keras_hub_baseline():
+    from sharedformer_tf.models import seq2seq_config
+
+    translate_quality = import_benchmark("translate_quality")
+    counts = translate_quality.stored_params_vs_keras_hub(seq2seq_config.tiny_relaxed(), 3)
+    v = counts["vocabulary_size"]
+    assert v == 1000
+    # small's scheme at H=128: attention groups of 66,048, FFN groups of
+    # 131,712, 22 norms of 256, 8 adapters of 8,352, one tied Vx128 table.
+    assert counts["shared"] == 4 * 66_048 + 3 * 131_712 + 22 * 256 + 8 * 8_352 + v * 128
+    # keras-hub 3+3: encoder layers of 198,272, decoder layers of 264,576,
+    # two Vx128 token and two 128x128 position tables, output 128xV + V.
+    assert counts["keras_hub"] == 3 * 198_272 + 3 * 264_576 + 2 * (v + 128) * 128 + 129 * v
+    assert counts["ratio"] <= 0.5
+    # The preset is the design its RESULTS rows measured: `--preset tiny
+    # --max-length 128 --groups-ffn 3 --share-encoder-decoder --adapter-dim 32`.
+    given = {"groups_ffn": 3, "share_encoder_decoder": True, "adapter_dim": 32}
+    args = argparse.Namespace(**{**dict.fromkeys((*translate_quality.DESIGN, "dropout")), **given})
+    measured = translate_quality.design(seq2seq_config.tiny(max_length=128), args)
+    assert measured == seq2seq_config.tiny_relaxed()
+
+
 def test_translate_quality_decodes_keras_hub_with_its_caches_as_its_uncached_loop(
     builtin_vocabulary,
 ):
