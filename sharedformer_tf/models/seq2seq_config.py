@@ -166,8 +166,8 @@ def tiny_relaxed(**changes):
     (`training.recipes.SEQ2SEQ_LEARNING_RATES`). 859,776 stored parameters:
     0.476x a plain 3+3 Transformer of the same width and 0.43x the unshared
     4+4 model (at a 1000-piece vocabulary). On `bible:es-en` (5 epochs,
-    benchmarks/RESULTS.md) its test BLEU was 0.44 below that unshared
-    model's (s.e. 0.08, 4 seeds) and 2.78 above keras-hub's 3+3 (s.e. 0.17,
+    benchmarks/RESULTS.md) its test BLEU was 0.43 below that unshared
+    model's (s.e. 0.06, 5 seeds) and 2.78 above keras-hub's 3+3 (s.e. 0.17,
     3 seeds)."""
     plan = SharingPlan(4, 2, strategy="cycle_rev", num_groups_ffn=3)
     config = tiny(
